@@ -1,0 +1,41 @@
+/** The encryption context: validation and the canonical encoding of SPEC §3. */
+import { CmekInvalidInputError } from './errors';
+import type { EncryptionContext } from './envelope-types';
+
+const EMPTY = Buffer.alloc(0);
+const MAX_PART = 0xffff;
+
+function u16(n: number): Buffer {
+  const b = Buffer.allocUnsafe(2);
+  b.writeUInt16BE(n, 0);
+  return b;
+}
+
+/**
+ * `canon(context)`: entries sorted by the key's UTF-8 bytes, each `u16be(len) key u16be(len) value`.
+ * Throws `CmekInvalidInputError` for a context that is not a map of non-empty keys to strings.
+ */
+export function canonicalContext(context: EncryptionContext | undefined): Buffer {
+  if (context === undefined) return EMPTY;
+  if (typeof context !== 'object' || context === null || Array.isArray(context)) {
+    throw new CmekInvalidInputError('the encryption context must be an object of string values');
+  }
+  const entries: [Buffer, Buffer][] = [];
+  for (const [key, value] of Object.entries(context)) {
+    if (key.length === 0) throw new CmekInvalidInputError('encryption context keys must be non-empty');
+    if (typeof value !== 'string') {
+      throw new CmekInvalidInputError(`encryption context value for '${key}' must be a string`);
+    }
+    const k = Buffer.from(key, 'utf8');
+    const v = Buffer.from(value, 'utf8');
+    if (k.length > MAX_PART || v.length > MAX_PART) {
+      throw new CmekInvalidInputError(`encryption context entry '${key.slice(0, 64)}' exceeds 65535 bytes`);
+    }
+    entries.push([k, v]);
+  }
+  if (entries.length === 0) return EMPTY;
+  entries.sort((a, b) => Buffer.compare(a[0], b[0]));
+  const parts: Buffer[] = [];
+  for (const [k, v] of entries) parts.push(u16(k.length), k, u16(v.length), v);
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,88 @@
+import type { CmekEventListener } from './events';
+import type { Keyring } from './keyring';
+import type { KekProvider } from './provider';
+
+/** A map of string to string bound to a value: it decrypts only under the same context. */
+export type EncryptionContext = Readonly<Record<string, string>>;
+
+/** What to do with a stored value that is not a cmek token (a row written before encryption). */
+export type PlaintextPolicy = 'allow' | 'warn' | 'reject';
+
+export interface DekCacheOptions {
+  /** Values one DEK encrypts before a new one is generated. Default 10,000. */
+  maxUses?: number;
+  /** Age after which a DEK is no longer used for new values. Default 10 minutes. */
+  maxAgeMs?: number;
+}
+
+export interface DecryptCacheOptions {
+  /** Unwrapped DEKs kept (least recently used evicted first). Default 1,000. */
+  maxEntries?: number;
+  /** Age after which a DEK is unwrapped again. Default 10 minutes. */
+  maxAgeMs?: number;
+}
+
+export interface EnvelopeOptions {
+  /** One provider, or a keyring (a primary for writes plus decrypt-only KEKs). */
+  kek: KekProvider | Keyring;
+  /** Write-side DEK reuse; `false` generates a DEK per value (one KEK call per encrypt). */
+  dekCache?: DekCacheOptions | false;
+  /** Read-side LRU of unwrapped DEKs; `false` unwraps on every decrypt. */
+  decryptCache?: DecryptCacheOptions | false;
+  /** Default `allow`. */
+  plaintextPolicy?: PlaintextPolicy;
+  /** Reject tokens whose Fernet timestamp is older than this. Off by default. */
+  maxTokenAgeMs?: number;
+  /** Metrics and audit hook; never receives a secret. A throwing listener is ignored. */
+  onEvent?: CmekEventListener;
+}
+
+export interface CryptOptions {
+  context?: EncryptionContext;
+}
+
+export interface DecryptOptions extends CryptOptions {
+  /** Overrides the envelope's plaintext policy for this call. */
+  plaintextPolicy?: PlaintextPolicy;
+}
+
+export interface TokenInfo {
+  readonly version: 'v1';
+  readonly providerId: string;
+  readonly keyRef: string;
+  /** A short non-secret fingerprint of the wrapped DEK: equal for values sharing a DEK. */
+  readonly dekId: string;
+}
+
+export type Encryptable = string | Uint8Array;
+
+export interface Envelope {
+  /** Encrypts a string (as UTF-8) or bytes; `null` and `undefined` pass through. */
+  encrypt(value: Encryptable, options?: CryptOptions): Promise<string>;
+  encrypt(value: null | undefined, options?: CryptOptions): Promise<null>;
+  encrypt(value: Encryptable | null | undefined, options?: CryptOptions): Promise<string | null>;
+  /** Decrypts a token to a string; legacy plaintext follows the plaintext policy; `null` passes. */
+  decrypt(token: string, options?: DecryptOptions): Promise<string>;
+  decrypt(token: null | undefined, options?: DecryptOptions): Promise<null>;
+  decrypt(token: string | null | undefined, options?: DecryptOptions): Promise<string | null>;
+  /** Decrypts a token to bytes. */
+  decryptBytes(token: string, options?: DecryptOptions): Promise<Uint8Array>;
+  /** Encrypts a batch under one context; one DEK lookup for the whole batch. */
+  encryptMany(
+    values: readonly (Encryptable | null | undefined)[],
+    options?: CryptOptions,
+  ): Promise<(string | null)[]>;
+  /** Decrypts a batch under one context; one KEK call per distinct uncached DEK. */
+  decryptMany(
+    tokens: readonly (string | null | undefined)[],
+    options?: DecryptOptions,
+  ): Promise<(string | null)[]>;
+  /** `true` for a string that starts with `cmek:` (a token, possibly of a future version). */
+  isEncrypted(value: unknown): value is string;
+  /** The routing data of a token, without decrypting it; throws `CmekFormatError` if malformed. */
+  inspect(token: string): TokenInfo;
+  /** The keyring the envelope writes and reads through. */
+  readonly keyring: Keyring;
+  /** Zeroes every cached DEK and closes the providers. Further calls throw `CmekClosedError`. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,43 @@
+export { createEnvelope, DEFAULT_DECRYPT_CACHE, DEFAULT_DEK_CACHE } from './envelope';
+export type {
+  CryptOptions,
+  DecryptCacheOptions,
+  DecryptOptions,
+  DekCacheOptions,
+  Encryptable,
+  EncryptionContext,
+  Envelope,
+  EnvelopeOptions,
+  PlaintextPolicy,
+  TokenInfo,
+} from './envelope-types';
+export {
+  CmekClosedError,
+  CmekConfigError,
+  CmekDecryptionError,
+  CmekError,
+  type CmekErrorCode,
+  type CmekErrorOptions,
+  CmekFormatError,
+  CmekInvalidInputError,
+  CmekKekAccessDeniedError,
+  CmekKekUnavailableError,
+  CmekKeyFileError,
+  CmekPlaintextRejectedError,
+  CmekProviderError,
+  CmekQueryError,
+  CmekUnknownKekError,
+} from './errors';
+export type {
+  CacheEvent,
+  CmekEvent,
+  CmekEventListener,
+  DecryptFailedEvent,
+  KekCallEvent,
+  KekOperation,
+  PlaintextReadEvent,
+} from './events';
+export { createKeyring, type Keyring, type KeyringOptions } from './keyring';
+export type { GeneratedDataKey, KekProvider, WrappedDataKey } from './provider';
+export type { Cursor, Row, RowStore } from './row-store';
+export { inspectToken, TOKEN_PREFIX } from './token';

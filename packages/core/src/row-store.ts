@@ -1,0 +1,26 @@
+/** The storage contract the backfill / rewrap / verify engine drives; each adapter implements it. */
+
+/** A primary-key value, JSON-serialisable so that a checkpoint can hold it. */
+export type Cursor = string | number;
+
+export interface Row {
+  readonly id: Cursor;
+  /** The stored (raw) value of each of the store's fields: plaintext, a token, or null. */
+  readonly values: Readonly<Record<string, string | null>>;
+}
+
+export interface RowStore {
+  /** A name unique among the stores of one configuration, e.g. `users` or `Integration`. */
+  readonly name: string;
+  /** The encrypted fields of the store. */
+  readonly fields: readonly string[];
+  /** The encryption context the adapter uses for a field (must match the adapter's reads). */
+  contextFor(field: string): Record<string, string>;
+  /** Up to `limit` rows with a primary key greater than `after`, ordered by primary key. */
+  scan(after: Cursor | undefined, limit: number): Promise<Row[]>;
+  /**
+   * Writes `next` to the field only if it still holds `expected`; `false` when the row changed
+   * meanwhile (or is gone), in which case nothing is written.
+   */
+  compareAndSet(id: Cursor, field: string, expected: string, next: string): Promise<boolean>;
+}

