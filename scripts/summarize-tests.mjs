@@ -7,7 +7,9 @@ const dir = process.argv[2];
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+for (const file of readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort()) {
   const data = JSON.parse(readFileSync(join(dir, file), 'utf8'));
   if ('check' in data) {
     if (data.ok) passed++;

@@ -1,6 +1,7 @@
 /** The encryption context: validation and the canonical encoding of SPEC §3. */
-import { CmekInvalidInputError } from './errors';
+
 import type { EncryptionContext } from './envelope-types';
+import { CmekInvalidInputError } from './errors';
 
 const EMPTY = Buffer.alloc(0);
 const MAX_PART = 0xffff;
@@ -22,14 +23,17 @@ export function canonicalContext(context: EncryptionContext | undefined): Buffer
   }
   const entries: [Buffer, Buffer][] = [];
   for (const [key, value] of Object.entries(context)) {
-    if (key.length === 0) throw new CmekInvalidInputError('encryption context keys must be non-empty');
+    if (key.length === 0)
+      throw new CmekInvalidInputError('encryption context keys must be non-empty');
     if (typeof value !== 'string') {
       throw new CmekInvalidInputError(`encryption context value for '${key}' must be a string`);
     }
     const k = Buffer.from(key, 'utf8');
     const v = Buffer.from(value, 'utf8');
     if (k.length > MAX_PART || v.length > MAX_PART) {
-      throw new CmekInvalidInputError(`encryption context entry '${key.slice(0, 64)}' exceeds 65535 bytes`);
+      throw new CmekInvalidInputError(
+        `encryption context entry '${key.slice(0, 64)}' exceeds 65535 bytes`,
+      );
     }
     entries.push([k, v]);
   }

@@ -1,5 +1,4 @@
 /** `createEnvelope`: encrypt and decrypt field values as `cmek:v1:` tokens. */
-import { randomBytes } from 'node:crypto';
 import { canonicalContext } from './context';
 import type {
   CryptOptions,
@@ -23,12 +22,16 @@ import type { CmekEvent } from './events';
 import { deriveValueKey, openFernet, SALT_LENGTH, sealFernet } from './fernet';
 import type { Emit } from './kek-calls';
 import { createKeyring, isKeyring, type Keyring } from './keyring';
+import { randomBytesFromPool } from './random-pool';
 import { ReadDekCache } from './read-dek-cache';
 import type { DekRecord } from './record';
 import { formatToken, inspectToken, isCmekString, type ParsedToken, parseToken } from './token';
 import { WriteDekCache } from './write-dek-cache';
 
-export const DEFAULT_DEK_CACHE: Required<DekCacheOptions> = { maxUses: 10_000, maxAgeMs: 10 * 60_000 };
+export const DEFAULT_DEK_CACHE: Required<DekCacheOptions> = {
+  maxUses: 10_000,
+  maxAgeMs: 10 * 60_000,
+};
 export const DEFAULT_DECRYPT_CACHE: Required<DecryptCacheOptions> = {
   maxEntries: 1_000,
   maxAgeMs: 10 * 60_000,
@@ -65,15 +68,20 @@ function policyOf(value: unknown, name: string): PlaintextPolicy {
 
 function bytesOf(value: Encryptable): Buffer {
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  throw new CmekInvalidInputError(`only strings and Uint8Array values can be encrypted, not ${typeof value}`);
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  throw new CmekInvalidInputError(
+    `only strings and Uint8Array values can be encrypted, not ${typeof value}`,
+  );
 }
 
 export function createEnvelope(options: EnvelopeOptions): Envelope {
   if (typeof options !== 'object' || options === null) {
     throw new CmekConfigError('createEnvelope needs an options object with a kek');
   }
-  const keyring: Keyring = isKeyring(options.kek) ? options.kek : createKeyring({ primary: options.kek });
+  const keyring: Keyring = isKeyring(options.kek)
+    ? options.kek
+    : createKeyring({ primary: options.kek });
   const listener = options.onEvent;
   if (listener !== undefined && typeof listener !== 'function') {
     throw new CmekConfigError('onEvent must be a function');
@@ -89,7 +97,9 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
     : () => undefined;
   const defaultPolicy = policyOf(options.plaintextPolicy ?? 'allow', 'plaintextPolicy');
   const maxAgeMs =
-    options.maxTokenAgeMs === undefined ? undefined : positive(options.maxTokenAgeMs, 'maxTokenAgeMs');
+    options.maxTokenAgeMs === undefined
+      ? undefined
+      : positive(options.maxTokenAgeMs, 'maxTokenAgeMs');
   const readCache = new ReadDekCache(
     keyring,
     emit,
@@ -125,7 +135,7 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
         const now = Math.floor(Date.now() / 1000);
         for (let n = 0; n < lease.uses && next < todo.length; n++, next++) {
           const index = todo[next]!;
-          const random = randomBytes(SALT_LENGTH + 16);
+          const random = randomBytesFromPool(SALT_LENGTH + 16);
           const salt = random.subarray(0, SALT_LENGTH);
           const vk = deriveValueKey(lease.dek, salt, canon);
           out[index] = formatToken(
@@ -239,7 +249,8 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
       return bytes === null || bytes === undefined ? null : bytes.toString('utf8');
     },
     async decryptBytes(token: string, options?: DecryptOptions): Promise<Uint8Array> {
-      if (typeof token !== 'string') throw new CmekInvalidInputError('decryptBytes needs a token string');
+      if (typeof token !== 'string')
+        throw new CmekInvalidInputError('decryptBytes needs a token string');
       const [bytes] = await decryptAll([token], options);
       return new Uint8Array(bytes!);
     },

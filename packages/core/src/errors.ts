@@ -66,7 +66,10 @@ export class CmekFormatError extends CmekError {
  */
 export class CmekDecryptionError extends CmekError {
   static readonly code = 'CMEK_DECRYPTION';
-  constructor(message = 'the value cannot be decrypted: it was altered, or the key or the context is not the one it was written with', options?: CmekErrorOptions) {
+  constructor(
+    message = 'the value cannot be decrypted: it was altered, or the key or the context is not the one it was written with',
+    options?: CmekErrorOptions,
+  ) {
     super('CMEK_DECRYPTION', message, options);
   }
 }

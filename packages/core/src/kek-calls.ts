@@ -50,7 +50,11 @@ function checkWrapped(provider: KekProvider, wrapped: unknown, operation: KekOpe
 }
 
 export function checkKeyRef(provider: KekProvider, keyRef: unknown): string {
-  if (typeof keyRef !== 'string' || keyRef.length === 0 || Buffer.byteLength(keyRef) > MAX_KEY_REF_BYTES) {
+  if (
+    typeof keyRef !== 'string' ||
+    keyRef.length === 0 ||
+    Buffer.byteLength(keyRef) > MAX_KEY_REF_BYTES
+  ) {
     throw new CmekProviderError(
       provider.providerId,
       `provider '${provider.providerId}' has a keyRef that is empty, not a string or over ${MAX_KEY_REF_BYTES} bytes`,
@@ -70,7 +74,15 @@ async function call<T>(
   const started = performance.now();
   try {
     const result = await run();
-    emit({ type: 'kek-call', operation, providerId: provider.providerId, keyRef, count, durationMs: performance.now() - started, ok: true });
+    emit({
+      type: 'kek-call',
+      operation,
+      providerId: provider.providerId,
+      keyRef,
+      count,
+      durationMs: performance.now() - started,
+      ok: true,
+    });
     return result;
   } catch (error) {
     const typed = CmekError.isInstance(error)
@@ -80,7 +92,16 @@ async function call<T>(
           `provider '${provider.providerId}' failed in ${operation} with an unexpected error (see cause)`,
           { cause: error },
         );
-    emit({ type: 'kek-call', operation, providerId: provider.providerId, keyRef, count, durationMs: performance.now() - started, ok: false, errorCode: typed.code });
+    emit({
+      type: 'kek-call',
+      operation,
+      providerId: provider.providerId,
+      keyRef,
+      count,
+      durationMs: performance.now() - started,
+      ok: false,
+      errorCode: typed.code,
+    });
     throw typed;
   }
 }

@@ -1,7 +1,7 @@
 import { CmekConfigError, CmekUnknownKekError } from './errors';
 import { checkKeyRef } from './kek-calls';
-import { PROVIDER_ID } from './record';
 import type { KekProvider } from './provider';
+import { PROVIDER_ID } from './record';
 
 export interface KeyringOptions {
   /** The KEK new values are written under (and read with). */
@@ -19,14 +19,16 @@ export interface Keyring {
   close(): Promise<void>;
 }
 
-
 const KEYRING = Symbol.for('cmek.keyring');
 
 function validateProvider(provider: unknown, role: string): KekProvider {
   const p = provider as Partial<KekProvider> | null;
-  if (typeof p !== 'object' || p === null) throw new CmekConfigError(`${role} must be a KEK provider`);
+  if (typeof p !== 'object' || p === null)
+    throw new CmekConfigError(`${role} must be a KEK provider`);
   if (p.specificationVersion !== 'v1') {
-    throw new CmekConfigError(`${role} implements KEK provider specification '${String(p.specificationVersion)}'; this core speaks 'v1'`);
+    throw new CmekConfigError(
+      `${role} implements KEK provider specification '${String(p.specificationVersion)}'; this core speaks 'v1'`,
+    );
   }
   if (typeof p.providerId !== 'string' || !PROVIDER_ID.test(p.providerId)) {
     throw new CmekConfigError(`${role} has a providerId that is not 1-32 characters of [a-z0-9-]`);
@@ -51,10 +53,12 @@ export function createKeyring(options: KeyringOptions): Keyring {
   }
   const primary = validateProvider(options.primary, 'keyring primary');
   const decryptOnly = options.decryptOnly ?? [];
-  if (!Array.isArray(decryptOnly)) throw new CmekConfigError('keyring decryptOnly must be an array of providers');
+  if (!Array.isArray(decryptOnly))
+    throw new CmekConfigError('keyring decryptOnly must be an array of providers');
   const routes = new Map<string, KekProvider>();
   for (const [index, candidate] of [primary, ...decryptOnly].entries()) {
-    const provider = index === 0 ? primary : validateProvider(candidate, `keyring decryptOnly[${index - 1}]`);
+    const provider =
+      index === 0 ? primary : validateProvider(candidate, `keyring decryptOnly[${index - 1}]`);
     const route = routeOf(provider.providerId, provider.keyRef);
     const existing = routes.get(route);
     if (existing !== undefined && existing !== provider) {
@@ -84,5 +88,9 @@ export function createKeyring(options: KeyringOptions): Keyring {
 }
 
 export function isKeyring(value: unknown): value is Keyring {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[KEYRING] === true;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[KEYRING] === true
+  );
 }

@@ -42,7 +42,9 @@ export function parseToken(token: string): ParsedToken {
   }
   const parts = token.slice(TOKEN_PREFIX.length).split('|');
   if (parts.length !== 3) {
-    throw new CmekFormatError(`malformed cmek token: expected 3 parts separated by '|', found ${parts.length}`);
+    throw new CmekFormatError(
+      `malformed cmek token: expected 3 parts separated by '|', found ${parts.length}`,
+    );
   }
   const [kekText, saltText, fernet] = parts as [string, string, string];
   const record = decodeRecord(decodeB64url(kekText, 'the kek part'));
@@ -58,5 +60,10 @@ export function dekIdOf(kekText: string): string {
 
 export function inspectToken(token: string): TokenInfo {
   const { kekText, record } = parseToken(token);
-  return { version: 'v1', providerId: record.providerId, keyRef: record.keyRef, dekId: dekIdOf(kekText) };
+  return {
+    version: 'v1',
+    providerId: record.providerId,
+    keyRef: record.keyRef,
+    dekId: dekIdOf(kekText),
+  };
 }

@@ -95,7 +95,9 @@ export class WriteDekCache {
 
   private async generate(): Promise<Entry> {
     const { dek, wrapped } = await generateDataKey(this.emit, this.provider);
-    const kekText = encodeB64url(encodeRecord(this.provider.providerId, this.provider.keyRef, wrapped));
+    const kekText = encodeB64url(
+      encodeRecord(this.provider.providerId, this.provider.keyRef, wrapped),
+    );
     this.onGenerated(kekText, Buffer.from(dek));
     return { dek, kekText, createdAt: Date.now(), uses: 0 };
   }
@@ -107,6 +109,11 @@ export class WriteDekCache {
 
   private event(type: 'cache-hit' | 'cache-miss'): void {
     if (this.limits === false) return;
-    this.emit({ type, cache: 'encrypt', providerId: this.provider.providerId, keyRef: this.provider.keyRef });
+    this.emit({
+      type,
+      cache: 'encrypt',
+      providerId: this.provider.providerId,
+      keyRef: this.provider.keyRef,
+    });
   }
 }

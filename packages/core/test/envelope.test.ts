@@ -55,7 +55,12 @@ describe('createEnvelope: encrypt and decrypt', () => {
     const env = createEnvelope({ kek: memoryProvider() });
     const token = await env.encrypt('secret', { context: { field: 'a', tenant: '1' } });
     expect(await env.decrypt(token, { context: { tenant: '1', field: 'a' } })).toBe('secret');
-    for (const other of [{ field: 'a' }, { field: 'a', tenant: '2' }, { field: 'b', tenant: '1' }, undefined]) {
+    for (const other of [
+      { field: 'a' },
+      { field: 'a', tenant: '2' },
+      { field: 'b', tenant: '1' },
+      undefined,
+    ]) {
       await expect(env.decrypt(token, other ? { context: other } : {})).rejects.toSatisfy(
         (e: unknown) => CmekDecryptionError.isInstance(e),
       );
@@ -67,7 +72,9 @@ describe('createEnvelope: encrypt and decrypt', () => {
     await expect(env.decrypt('cmek:v2:abc|def|ghi')).rejects.toSatisfy((e: unknown) =>
       CmekFormatError.isInstance(e),
     );
-    await expect(env.decrypt('cmek:nonsense')).rejects.toSatisfy((e: unknown) => CmekFormatError.isInstance(e));
+    await expect(env.decrypt('cmek:nonsense')).rejects.toSatisfy((e: unknown) =>
+      CmekFormatError.isInstance(e),
+    );
   });
 
   it('types bad input as CmekError, never a bare TypeError', async () => {
@@ -81,20 +88,22 @@ describe('createEnvelope: encrypt and decrypt', () => {
         CmekInvalidInputError.isInstance(e),
       );
     }
-    await expect(env.encrypt('x', { context: { field: 1 as unknown as string } })).rejects.toSatisfy(
-      (e: unknown) => CmekInvalidInputError.isInstance(e),
-    );
+    await expect(
+      env.encrypt('x', { context: { field: 1 as unknown as string } }),
+    ).rejects.toSatisfy((e: unknown) => CmekInvalidInputError.isInstance(e));
     await expect(env.encrypt('x', { context: { '': 'y' } })).rejects.toSatisfy((e: unknown) =>
       CmekInvalidInputError.isInstance(e),
     );
     await expect(env.encryptMany('abc' as unknown as string[])).rejects.toSatisfy((e: unknown) =>
       CmekInvalidInputError.isInstance(e),
     );
-    expect(() => createEnvelope(undefined as unknown as Parameters<typeof createEnvelope>[0])).toThrow(
+    expect(() =>
+      createEnvelope(undefined as unknown as Parameters<typeof createEnvelope>[0]),
+    ).toThrow(CmekConfigError);
+    expect(() => createEnvelope({ kek: {} as KekProvider })).toThrow(CmekConfigError);
+    expect(() => createEnvelope({ kek: memoryProvider(), dekCache: { maxUses: 0 } })).toThrow(
       CmekConfigError,
     );
-    expect(() => createEnvelope({ kek: {} as KekProvider })).toThrow(CmekConfigError);
-    expect(() => createEnvelope({ kek: memoryProvider(), dekCache: { maxUses: 0 } })).toThrow(CmekConfigError);
     expect(() =>
       createEnvelope({ kek: memoryProvider(), plaintextPolicy: 'maybe' as 'allow' }),
     ).toThrow(CmekConfigError);
@@ -114,7 +123,12 @@ describe('createEnvelope: encrypt and decrypt', () => {
     const env = createEnvelope({ kek });
     const token = await env.encrypt('secret');
     const info = env.inspect(token);
-    expect(info).toEqual({ version: 'v1', providerId: 'memory', keyRef: 'ref-1', dekId: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    expect(info).toEqual({
+      version: 'v1',
+      providerId: 'memory',
+      keyRef: 'ref-1',
+      dekId: expect.stringMatching(/^[0-9a-f]{16}$/),
+    });
     expect(JSON.stringify(info)).not.toContain(token.split('|')[0]!.slice(8));
   });
 });
@@ -129,7 +143,11 @@ describe('plaintext policy', () => {
 
   it('warn returns it with a warn event', async () => {
     const events: CmekEvent[] = [];
-    const env = createEnvelope({ kek: memoryProvider(), plaintextPolicy: 'warn', onEvent: (e) => events.push(e) });
+    const env = createEnvelope({
+      kek: memoryProvider(),
+      plaintextPolicy: 'warn',
+      onEvent: (e) => events.push(e),
+    });
     expect(await env.decryptMany(['a', null], { context: ctx })).toEqual(['a', null]);
     expect(events).toEqual([{ type: 'plaintext-read', policy: 'warn', field: ctx.field }]);
   });
@@ -165,10 +183,13 @@ describe('write-side DEK cache', () => {
   it('encryptMany splits a batch across DEKs at maxUses', async () => {
     const kek = memoryProvider();
     const env = createEnvelope({ kek, dekCache: { maxUses: 4 } });
-    const tokens = (await env.encryptMany(Array.from({ length: 10 }, (_, i) => `v${i}`))) as string[];
+    const tokens = (await env.encryptMany(
+      Array.from({ length: 10 }, (_, i) => `v${i}`),
+    )) as string[];
     expect(kek.calls.generateDataKey).toBe(3);
     const counts = new Map<string, number>();
-    for (const t of tokens) counts.set(env.inspect(t).dekId, (counts.get(env.inspect(t).dekId) ?? 0) + 1);
+    for (const t of tokens)
+      counts.set(env.inspect(t).dekId, (counts.get(env.inspect(t).dekId) ?? 0) + 1);
     expect([...counts.values()].sort()).toEqual([2, 4, 4]);
   });
 
@@ -236,7 +257,9 @@ describe('read-side DEK cache', () => {
     const writer = createEnvelope({ kek, dekCache: { maxUses: 10 } });
     const tokens = await writer.encryptMany(Array.from({ length: 100 }, (_, i) => `v${i}`));
     const reader = createEnvelope({ kek });
-    expect(await reader.decryptMany(tokens)).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`));
+    expect(await reader.decryptMany(tokens)).toEqual(
+      Array.from({ length: 100 }, (_, i) => `v${i}`),
+    );
     expect(kek.calls.unwrapMany).toBe(1);
     expect(kek.calls.unwrap).toBe(0);
   });
@@ -296,24 +319,50 @@ describe('provider invariants', () => {
 
   it('refuses a DEK that is not 32 bytes, and empty or oversized wrapped bytes', async () => {
     const cases: Partial<KekProvider>[] = [
-      { generateDataKey: async () => ({ plaintext: new Uint8Array(16), wrapped: new Uint8Array(4) }) },
-      { generateDataKey: async () => ({ plaintext: new Uint8Array(32), wrapped: new Uint8Array(0) }) },
-      { generateDataKey: async () => ({ plaintext: new Uint8Array(32), wrapped: new Uint8Array(8193) }) },
-      { generateDataKey: async () => null as unknown as { plaintext: Uint8Array; wrapped: Uint8Array } },
+      {
+        generateDataKey: async () => ({
+          plaintext: new Uint8Array(16),
+          wrapped: new Uint8Array(4),
+        }),
+      },
+      {
+        generateDataKey: async () => ({
+          plaintext: new Uint8Array(32),
+          wrapped: new Uint8Array(0),
+        }),
+      },
+      {
+        generateDataKey: async () => ({
+          plaintext: new Uint8Array(32),
+          wrapped: new Uint8Array(8193),
+        }),
+      },
+      {
+        generateDataKey: async () =>
+          null as unknown as { plaintext: Uint8Array; wrapped: Uint8Array },
+      },
     ];
     for (const overrides of cases) {
       const env = createEnvelope({ kek: broken(overrides) });
-      await expect(env.encrypt('x')).rejects.toSatisfy((e: unknown) => CmekProviderError.isInstance(e));
+      await expect(env.encrypt('x')).rejects.toSatisfy((e: unknown) =>
+        CmekProviderError.isInstance(e),
+      );
     }
     const shortUnwrap = memoryProvider();
     const token = await createEnvelope({ kek: shortUnwrap }).encrypt('x');
-    const reader = createEnvelope({ kek: { ...shortUnwrap, unwrap: async () => new Uint8Array(31) } });
-    await expect(reader.decrypt(token)).rejects.toSatisfy((e: unknown) => CmekProviderError.isInstance(e));
+    const reader = createEnvelope({
+      kek: { ...shortUnwrap, unwrap: async () => new Uint8Array(31) },
+    });
+    await expect(reader.decrypt(token)).rejects.toSatisfy((e: unknown) =>
+      CmekProviderError.isInstance(e),
+    );
   });
 
   it('refuses a provider without a keyRef or with a bad provider id', () => {
     expect(() => createEnvelope({ kek: broken({ keyRef: '' }) })).toThrow(CmekConfigError);
-    expect(() => createEnvelope({ kek: broken({ providerId: 'Bad_Id' }) })).toThrow(CmekConfigError);
+    expect(() => createEnvelope({ kek: broken({ providerId: 'Bad_Id' }) })).toThrow(
+      CmekConfigError,
+    );
     expect(() => createEnvelope({ kek: broken({ specificationVersion: 'v2' as 'v1' }) })).toThrow(
       CmekConfigError,
     );
@@ -321,7 +370,9 @@ describe('provider invariants', () => {
 
   it('wraps an unexpected provider throw in CmekProviderError with the cause', async () => {
     const cause = new TypeError('socket exploded');
-    const env = createEnvelope({ kek: broken({ generateDataKey: async () => Promise.reject(cause) }) });
+    const env = createEnvelope({
+      kek: broken({ generateDataKey: async () => Promise.reject(cause) }),
+    });
     const error = await env.encrypt('x').catch((e: unknown) => e);
     expect(CmekProviderError.isInstance(error)).toBe(true);
     expect((error as Error).cause).toBe(cause);
@@ -359,10 +410,20 @@ describe('events', () => {
     expect(types).toContain('cache-miss');
     expect(types).toContain('cache-hit');
     expect(events).toContainEqual(
-      expect.objectContaining({ type: 'decrypt-failed', errorCode: 'CMEK_DECRYPTION', providerId: 'memory', keyRef: 'ref' }),
+      expect.objectContaining({
+        type: 'decrypt-failed',
+        errorCode: 'CMEK_DECRYPTION',
+        providerId: 'memory',
+        keyRef: 'ref',
+      }),
     );
     expect(events).toContainEqual(
-      expect.objectContaining({ type: 'kek-call', operation: 'generateDataKey', ok: true, count: 1 }),
+      expect.objectContaining({
+        type: 'kek-call',
+        operation: 'generateDataKey',
+        ok: true,
+        count: 1,
+      }),
     );
     const dump = JSON.stringify(events);
     expect(dump).not.toContain(secret);
@@ -406,7 +467,9 @@ describe('close', () => {
     await env.close();
     expect(closes).toBe(1);
     await expect(env.encrypt('y')).rejects.toSatisfy((e: unknown) => CmekClosedError.isInstance(e));
-    await expect(env.decrypt(token)).rejects.toSatisfy((e: unknown) => CmekClosedError.isInstance(e));
+    await expect(env.decrypt(token)).rejects.toSatisfy((e: unknown) =>
+      CmekClosedError.isInstance(e),
+    );
   });
 });
 
@@ -419,7 +482,10 @@ describe('keyring', () => {
     const after = await env.encrypt('new-row', { context: ctx });
     expect(env.inspect(after).keyRef).toBe('new');
     expect(await env.decrypt(before, { context: ctx })).toBe('legacy-row');
-    expect(await env.decryptMany([before, after], { context: ctx })).toEqual(['legacy-row', 'new-row']);
+    expect(await env.decryptMany([before, after], { context: ctx })).toEqual([
+      'legacy-row',
+      'new-row',
+    ]);
   });
 
   it('a token whose KEK is not in the ring names its provider and keyRef', async () => {
@@ -427,7 +493,11 @@ describe('keyring', () => {
     const token = await createEnvelope({ kek: gone }).encrypt('x');
     const env = createEnvelope({ kek: createKeyring({ primary: memoryProvider() }) });
     const error = await env.decrypt(token).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'CMEK_UNKNOWN_KEK', providerId: 'vault', keyRef: 'transit/app' });
+    expect(error).toMatchObject({
+      code: 'CMEK_UNKNOWN_KEK',
+      providerId: 'vault',
+      keyRef: 'transit/app',
+    });
     expect((error as Error).message).toContain('transit/app');
   });
 

@@ -30,7 +30,9 @@ describe('error hierarchy', () => {
     expect(CmekError.isInstance(foreign)).toBe(true);
     expect(CmekDecryptionError.isInstance(foreign)).toBe(true);
     expect(CmekFormatError.isInstance(foreign)).toBe(false);
-    expect(CmekError.isInstance(Object.assign(new Error('x'), { code: 'CMEK_DECRYPTION' }))).toBe(false);
+    expect(CmekError.isInstance(Object.assign(new Error('x'), { code: 'CMEK_DECRYPTION' }))).toBe(
+      false,
+    );
     expect(CmekError.isInstance(null)).toBe(false);
     expect(CmekError.isInstance('CMEK_DECRYPTION')).toBe(false);
   });

@@ -18,7 +18,10 @@ describe('ReadDekCache zeroing', () => {
   });
 
   it('zeroes every DEK on close, and anything stored after close at once', () => {
-    const cache = new ReadDekCache(keyring(), () => undefined, { maxEntries: 10, maxAgeMs: 60_000 });
+    const cache = new ReadDekCache(keyring(), () => undefined, {
+      maxEntries: 10,
+      maxAgeMs: 60_000,
+    });
     const kept = [dek(1), dek(2)];
     cache.store('a', kept[0]!);
     cache.store('b', kept[1]!);
@@ -30,7 +33,10 @@ describe('ReadDekCache zeroing', () => {
   });
 
   it('zeroes a DEK replaced under the same key, and keeps nothing when caching is off', () => {
-    const cache = new ReadDekCache(keyring(), () => undefined, { maxEntries: 10, maxAgeMs: 60_000 });
+    const cache = new ReadDekCache(keyring(), () => undefined, {
+      maxEntries: 10,
+      maxAgeMs: 60_000,
+    });
     const old = dek(4);
     cache.store('a', old);
     cache.store('a', dek(5));
