@@ -11,4 +11,5 @@ export const projects = [
   'packages/adapter-knex',
   'packages/adapter-mongoose',
   'packages/test-suite',
+  'docs',
 ];
