@@ -15,3 +15,4 @@ for svc in "${services[@]}"; do
   rm -f "$CMEK_STATE_DIR/$svc.env"
 done
 rm -f "$CMEK_STATE_DIR/started"
+write_services_env

@@ -51,3 +51,14 @@ stop_pidfile() {
   fi
   rm -f "$file"
 }
+
+# write_services_env: $CMEK_STATE_DIR/services.env = the variables of every service now up.
+write_services_env() {
+  local file
+  : >"$CMEK_STATE_DIR/services.env.tmp"
+  for file in "$CMEK_STATE_DIR"/*.env; do
+    [[ -f $file && $(basename "$file") != services.env ]] || continue
+    grep -v '^$' "$file" >>"$CMEK_STATE_DIR/services.env.tmp" || true
+  done
+  mv "$CMEK_STATE_DIR/services.env.tmp" "$CMEK_STATE_DIR/services.env"
+}

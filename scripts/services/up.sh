@@ -26,8 +26,7 @@ for svc in "${services[@]}"; do
   fi
 done
 
-cat "$CMEK_STATE_DIR"/*.env 2>/dev/null | grep -v '^$' >"$CMEK_STATE_DIR/services.env.tmp" || true
-mv "$CMEK_STATE_DIR/services.env.tmp" "$CMEK_STATE_DIR/services.env"
+write_services_env
 
 if ((${#failed[@]})); then
   if [[ ${CI:-} == true ]]; then

@@ -4,7 +4,7 @@
  */
 import type { CmekErrorCode } from './errors';
 
-export type KekOperation = 'generateDataKey' | 'unwrap' | 'unwrapMany' | 'rewrap';
+export type KekOperation = 'generateDataKey' | 'unwrap' | 'unwrapMany' | 'rewrap' | 'wrap';
 
 export interface KekCallEvent {
   readonly type: 'kek-call';

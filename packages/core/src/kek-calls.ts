@@ -157,3 +157,24 @@ export function rewrap(
     };
   });
 }
+
+/** Wraps an existing DEK under the provider's KEK; `undefined` when the provider has no `wrap`. */
+export function wrap(
+  emit: Emit,
+  provider: KekProvider,
+  dek: Uint8Array,
+): Promise<WrappedDataKey> | undefined {
+  const fn = provider.wrap;
+  if (fn === undefined) return undefined;
+  if (!(dek instanceof Uint8Array) || dek.byteLength !== DEK_LENGTH) {
+    throw new CmekProviderError(provider.providerId, `a DEK to wrap must be ${DEK_LENGTH} bytes`);
+  }
+  return call(emit, provider, 'wrap', provider.keyRef, 1, async () => {
+    // The provider gets its own copy: it may zero or keep it without touching the caller's.
+    const result = await fn.call(provider, ownBytes(dek));
+    return {
+      wrapped: checkWrapped(provider, result?.wrapped, 'wrap'),
+      keyRef: checkKeyRef(provider, provider.keyRef),
+    };
+  });
+}

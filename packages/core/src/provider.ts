@@ -26,6 +26,12 @@ export interface KekProvider {
   unwrapMany?(items: readonly WrappedDataKey[]): Promise<Uint8Array[]>;
   /** Moves a wrapped DEK to this provider's current KEK without the DEK leaving the service. */
   rewrap?(wrapped: Uint8Array, keyRef: string): Promise<WrappedDataKey>;
+  /**
+   * Wraps an existing 32-byte DEK under this provider's KEK (`keyRef`): what the rewrap engine
+   * uses to move a DEK opened by another provider (e.g. `local` to `aws-kms`, KMS `Encrypt`).
+   * Optional; a primary without it can only receive DEKs through its own `rewrap`.
+   */
+  wrap?(dek: Uint8Array): Promise<{ readonly wrapped: Uint8Array }>;
   /** Releases connections and zeroes key material; the provider is unusable afterwards. */
   close?(): Promise<void>;
 }

@@ -23,4 +23,18 @@ export interface RowStore {
    * meanwhile (or is gone), in which case nothing is written.
    */
   compareAndSet(id: Cursor, field: string, expected: string, next: string): Promise<boolean>;
+  /**
+   * Optional: several compare-and-sets in one round trip (one statement or one transaction);
+   * `result[i]` is what `compareAndSet` would have returned for `writes[i]`. The engine uses it
+   * when present (a batch costs one call per field instead of one per value).
+   */
+  compareAndSetMany?(writes: readonly CasWrite[]): Promise<boolean[]>;
+}
+
+/** One write of `compareAndSetMany`. */
+export interface CasWrite {
+  readonly id: Cursor;
+  readonly field: string;
+  readonly expected: string;
+  readonly next: string;
 }

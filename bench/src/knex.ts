@@ -1,0 +1,152 @@
+/**
+ * @cmek/adapter-knex against plain Knex on PostgreSQL: insert 10,000 rows (one multi-row
+ * insert, as an application importing a batch would), then select them back; encrypted / plain
+ * wall time as a ratio. Target: <= 1.3x.
+ *
+ * Needs CMEK_PG_URL (bash scripts/services/up.sh postgres). Prints one JSON line per phase.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { withCmek } from '@cmek/adapter-knex';
+import { createEnvelope, type KekProvider } from '@cmek/core';
+import knexFactory, { type Knex } from 'knex';
+
+const ROWS = 10_000;
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+
+/** An in-process KEK (AES-256-GCM), so the numbers measure the adapter and the core, not a KMS. */
+function memoryKek(): KekProvider {
+  const kek = randomBytes(32);
+  return {
+    specificationVersion: 'v1',
+    providerId: 'bench',
+    keyRef: 'bench',
+    async generateDataKey() {
+      const dek = randomBytes(32);
+      const nonce = randomBytes(12);
+      const c = createCipheriv('aes-256-gcm', kek, nonce);
+      const body = Buffer.concat([c.update(dek), c.final()]);
+      return { plaintext: dek, wrapped: Buffer.concat([nonce, body, c.getAuthTag()]) };
+    },
+    async unwrap(wrapped) {
+      const b = Buffer.from(wrapped);
+      const d = createDecipheriv('aes-256-gcm', kek, b.subarray(0, 12));
+      d.setAuthTag(b.subarray(44));
+      return Buffer.concat([d.update(b.subarray(12, 44)), d.final()]);
+    },
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+async function main(): Promise<void> {
+  const url = process.env.CMEK_PG_URL;
+  if (!url) throw new Error('set CMEK_PG_URL (bash scripts/services/up.sh postgres)');
+  const plain: Knex = knexFactory({ client: 'pg', connection: url, pool: { min: 1, max: 2 } });
+  const table = `bench_knex_${process.pid}`;
+  const envelope = createEnvelope({ kek: memoryKek() });
+  const encrypted = withCmek(plain, { envelope, tables: { [table]: { columns: ['token'] } } });
+  const rows = Array.from({ length: ROWS }, (_, i) => ({
+    name: `integration-${i}`,
+    token: `xoxb-${randomBytes(18).toString('hex')}`,
+  }));
+
+  await plain.schema.dropTableIfExists(table);
+  await plain.schema.createTable(table, (t) => {
+    t.increments('id').primary();
+    t.text('name');
+    t.text('token');
+  });
+
+  const results = {
+    plain: { insert: [] as number[], select: [] as number[] },
+    encrypted: { insert: [] as number[], select: [] as number[] },
+    // the envelope alone on the same values: what the core's cryptography costs
+    core: { insert: [] as number[], select: [] as number[] },
+    // plain Knex moving ready-made ciphertext: what the larger values cost the database
+    ciphertext: { insert: [] as number[], select: [] as number[] },
+  };
+  const context = { field: `${table}.token` };
+  const values = rows.map((r) => r.token);
+  try {
+    for (let run = -1; run < RUNS; run++) {
+      for (const [label, db] of [
+        ['plain', plain],
+        ['encrypted', encrypted],
+      ] as const) {
+        await plain(table).truncate();
+        const insert = await timed(() => db(table).insert(rows));
+        let selected: unknown[] = [];
+        const select = await timed(async () => {
+          selected = await db(table).select('id', 'name', 'token');
+        });
+        if (selected.length !== ROWS) throw new Error('row count mismatch');
+        if (run >= 0) {
+          results[label].insert.push(insert);
+          results[label].select.push(select);
+        }
+      }
+      let tokens: (string | null)[] = [];
+      const enc = await timed(async () => {
+        tokens = await envelope.encryptMany(values, { context });
+      });
+      const dec = await timed(() => envelope.decryptMany(tokens, { context }));
+      if (run >= 0) {
+        results.core.insert.push(enc);
+        results.core.select.push(dec);
+      }
+      await plain(table).truncate();
+      const sealed = rows.map((r, i) => ({ ...r, token: tokens[i] }));
+      const cInsert = await timed(() => plain(table).insert(sealed));
+      const cSelect = await timed(() => plain(table).select('id', 'name', 'token'));
+      if (run >= 0) {
+        results.ciphertext.insert.push(cInsert);
+        results.ciphertext.select.push(cSelect);
+      }
+    }
+  } finally {
+    await plain.schema.dropTableIfExists(table);
+    await plain.destroy();
+    await envelope.close();
+  }
+
+  for (const phase of ['insert', 'select'] as const) {
+    const p = median(results.plain[phase]);
+    const e = median(results.encrypted[phase]);
+    const c = median(results.core[phase]);
+    const x = median(results.ciphertext[phase]);
+    console.log(
+      JSON.stringify({
+        bench: 'knex-pg',
+        phase,
+        rows: ROWS,
+        runs: RUNS,
+        plainMs: Number(p.toFixed(1)),
+        encryptedMs: Number(e.toFixed(1)),
+        ratio: Number((e / p).toFixed(2)),
+        coreCryptoMs: Number(c.toFixed(1)),
+        plainKnexOnCiphertextMs: Number(x.toFixed(1)),
+        adapterOverheadMs: Number((e - x - c).toFixed(1)),
+      }),
+    );
+  }
+  const p = median(results.plain.insert) + median(results.plain.select);
+  const e = median(results.encrypted.insert) + median(results.encrypted.select);
+  console.log(
+    JSON.stringify({ bench: 'knex-pg', phase: 'insert+select', ratio: Number((e / p).toFixed(2)) }),
+  );
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

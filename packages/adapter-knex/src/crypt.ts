@@ -1,0 +1,244 @@
+/** Encrypting a query's pending values and decrypting its result, per the query's plan. */
+import {
+  CmekError,
+  CmekInvalidInputError,
+  CmekQueryError,
+  type EncryptionContext,
+  type Envelope,
+} from '@cmek/core';
+import type { ColumnTarget, QueryPlan, WriteTargets } from './analyze';
+import { type BuilderState, isBuilder, isRaw } from './internals';
+import type { TableConfig } from './options';
+
+type RowObject = Record<string, unknown>;
+
+const PREFIX = Buffer.from('cmek:', 'ascii');
+
+function isPlainRow(value: unknown): value is RowObject {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !isRaw(value) &&
+    !isBuilder(value)
+  );
+}
+
+function notEncryptable(target: ColumnTarget | undefined, what: string): CmekQueryError {
+  const name = target ? `${target.table.name}.${target.column}` : 'an encrypted column';
+  return new CmekQueryError(
+    target?.column ?? '(write)',
+    `${what} for ${name} cannot be encrypted: pass the plaintext value itself`,
+  );
+}
+
+export type TargetOf = (key: string) => ColumnTarget | undefined;
+
+/** The write targets of one configured table (for `encryptRow`). */
+export function tableTargets(table: TableConfig): TargetOf {
+  return (key) => (table.columns.has(key) ? { table, column: key } : undefined);
+}
+
+/**
+ * Encrypts one column's values. A value that already is a token of this column (copied from the
+ * database, or made by the application under the column's context) is stored as it is, never
+ * encrypted twice; a token that does not open under this column's context (another column's,
+ * or another KEK's) is refused rather than stored where it could never be read.
+ */
+async function encryptColumn(
+  envelope: Envelope,
+  target: ColumnTarget,
+  values: readonly (string | Uint8Array | null | undefined)[],
+  context: EncryptionContext,
+): Promise<(string | null)[]> {
+  const tokenAt: number[] = [];
+  for (const [i, v] of values.entries()) if (envelope.isEncrypted(v)) tokenAt.push(i);
+  if (tokenAt.length === 0) return envelope.encryptMany(values, { context });
+  try {
+    await envelope.decryptMany(
+      tokenAt.map((i) => values[i] as string),
+      { context, plaintextPolicy: 'allow' },
+    );
+  } catch (error) {
+    if (!CmekError.isInstance(error) || error.retryable) throw error;
+    throw new CmekInvalidInputError(
+      `a value written to ${target.table.name}.${target.column} is a cmek token that does not decrypt under this column's context and keyring (${error.code}); write the plaintext instead`,
+      { cause: error },
+    );
+  }
+  const isToken = new Set(tokenAt);
+  const rest = values.map((v, i) => (isToken.has(i) ? null : v));
+  const out = await envelope.encryptMany(rest, { context });
+  for (const i of tokenAt) out[i] = values[i] as string;
+  return out;
+}
+
+/** Copies of `rows` with every value of an encrypted column encrypted (null stays null). */
+export async function encryptRows(
+  envelope: Envelope,
+  targetOf: TargetOf,
+  rows: readonly RowObject[],
+): Promise<RowObject[]> {
+  const out = rows.map((row) => {
+    if (!isPlainRow(row)) {
+      throw new CmekInvalidInputError('a row written to an encrypted table must be a plain object');
+    }
+    return { ...row };
+  });
+  const keys = new Map<string, ColumnTarget>();
+  for (const row of out) {
+    for (const key in row) {
+      if (keys.has(key)) continue;
+      const target = targetOf(key);
+      if (target) keys.set(key, target);
+    }
+  }
+  for (const [key, target] of keys) {
+    const at: number[] = [];
+    const values: (string | Uint8Array | null | undefined)[] = [];
+    for (const [i, row] of out.entries()) {
+      if (!Object.hasOwn(row, key)) continue;
+      const value = row[key];
+      if (isRaw(value) || isBuilder(value) || typeof value === 'function') {
+        throw notEncryptable(target, 'a raw SQL fragment, reference or subquery');
+      }
+      at.push(i);
+      values.push(value as string | Uint8Array | null | undefined);
+    }
+    const context = target.table.contexts.get(target.column)!;
+    const tokens = await encryptColumn(envelope, target, values, context);
+    for (const [n, i] of at.entries()) out[i]![key] = tokens[n] ?? null;
+  }
+  return out;
+}
+
+/**
+ * Encrypts the values an insert / update / upsert / merge is about to send, in place on the
+ * builder; returns the function that puts the caller's values back once the query has run.
+ */
+export async function encryptPending(
+  envelope: Envelope,
+  write: WriteTargets,
+  builder: BuilderState,
+): Promise<() => void> {
+  const single = builder._single;
+  const saved: [string, unknown][] = [];
+  const replace = (key: string, value: unknown): void => {
+    saved.push([key, single[key]]);
+    single[key] = value;
+  };
+  const some = write.table
+    ? { table: write.table, column: write.table.columns.values().next().value as string }
+    : undefined;
+  const { targetOf } = write;
+  for (const key of ['insert', 'upsert'] as const) {
+    const pending = single[key];
+    if (pending === undefined || pending === null) continue;
+    if (Array.isArray(pending)) replace(key, await encryptRows(envelope, targetOf, pending));
+    else if (isPlainRow(pending))
+      replace(key, (await encryptRows(envelope, targetOf, [pending]))[0]);
+    else if (some) throw notEncryptable(some, `an ${key} from a subquery or raw SQL`);
+  }
+  const update = single.update;
+  if (isPlainRow(update)) replace('update', (await encryptRows(envelope, targetOf, [update]))[0]);
+  const merge = single.merge as { updates?: unknown } | undefined;
+  if (merge && isPlainRow(merge.updates)) {
+    replace('merge', {
+      ...merge,
+      updates: (await encryptRows(envelope, targetOf, [merge.updates]))[0],
+    });
+  } else if (merge && some && (isRaw(merge.updates) || isBuilder(merge.updates))) {
+    throw notEncryptable(some, 'a raw merge');
+  }
+  return () => {
+    for (const [key, value] of saved.reverse()) single[key] = value;
+  };
+}
+
+/** A stored value as a string to decrypt: BLOB columns come back as Buffers. */
+function stored(value: unknown): unknown {
+  if (Buffer.isBuffer(value) && value.subarray(0, PREFIX.length).equals(PREFIX)) {
+    return value.toString('utf8');
+  }
+  return value;
+}
+
+async function decryptColumn(
+  envelope: Envelope,
+  target: ColumnTarget,
+  values: readonly unknown[],
+): Promise<(string | null)[]> {
+  return envelope.decryptMany(values.map(stored) as (string | null | undefined)[], {
+    context: target.table.contexts.get(target.column)!,
+  });
+}
+
+function leak(key: string): CmekQueryError {
+  return new CmekQueryError(
+    key,
+    `the result key '${key}' holds a cmek ciphertext the adapter cannot attribute to a configured column (raw SQL, an unresolvable alias or a subquery); select the column by name, or decrypt it with decryptRows`,
+  );
+}
+
+function isToken(value: unknown): boolean {
+  return (
+    (typeof value === 'string' && value.startsWith('cmek:')) ||
+    (Buffer.isBuffer(value) && value.subarray(0, PREFIX.length).equals(PREFIX))
+  );
+}
+
+/** A token, or (to `depth` levels) an array or object holding one: MySQL nestTables, rowMode. */
+function holdsToken(value: unknown, depth: number): boolean {
+  if (isToken(value)) return true;
+  if (depth === 0 || typeof value !== 'object' || value === null || Buffer.isBuffer(value)) {
+    return false;
+  }
+  for (const v of Array.isArray(value) ? value : Object.values(value)) {
+    if (holdsToken(v, depth - 1)) return true;
+  }
+  return false;
+}
+
+/** Decrypts the planned keys of result rows in place, and refuses any other ciphertext. */
+export async function decryptRowsInPlace(
+  envelope: Envelope,
+  read: ReadonlyMap<string, ColumnTarget>,
+  rows: readonly unknown[],
+): Promise<void> {
+  const objects: RowObject[] = [];
+  for (const row of rows) {
+    if (isPlainRow(row)) objects.push(row);
+    else if (holdsToken(row, 2)) throw leak('(row)');
+  }
+  for (const [key, target] of read) {
+    const at = objects.filter((row) => Object.hasOwn(row, key));
+    if (at.length === 0) continue;
+    const plain = await decryptColumn(
+      envelope,
+      target,
+      at.map((row) => row[key]),
+    );
+    for (const [i, row] of at.entries()) row[key] = plain[i];
+  }
+  for (const row of objects) {
+    for (const key in row) {
+      if (!read.has(key) && holdsToken(row[key], 2)) throw leak(key);
+    }
+  }
+}
+
+export async function decryptResult(
+  envelope: Envelope,
+  plan: QueryPlan,
+  result: unknown,
+): Promise<unknown> {
+  if (plan.shape === 'pluck') {
+    if (!Array.isArray(result)) return result;
+    if (plan.pluck) return decryptColumn(envelope, plan.pluck, result);
+    if (result.some((v) => holdsToken(v, 1))) throw leak('pluck');
+    return result;
+  }
+  if (Array.isArray(result)) await decryptRowsInPlace(envelope, plan.read, result);
+  else if (isPlainRow(result)) await decryptRowsInPlace(envelope, plan.read, [result]);
+  return result;
+}

@@ -1,0 +1,120 @@
+/** `knexRowStore`: the RowStore the backfill / rewrap / verify engine drives, over a plain Knex. */
+import {
+  type CasWrite,
+  CmekConfigError,
+  CmekInvalidInputError,
+  type Cursor,
+  type EncryptionContext,
+  type Row,
+  type RowStore,
+} from '@cmek/core';
+import type { Knex } from 'knex';
+
+export interface KnexRowStoreOptions {
+  /** A plain Knex instance (not the one `withCmek` returns): the store handles stored values. */
+  readonly knex: Knex;
+  readonly table: string;
+  /** A column of unique, ordered values. Default `id`. */
+  readonly primaryKey?: string;
+  /** The encrypted columns. */
+  readonly columns: readonly string[];
+  /** Per-column context overrides; must match the ones given to `withCmek`. */
+  readonly context?: Readonly<Record<string, EncryptionContext>>;
+  /** The store's name in reports. Default: the table name. */
+  readonly name?: string;
+}
+
+function asText(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  return String(value);
+}
+
+function asCursor(value: unknown): Cursor {
+  if (typeof value === 'number' || typeof value === 'string') return value;
+  if (typeof value === 'bigint') return value.toString();
+  throw new CmekInvalidInputError('the primary key must be a number or a string');
+}
+
+export function knexRowStore(options: KnexRowStoreOptions): RowStore {
+  const { knex, table } = options;
+  const primaryKey = options.primaryKey ?? 'id';
+  const columns = [...(options.columns ?? [])];
+  if (typeof knex !== 'function') throw new CmekConfigError('knexRowStore needs `knex`');
+  if (typeof table !== 'string' || table.length === 0) {
+    throw new CmekConfigError('knexRowStore needs `table`');
+  }
+  if (columns.length === 0 || columns.some((c) => typeof c !== 'string' || c.length === 0)) {
+    throw new CmekConfigError('knexRowStore needs `columns`: a non-empty array of column names');
+  }
+  const contexts = new Map<string, Record<string, string>>(
+    columns.map((c) => [c, { ...(options.context?.[c] ?? { field: `${table}.${c}` }) }]),
+  );
+  const dialect = String((knex.client as { config?: { client?: unknown } }).config?.client ?? '');
+  // MySQL / MariaDB compare strings case- and trailing-space-insensitively under the usual
+  // collations; a compare-and-set must compare bytes.
+  const binary = /mysql|maria/i.test(dialect);
+
+  const fieldOf = (field: string): string => {
+    if (!contexts.has(field)) {
+      throw new CmekInvalidInputError(`'${field}' is not an encrypted column of ${table}`);
+    }
+    return field;
+  };
+
+  return {
+    name: options.name ?? table,
+    fields: Object.freeze([...columns]),
+    contextFor(field) {
+      return { ...contexts.get(fieldOf(field))! };
+    },
+    async scan(after, limit) {
+      if (!Number.isInteger(limit) || limit <= 0) {
+        throw new CmekInvalidInputError('scan needs a positive integer limit');
+      }
+      const query = knex(table)
+        .select([primaryKey, ...columns])
+        .orderBy(primaryKey, 'asc')
+        .limit(limit);
+      if (after !== undefined) query.where(primaryKey, '>', after);
+      const rows = (await query) as Record<string, unknown>[];
+      return rows.map(
+        (row): Row => ({
+          id: asCursor(row[primaryKey]),
+          values: Object.fromEntries(columns.map((c) => [c, asText(row[c])])),
+        }),
+      );
+    },
+    compareAndSet(id, field, expected, next) {
+      return compareAndSetOn(knex, id, field, expected, next);
+    },
+    async compareAndSetMany(writes: readonly CasWrite[]) {
+      for (const w of writes) fieldOf(w.field);
+      if (writes.length === 0) return [];
+      // one transaction: one connection and one commit for the whole batch
+      return knex.transaction(async (trx) => {
+        const results: boolean[] = [];
+        for (const w of writes) {
+          results.push(await compareAndSetOn(trx, w.id, w.field, w.expected, w.next));
+        }
+        return results;
+      });
+    },
+  };
+
+  async function compareAndSetOn(
+    db: Knex,
+    id: Cursor,
+    field: string,
+    expected: string,
+    next: string,
+  ): Promise<boolean> {
+    fieldOf(field);
+    const query = db(table).where(primaryKey, id);
+    if (binary) query.whereRaw('BINARY ?? = BINARY ?', [field, expected]);
+    else query.where(field, expected);
+    const changed = await query.update({ [field]: next });
+    return changed === 1;
+  }
+}

@@ -1,0 +1,106 @@
+/** knexRowStore on each real database: keyset scans by primary key and compare-and-set. */
+import { CmekInvalidInputError, createEnvelope } from '@cmek/core';
+import type { Knex } from 'knex';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { knexRowStore, withCmek } from '../src/index';
+import { databases, uniquePrefix } from './support/databases';
+import { countingProvider } from './support/provider';
+import { createTables, dropTables, type Tables } from './support/schema';
+
+for (const db of databases) {
+  describe.skipIf(!db.available)(`knexRowStore on ${db.name}`, () => {
+    let plain: Knex;
+    let t: Tables;
+    const ids: number[] = [];
+
+    beforeAll(async () => {
+      plain = db.connect();
+      t = await createTables(plain, uniquePrefix('s'));
+      for (let i = 0; i < 7; i++) {
+        await plain(t.secrets).insert({ name: `r${i}`, token: i === 3 ? null : `legacy-${i}` });
+      }
+      ids.push(...(await plain(t.secrets).orderBy('id').pluck('id')).map(Number));
+    });
+    afterAll(async () => {
+      await dropTables(plain, t);
+      await plain.destroy();
+    });
+
+    const store = () => knexRowStore({ knex: plain, table: t.secrets, columns: ['token', 'note'] });
+
+    it('names its fields and uses the adapter default context', () => {
+      const s = store();
+      expect(s.name).toBe(t.secrets);
+      expect(s.fields).toEqual(['token', 'note']);
+      expect(s.contextFor('token')).toEqual({ field: `${t.secrets}.token` });
+      expect(() => s.contextFor('name')).toThrow(CmekInvalidInputError);
+    });
+
+    it('scans in primary-key order, page by page, with the stored values', async () => {
+      const s = store();
+      const first = await s.scan(undefined, 3);
+      expect(first.map((r) => Number(r.id))).toEqual(ids.slice(0, 3));
+      expect(first[0]!.values).toEqual({ token: 'legacy-0', note: null });
+      const second = await s.scan(first[2]!.id, 3);
+      expect(second.map((r) => Number(r.id))).toEqual(ids.slice(3, 6));
+      expect(second[0]!.values.token).toBeNull();
+      const last = await s.scan(second[2]!.id, 3);
+      expect(last.map((r) => Number(r.id))).toEqual(ids.slice(6));
+      expect(await s.scan(last[0]!.id, 3)).toEqual([]);
+    });
+
+    it('compareAndSet writes only when the stored value is still the expected one', async () => {
+      const s = store();
+      const id = ids[1]!;
+      expect(await s.compareAndSet(id, 'token', 'legacy-1', 'next-1')).toBe(true);
+      expect((await plain(t.secrets).where({ id }).first()).token).toBe('next-1');
+      // stale expectation: nothing written
+      expect(await s.compareAndSet(id, 'token', 'legacy-1', 'other')).toBe(false);
+      // a value that differs only by case or trailing space is a different value
+      expect(await s.compareAndSet(id, 'token', 'NEXT-1', 'other')).toBe(false);
+      expect(await s.compareAndSet(id, 'token', 'next-1 ', 'other')).toBe(false);
+      expect((await plain(t.secrets).where({ id }).first()).token).toBe('next-1');
+      // a missing row
+      expect(await s.compareAndSet(999_999, 'token', 'x', 'y')).toBe(false);
+    });
+
+    it('compareAndSetMany applies each write that still matches, in one transaction', async () => {
+      const s = store();
+      const [a, b, c] = [ids[5]!, ids[6]!, ids[0]!];
+      const results = await s.compareAndSetMany!([
+        { id: a, field: 'token', expected: 'legacy-5', next: 'next-5' },
+        { id: b, field: 'token', expected: 'stale', next: 'never' },
+        { id: c, field: 'token', expected: 'legacy-0', next: 'next-0' },
+      ]);
+      expect(results).toEqual([true, false, true]);
+      const stored = await plain(t.secrets).whereIn('id', [a, b, c]).orderBy('id').pluck('token');
+      expect(stored).toEqual(['next-0', 'next-5', 'legacy-6']);
+      await expect(
+        s.compareAndSetMany!([{ id: a, field: 'name', expected: 'x', next: 'y' }]),
+      ).rejects.toThrow(CmekInvalidInputError);
+    });
+
+    it('rowStore(table) on the wrapped instance uses the configured contexts, and the adapter reads what it backfills', async () => {
+      const envelope = createEnvelope({ kek: countingProvider() });
+      const base = db.connect();
+      try {
+        const app = withCmek(base, {
+          envelope,
+          tables: { [t.secrets]: { columns: ['token'], context: { token: { field: 'pinned' } } } },
+        });
+        const s = app.rowStore(t.secrets);
+        expect(s.contextFor('token')).toEqual({ field: 'pinned' });
+        const [row] = await s.scan(ids[4]! - 1, 1);
+        const token = await envelope.encrypt(row!.values.token!, {
+          context: s.contextFor('token'),
+        });
+        expect(await s.compareAndSet(row!.id, 'token', row!.values.token!, token)).toBe(true);
+        expect(await app(t.secrets).where({ id: ids[4] }).first('token')).toEqual({
+          token: 'legacy-4',
+        });
+      } finally {
+        await base.destroy();
+      }
+    });
+  });
+}

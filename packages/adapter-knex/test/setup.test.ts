@@ -1,0 +1,111 @@
+/** withCmek's option validation and the column-width check, on each real database. */
+import { CmekConfigError, createEnvelope } from '@cmek/core';
+import knexFactory from 'knex';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withCmek } from '../src/index';
+import { databases, uniquePrefix } from './support/databases';
+import { countingProvider } from './support/provider';
+
+describe('withCmek options', () => {
+  const knex = knexFactory({
+    client: 'better-sqlite3',
+    connection: { filename: ':memory:' },
+    useNullAsDefault: true,
+  });
+  const envelope = createEnvelope({ kek: countingProvider() });
+  afterAll(() => knex.destroy());
+
+  it.each([
+    ['no envelope', { tables: { t: { columns: ['a'] } } }],
+    ['no tables', { envelope }],
+    ['empty tables', { envelope, tables: {} }],
+    ['empty columns', { envelope, tables: { t: { columns: [] } } }],
+    ['primary key encrypted', { envelope, tables: { t: { columns: ['id'] } } }],
+    [
+      'context for an unknown column',
+      { envelope, tables: { t: { columns: ['a'], context: { b: { field: 'x' } } } } },
+    ],
+    [
+      'context not of strings',
+      { envelope, tables: { t: { columns: ['a'], context: { a: { field: 1 } } } } },
+    ],
+  ])('%s is a CmekConfigError', (_name, options) => {
+    expect(() => withCmek(knex, options as never)).toThrow(CmekConfigError);
+  });
+
+  it('refuses something that is not a Knex instance', () => {
+    expect(() => withCmek({} as never, { envelope, tables: { t: { columns: ['a'] } } })).toThrow(
+      CmekConfigError,
+    );
+  });
+
+  it('refuses to wrap an already wrapped instance (values would be encrypted twice)', () => {
+    const once = withCmek(knex, { envelope, tables: { t: { columns: ['a'] } } });
+    expect(() => withCmek(once, { envelope, tables: { t: { columns: ['a'] } } })).toThrow(
+      CmekConfigError,
+    );
+  });
+
+  it('leaves the Knex instance it wraps untouched', async () => {
+    await knex.schema.createTable('u', (t) => {
+      t.increments('id');
+      t.text('secret');
+    });
+    withCmek(knex, { envelope, tables: { u: { columns: ['secret'] } } });
+    await knex('u').insert({ secret: 'visible' });
+    expect(await knex('u').pluck('secret')).toEqual(['visible']);
+  });
+});
+
+for (const db of databases) {
+  describe.skipIf(!db.available)(`checkColumns on ${db.name}`, () => {
+    const table = `${uniquePrefix('c')}widths`;
+    let plain: ReturnType<typeof db.connect>;
+    beforeAll(async () => {
+      plain = db.connect();
+      await plain.schema.createTable(table, (t) => {
+        t.increments('id');
+        t.string('short', 40);
+        t.string('wide', 1000);
+        t.text('body');
+      });
+    });
+    afterAll(async () => {
+      await plain.schema.dropTableIfExists(table);
+      await plain.destroy();
+    });
+
+    it('names each column too short for the ciphertext of its declared length, with the length it needs', async () => {
+      const envelope = createEnvelope({ kek: countingProvider() });
+      const app = withCmek(plain, {
+        envelope,
+        tables: { [table]: { columns: ['short', 'wide', 'body'] } },
+      });
+      const error = await app.checkColumns().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(CmekConfigError);
+      const needed = async (n: number) => (await envelope.encrypt('x'.repeat(n))).length;
+      const message = (error as Error).message;
+      expect(message).toContain(
+        `${table}.short holds 40 characters, needs at least ${await needed(40)}`,
+      );
+      expect(message).toContain(
+        `${table}.wide holds 1000 characters, needs at least ${await needed(1000)}`,
+      );
+      expect(message).not.toContain('.body');
+    });
+
+    it('passes when every column is wide enough for the stated plaintext size', async () => {
+      const envelope = createEnvelope({ kek: countingProvider() });
+      const app = withCmek(plain, { envelope, tables: { [table]: { columns: ['wide', 'body'] } } });
+      const widths = await app.checkColumns({ plaintextBytes: 200 });
+      expect(widths.map((w) => [w.column, w.ok])).toEqual([
+        ['wide', true],
+        ['body', true],
+      ]);
+      expect(widths[0]!.needed).toBeGreaterThan(200);
+    });
+  });
+}

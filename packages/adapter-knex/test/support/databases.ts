@@ -1,0 +1,77 @@
+/** The three real databases the adapter is tested on, each through a fresh plain Knex. */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serviceUrl } from '@cmek/test-suite';
+import knexFactory, { type Knex } from 'knex';
+import { it } from 'vitest';
+
+export interface Database {
+  readonly name: 'sqlite' | 'postgres' | 'mariadb';
+  /** Undefined when the service is not running (its tests are skipped, or fail under CI). */
+  readonly available: boolean;
+  /** A new, plain Knex instance on this database. */
+  connect(): Knex;
+  readonly returning: boolean;
+}
+
+let sqliteDir: string | undefined;
+function sqliteFile(): string {
+  sqliteDir ??= mkdtempSync(join(tmpdir(), 'cmek-knex-'));
+  return join(sqliteDir, 'test.sqlite');
+}
+process.on('exit', () => {
+  if (sqliteDir) rmSync(sqliteDir, { recursive: true, force: true });
+});
+
+const pgUrl = serviceUrl({
+  name: 'PostgreSQL',
+  env: 'CMEK_PG_URL',
+  start: 'bash scripts/services/up.sh postgres',
+});
+const mysqlUrl = serviceUrl({
+  name: 'MariaDB',
+  env: 'CMEK_MYSQL_URL',
+  start: 'bash scripts/services/up.sh mariadb',
+});
+
+export const databases: readonly Database[] = [
+  {
+    name: 'sqlite',
+    available: true,
+    returning: true,
+    connect: () =>
+      knexFactory({
+        client: 'better-sqlite3',
+        connection: { filename: sqliteFile() },
+        useNullAsDefault: true,
+      }),
+  },
+  {
+    name: 'postgres',
+    available: pgUrl !== undefined,
+    returning: true,
+    connect: () => knexFactory({ client: 'pg', connection: pgUrl!, pool: { min: 0, max: 4 } }),
+  },
+  {
+    name: 'mariadb',
+    available: mysqlUrl !== undefined,
+    returning: false,
+    connect: () =>
+      knexFactory({ client: 'mysql2', connection: mysqlUrl!, pool: { min: 0, max: 4 } }),
+  },
+];
+
+/** A table-name prefix unique to this run: the services are shared with other test files. */
+export function uniquePrefix(tag: string): string {
+  return `k${tag}_${process.pid}_${Math.floor(Math.random() * 1e6)}_`;
+}
+
+/**
+ * `it` for a test of a feature only some databases have (MySQL's upsert, pg's rowMode...): on
+ * the others the test is not registered at all, rather than reported as skipped.
+ */
+export function itWhen(condition: boolean): typeof it {
+  return condition ? it : (((..._args: unknown[]) => undefined) as unknown as typeof it);
+}
