@@ -204,14 +204,14 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
         out[i] = Buffer.from(token, 'utf8');
         continue;
       }
-      let token1: ParsedToken;
+      let parsedToken: ParsedToken;
       try {
-        token1 = parseToken(token);
+        parsedToken = parseToken(token, records);
       } catch (error) {
         fail(error, options);
       }
-      parsed.push([i, token1]);
-      records.set(token1.kekText, token1.record);
+      parsed.push([i, parsedToken]);
+      records.set(parsedToken.kekText, parsedToken.record);
     }
     if (parsed.length === 0) return out;
     let deks: Map<string, Buffer>;

@@ -26,7 +26,11 @@ export function formatToken(kekText: string, salt: Uint8Array, fernet: string): 
   return `${TOKEN_PREFIX}${kekText}|${encodeB64url(salt)}|${fernet}`;
 }
 
-export function parseToken(token: string): ParsedToken {
+/**
+ * Splits and validates a token. `known` maps kek parts already decoded (in one batch most values
+ * share a DEK) to their records, so each distinct record is decoded once.
+ */
+export function parseToken(token: string, known?: ReadonlyMap<string, DekRecord>): ParsedToken {
   if (typeof token !== 'string') throw new CmekInvalidInputError('a token must be a string');
   if (!token.startsWith(TOKEN_PREFIX)) {
     if (token.startsWith(CMEK_PREFIX)) {
@@ -47,7 +51,7 @@ export function parseToken(token: string): ParsedToken {
     );
   }
   const [kekText, saltText, fernet] = parts as [string, string, string];
-  const record = decodeRecord(decodeB64url(kekText, 'the kek part'));
+  const record = known?.get(kekText) ?? decodeRecord(decodeB64url(kekText, 'the kek part'));
   const salt = decodeB64url(saltText, 'the salt part');
   if (salt.length !== SALT_LENGTH) throw new CmekFormatError('the salt must be 16 bytes');
   return { kekText, record, salt, fernet };
