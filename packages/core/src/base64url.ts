@@ -1,9 +1,6 @@
 /** Strict RFC 4648 §5 base64url, as the wire format requires. */
 import { CmekFormatError } from './errors';
 
-const UNPADDED = /^[A-Za-z0-9_-]*$/;
-const PADDED = /^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?$/;
-
 export function encodeB64url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 }
@@ -16,17 +13,17 @@ export function encodeB64urlPadded(bytes: Uint8Array): string {
 /**
  * Decodes unpadded base64url, rejecting padding, `+`, `/`, whitespace, any other character, an
  * impossible length, and non-zero trailing bits (so each byte string has exactly one encoding).
- * Returns `undefined` on any violation; callers pick the error class.
+ * Node's decoder is lenient (it skips what it does not know), so the check is the round trip:
+ * only the canonical encoding of the decoded bytes is accepted. Returns `undefined` on any
+ * violation; callers pick the error class.
  */
 export function tryDecodeB64url(text: string): Buffer | undefined {
-  if (!UNPADDED.test(text) || text.length % 4 === 1) return undefined;
   const bytes = Buffer.from(text, 'base64url');
   return encodeB64url(bytes) === text ? bytes : undefined;
 }
 
-/** Decodes padded base64url (the Fernet part): length a multiple of 4, `=` only at the end. */
+/** Decodes padded base64url (the Fernet part), by the same canonical round trip. */
 export function tryDecodeB64urlPadded(text: string): Buffer | undefined {
-  if (text.length % 4 !== 0 || !PADDED.test(text)) return undefined;
   const bytes = Buffer.from(text, 'base64url');
   return encodeB64urlPadded(bytes) === text ? bytes : undefined;
 }

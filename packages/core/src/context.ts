@@ -4,6 +4,16 @@ import type { EncryptionContext } from './envelope-types';
 import { CmekInvalidInputError } from './errors';
 
 const EMPTY = Buffer.alloc(0);
+/** With the `u` flag this matches only unpaired surrogates, which UTF-8 cannot encode. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * `true` for a string UTF-8 can hold as it is. A lone surrogate would be replaced by U+FFFD on
+ * encoding: a plaintext would come back changed, and distinct contexts would share their bytes.
+ */
+export function isWellFormed(text: string): boolean {
+  return !LONE_SURROGATE.test(text);
+}
 const MAX_PART = 0xffff;
 
 function u16(n: number): Buffer {
@@ -27,6 +37,11 @@ export function canonicalContext(context: EncryptionContext | undefined): Buffer
       throw new CmekInvalidInputError('encryption context keys must be non-empty');
     if (typeof value !== 'string') {
       throw new CmekInvalidInputError(`encryption context value for '${key}' must be a string`);
+    }
+    if (!isWellFormed(key) || !isWellFormed(value)) {
+      throw new CmekInvalidInputError(
+        'encryption context keys and values must be well-formed Unicode (a lone surrogate was found)',
+      );
     }
     const k = Buffer.from(key, 'utf8');
     const v = Buffer.from(value, 'utf8');

@@ -1,5 +1,5 @@
 /** `createEnvelope`: encrypt and decrypt field values as `cmek:v1:` tokens. */
-import { canonicalContext } from './context';
+import { canonicalContext, isWellFormed } from './context';
 import type {
   CryptOptions,
   DecryptCacheOptions,
@@ -67,7 +67,14 @@ function policyOf(value: unknown, name: string): PlaintextPolicy {
 }
 
 function bytesOf(value: Encryptable): Buffer {
-  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (typeof value === 'string') {
+    if (!isWellFormed(value)) {
+      throw new CmekInvalidInputError(
+        'the string holds a lone surrogate, which UTF-8 cannot store: it would decrypt changed',
+      );
+    }
+    return Buffer.from(value, 'utf8');
+  }
   if (value instanceof Uint8Array)
     return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   throw new CmekInvalidInputError(
@@ -129,7 +136,8 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
     const todo = plaintexts.flatMap((p, i) => (p === null ? [] : [i]));
     let next = 0;
     while (next < todo.length) {
-      const lease = await writeCache.lease(todo.length - next);
+      const lease =
+        writeCache.tryLease(todo.length - next) ?? (await writeCache.lease(todo.length - next));
       try {
         ensureOpen();
         const now = Math.floor(Date.now() / 1000);
@@ -214,12 +222,14 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
       records.set(parsedToken.kekText, parsedToken.record);
     }
     if (parsed.length === 0) return out;
-    let deks: Map<string, Buffer>;
-    try {
-      deks = await readCache.resolve(records);
-    } catch (error) {
-      const first = records.values().next().value;
-      fail(error, options, records.size === 1 ? first : undefined);
+    let deks = readCache.cached(records);
+    if (deks === undefined) {
+      try {
+        deks = await readCache.resolve(records);
+      } catch (error) {
+        const first = records.values().next().value;
+        fail(error, options, records.size === 1 ? first : undefined);
+      }
     }
     try {
       ensureOpen();

@@ -2,13 +2,7 @@
  * Fernet (version 0x80) on Node's crypto, with the per-value key of SPEC §3:
  * vk = HKDF-SHA256(DEK, salt, "cmek:v1" 0x00 canon(context), 32); signing = vk[0..16), encryption = vk[16..32).
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  hkdfSync,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
 import { encodeB64urlPadded, tryDecodeB64urlPadded } from './base64url';
 import { CmekDecryptionError } from './errors';
 

@@ -71,6 +71,25 @@ export class ReadDekCache {
     }
   }
 
+  /**
+   * The DEKs (private copies) when every record is in the cache, without awaiting anything; else
+   * `undefined` and nothing is touched, and the caller goes through `resolve`.
+   */
+  cached(records: ReadonlyMap<string, DekRecord>): Map<string, Buffer> | undefined {
+    if (this.limits === false) return undefined;
+    const now = Date.now();
+    for (const kekText of records.keys()) {
+      const entry = this.entries.get(kekText);
+      if (entry === undefined || entry.expiresAt <= now) return undefined;
+    }
+    const result = new Map<string, Buffer>();
+    for (const [kekText, record] of records) {
+      this.event('cache-hit', record);
+      result.set(kekText, Buffer.from(this.lookup(kekText)!));
+    }
+    return result;
+  }
+
   close(): void {
     this.closed = true;
     for (const entry of this.entries.values()) entry.dek.fill(0);

@@ -508,3 +508,20 @@ describe('keyring', () => {
     expect(() => createKeyring({ primary: a, decryptOnly: [a] })).not.toThrow();
   });
 });
+
+describe('strings UTF-8 cannot hold', () => {
+  it('refuses a lone surrogate in a value or a context instead of storing a changed string', async () => {
+    const env = createEnvelope({ kek: memoryProvider() });
+    for (const value of ['a\uD800b', '\uDFFF', 'x\uD83D']) {
+      await expect(env.encrypt(value)).rejects.toSatisfy((e: unknown) =>
+        CmekInvalidInputError.isInstance(e),
+      );
+    }
+    // U+D800 and U+FFFD would otherwise encode to the same context bytes.
+    const token = await env.encrypt('v', { context: { f: '\uFFFD' } });
+    await expect(env.decrypt(token, { context: { f: '\uD800' } })).rejects.toSatisfy((e: unknown) =>
+      CmekInvalidInputError.isInstance(e),
+    );
+    expect(await env.decrypt(await env.encrypt('ok 🔑'))).toBe('ok 🔑');
+  });
+});
