@@ -1,0 +1,187 @@
+/**
+ * Refusing what the database cannot answer on ciphertext: a `where` (any operator, any nesting,
+ * `$nested.column$` keys, `sequelize.where(col(...))`) or an `order` on an encrypted field.
+ */
+import { CmekQueryError } from '@cmek/core';
+import { Utils } from 'sequelize';
+import { configOf, type FieldConfig, type ModelConfig } from './config';
+
+/** The slice of a validated `include` entry the guard and the decrypter read. */
+export interface IncludeLike {
+  readonly model?: unknown;
+  readonly as?: string;
+  readonly where?: unknown;
+  readonly include?: readonly IncludeLike[];
+  readonly attributes?: unknown;
+}
+
+export function queryError(field: FieldConfig, what: string): CmekQueryError {
+  return new CmekQueryError(
+    field.qualified,
+    `${field.qualified} is encrypted: ${what} on it cannot match ciphertext; look the rows up by another column`,
+  );
+}
+
+/** Resolves a column reference to an encrypted field, or undefined. */
+type Resolve = (path: readonly string[]) => FieldConfig | undefined;
+
+function ownResolver(
+  config: ModelConfig | undefined,
+  include: readonly IncludeLike[] | undefined,
+  names: readonly string[],
+): Resolve {
+  return (path) => {
+    if (path.length === 0) return undefined;
+    if (path.length === 1) return config?.byName.get(path[0]!);
+    // `$Alias.nested.column$` walks the include tree; `Model.column` names the model itself.
+    const [head, ...rest] = path;
+    if (names.includes(head!)) return ownResolver(config, include, names)(rest);
+    const child = include?.find((inc) => inc.as === head);
+    if (child === undefined) return undefined;
+    const childConfig = configOf(child.model);
+    return ownResolver(childConfig, child.include, [])(rest);
+  };
+}
+
+function isSequelizeMethod(value: unknown): boolean {
+  return value instanceof Utils.SequelizeMethod;
+}
+
+/** Every column a where / order fragment references, walked recursively. */
+function walk(value: unknown, resolve: Resolve, what: string, depth = 0): void {
+  if (depth > 64 || value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    for (const item of value) walk(item, resolve, what, depth + 1);
+    return;
+  }
+  if (isSequelizeMethod(value)) {
+    const method = value as {
+      col?: unknown;
+      attribute?: unknown;
+      logic?: unknown;
+      args?: unknown;
+      val?: unknown;
+      conditions?: unknown;
+    };
+    if (typeof method.col === 'string') {
+      const field = resolve(method.col.replace(/^\$|\$$/g, '').split('.'));
+      if (field) throw queryError(field, what);
+    }
+    if (Array.isArray(method.col)) {
+      const field = resolve(method.col.filter((p): p is string => typeof p === 'string'));
+      if (field) throw queryError(field, what);
+    }
+    if ('attribute' in method) {
+      if (typeof method.attribute === 'string') {
+        const field = resolve(method.attribute.split('.'));
+        if (field) throw queryError(field, what);
+      } else walk(method.attribute, resolve, what, depth + 1);
+      walk(method.logic, resolve, what, depth + 1);
+    }
+    walk(method.args, resolve, what, depth + 1);
+    walk(method.val, resolve, what, depth + 1);
+    walk(method.conditions, resolve, what, depth + 1);
+    return;
+  }
+  if (Buffer.isBuffer(value) || value instanceof Date) return;
+  for (const key of Object.keys(value)) {
+    const inner = (value as Record<string, unknown>)[key];
+    // `$a.b.c$` is a path through the include tree; a bare dotted key is a JSON path whose first
+    // segment is the attribute.
+    const path =
+      key.startsWith('$') && key.endsWith('$') ? key.slice(1, -1).split('.') : [key.split('.')[0]!];
+    const field = resolve(path);
+    if (field) throw queryError(field, what);
+    // Under an attribute, nested keys are operators or JSON paths; only column references matter.
+    walkOperands(inner, resolve, what, depth + 1);
+  }
+  for (const symbol of Object.getOwnPropertySymbols(value)) {
+    walk((value as Record<symbol, unknown>)[symbol], resolve, what, depth + 1);
+  }
+}
+
+/** The operand of an attribute: operators (`{ [Op.in]: [...] }`) may hold `col()` or nested logic. */
+function walkOperands(value: unknown, resolve: Resolve, what: string, depth: number): void {
+  if (depth > 64 || value === null || typeof value !== 'object') return;
+  if (isSequelizeMethod(value)) {
+    walk(value, resolve, what, depth);
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (const item of value) walkOperands(item, resolve, what, depth + 1);
+    return;
+  }
+  for (const symbol of Object.getOwnPropertySymbols(value)) {
+    walkOperands((value as Record<symbol, unknown>)[symbol], resolve, what, depth + 1);
+  }
+}
+
+function walkIncludes(includes: readonly IncludeLike[] | undefined, depth = 0): void {
+  if (!includes || depth > 16) return;
+  for (const inc of includes) {
+    const config = configOf(inc.model);
+    if (config && inc.where !== undefined) {
+      walk(inc.where, ownResolver(config, inc.include, [config.model.name]), 'a where');
+    }
+    walkIncludes(inc.include, depth + 1);
+  }
+}
+
+export interface FindLike {
+  readonly where?: unknown;
+  readonly order?: unknown;
+  readonly include?: readonly IncludeLike[];
+  readonly having?: unknown;
+  readonly group?: unknown;
+}
+
+/**
+ * Throws `CmekQueryError` when the options filter, sort or group on an encrypted field of the
+ * model (`config`, possibly undefined for a plain model) or of any included model.
+ */
+export function assertQueryable(
+  config: ModelConfig | undefined,
+  options: FindLike | undefined,
+  modelName: string,
+  tableName?: string,
+): void {
+  if (!options) return;
+  const names = [modelName, ...(tableName ? [tableName] : [])];
+  const resolve = ownResolver(config, options.include, names);
+  if (options.where !== undefined) walk(options.where, resolve, 'a where');
+  if (options.having !== undefined) walk(options.having, resolve, 'a having');
+  if (options.order !== undefined) walkOrder(options.order, resolve);
+  if (options.group !== undefined) walkOrder(options.group, resolve);
+  walkIncludes(options.include);
+}
+
+function walkOrder(order: unknown, resolve: Resolve): void {
+  const items = Array.isArray(order) ? order : [order];
+  for (const item of items) {
+    if (typeof item === 'string') {
+      const field = resolve([item]);
+      if (field) throw queryError(field, 'an order');
+    } else if (Array.isArray(item)) {
+      // [attr, dir] or [Assoc, attr, dir] or [{ model, as }, attr, dir]
+      const strings = item.filter((p): p is string => typeof p === 'string');
+      const head = strings[0];
+      if (head !== undefined) {
+        const models = item.filter((p) => typeof p !== 'string');
+        if (models.length === 0) {
+          const field = resolve([head]);
+          if (field) throw queryError(field, 'an order');
+        } else {
+          const last = models[models.length - 1] as { model?: unknown } | undefined;
+          const target = configOf(last?.model ?? last);
+          const field = target?.byName.get(head);
+          if (field) throw queryError(field, 'an order');
+        }
+      }
+      walk(
+        item.filter((p) => isSequelizeMethod(p)),
+        resolve,
+        'an order',
+      );
+    } else walk(item, resolve, 'an order');
+  }
+}

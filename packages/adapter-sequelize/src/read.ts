@@ -1,0 +1,165 @@
+/** The read side: decrypting what a finder returns, instances and `raw: true` rows, includes too. */
+import { configOf, type FieldConfig, type ModelConfig } from './config';
+import type { IncludeLike } from './guard';
+import { isInstance, type Values } from './write';
+
+interface Slot {
+  readonly target: Values;
+  readonly key: string;
+  /** The instance's previous values: set to the plaintext too, so `changed()` stays clean. */
+  readonly previous: Values | undefined;
+}
+
+type Slots = Map<ModelConfig, Map<FieldConfig, Slot[]>>;
+
+function add(slots: Slots, config: ModelConfig, field: FieldConfig, slot: Slot): void {
+  let byField = slots.get(config);
+  if (!byField) {
+    byField = new Map();
+    slots.set(config, byField);
+  }
+  const list = byField.get(field);
+  if (list) list.push(slot);
+  else byField.set(field, [slot]);
+}
+
+/** Result keys that hold an encrypted field: attribute names, and aliases from `attributes`. */
+function keysOf(config: ModelConfig, attributes: unknown): Map<string, FieldConfig> {
+  const keys = new Map(config.byAttribute);
+  if (Array.isArray(attributes)) {
+    for (const entry of attributes) {
+      if (Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'string') {
+        const field = config.byName.get(entry[0]);
+        if (field) keys.set(entry[1], field);
+      }
+    }
+  }
+  return keys;
+}
+
+function collectInstance(
+  value: unknown,
+  keys: Map<string, FieldConfig> | undefined,
+  slots: Slots,
+  seen: Set<object>,
+  depth: number,
+): void {
+  if (depth > 16) return;
+  if (Array.isArray(value)) {
+    for (const item of value) collectInstance(item, undefined, slots, seen, depth + 1);
+    return;
+  }
+  if (!isInstance(value) || seen.has(value)) return;
+  seen.add(value);
+  const config = configOf((value as { constructor?: unknown }).constructor);
+  const data = value.dataValues;
+  if (config) {
+    const fieldKeys = keys ?? config.byAttribute;
+    for (const [key, field] of fieldKeys) {
+      if (Object.hasOwn(data, key))
+        add(slots, config, field, { target: data, key, previous: value._previousDataValues });
+    }
+  }
+  // Included models sit in the data values as instances (or arrays of them).
+  for (const key of Object.keys(data)) {
+    const inner = data[key];
+    if (isInstance(inner) || (Array.isArray(inner) && inner.some(isInstance))) {
+      collectInstance(inner, undefined, slots, seen, depth + 1);
+    }
+  }
+}
+
+function pathGet(row: Values, path: readonly string[]): Values | undefined {
+  let at: unknown = row;
+  for (const part of path) {
+    if (typeof at !== 'object' || at === null) return undefined;
+    at = (at as Values)[part];
+  }
+  return typeof at === 'object' && at !== null && !Array.isArray(at) ? (at as Values) : undefined;
+}
+
+/** `raw: true` rows: own fields by key; included ones as `Alias.field` (or nested with `nest`). */
+function collectRaw(
+  row: Values,
+  own: Map<string, FieldConfig> | undefined,
+  ownConfig: ModelConfig | undefined,
+  includes: readonly IncludeLike[] | undefined,
+  slots: Slots,
+  prefix: readonly string[],
+): void {
+  if (own && ownConfig) {
+    for (const [key, field] of own) {
+      if (Object.hasOwn(row, key))
+        add(slots, ownConfig, field, { target: row, key, previous: undefined });
+    }
+  }
+  for (const inc of includes ?? []) {
+    if (typeof inc.as !== 'string') continue;
+    const path = [...prefix, inc.as];
+    const config = configOf(inc.model);
+    if (config) {
+      const keys = keysOf(config, inc.attributes);
+      const nested = pathGet(row, path);
+      for (const [attr, field] of keys) {
+        const flat = `${path.join('.')}.${attr}`;
+        if (Object.hasOwn(row, flat))
+          add(slots, config, field, { target: row, key: flat, previous: undefined });
+        else if (nested && Object.hasOwn(nested, attr))
+          add(slots, config, field, { target: nested, key: attr, previous: undefined });
+      }
+    }
+    collectRaw(row, undefined, undefined, inc.include, slots, path);
+  }
+}
+
+export interface FindOptionsLike {
+  readonly raw?: boolean;
+  readonly attributes?: unknown;
+  readonly include?: readonly IncludeLike[];
+}
+
+/**
+ * Decrypts a finder's results in place: one `decryptMany` per model and field, so rows that
+ * share a DEK cost one KEK call. `onlyIncludes` leaves the main model's own fields alone
+ * (the model's own hook did them).
+ */
+export async function decryptResults(
+  results: unknown,
+  options: FindOptionsLike,
+  mainModel: unknown,
+  onlyIncludes: boolean,
+): Promise<void> {
+  if (results === null || results === undefined) return;
+  const rows = Array.isArray(results) ? results : [results];
+  if (rows.length === 0) return;
+  const mainConfig = onlyIncludes ? undefined : configOf(mainModel);
+  const ownKeys = mainConfig ? keysOf(mainConfig, options.attributes) : undefined;
+  const slots: Slots = new Map();
+  const seen = new Set<object>();
+  for (const row of rows) {
+    if (isInstance(row)) {
+      if (onlyIncludes) {
+        seen.add(row);
+        for (const key of Object.keys(row.dataValues))
+          collectInstance(row.dataValues[key], undefined, slots, seen, 1);
+      } else collectInstance(row, ownKeys, slots, seen, 0);
+    } else if (typeof row === 'object' && row !== null) {
+      collectRaw(row as Values, ownKeys, mainConfig, options.include, slots, []);
+    }
+  }
+  for (const [config, byField] of slots) {
+    for (const [field, list] of byField) {
+      const stored = list.map((slot) => slot.target[slot.key]);
+      const plain = await config.envelope.decryptMany(stored as (string | null | undefined)[], {
+        context: field.context,
+        ...(config.plaintextPolicy ? { plaintextPolicy: config.plaintextPolicy } : {}),
+      });
+      for (const [i, slot] of list.entries()) {
+        if (stored[i] === null || stored[i] === undefined) continue;
+        slot.target[slot.key] = plain[i];
+        if (slot.previous && slot.previous[slot.key] === stored[i])
+          slot.previous[slot.key] = plain[i];
+      }
+    }
+  }
+}

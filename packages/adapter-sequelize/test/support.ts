@@ -1,0 +1,127 @@
+/** Shared by the tests: real databases, a counting KEK provider, raw reads around the ORM. */
+import { randomBytes } from 'node:crypto';
+import { createEnvelope, type DekCacheOptions, type Envelope, type KekProvider } from '@cmek/core';
+import { createLocalKekProviderFromKey } from '@cmek/provider-local';
+import { serviceUrl } from '@cmek/test-suite';
+import { QueryTypes, Sequelize } from 'sequelize';
+
+export interface Database {
+  readonly dialect: 'sqlite' | 'postgres' | 'mariadb';
+  /** undefined: the service is not running (skip; under CI=true serviceUrl throws instead). */
+  readonly url: string | undefined;
+}
+
+export const DATABASES: readonly Database[] = [
+  { dialect: 'sqlite', url: 'sqlite::memory:' },
+  {
+    dialect: 'postgres',
+    url: serviceUrl({
+      name: 'PostgreSQL',
+      env: 'CMEK_PG_URL',
+      start: 'scripts/services/up.sh postgres',
+    }),
+  },
+  {
+    dialect: 'mariadb',
+    url: serviceUrl({
+      name: 'MariaDB',
+      env: 'CMEK_MYSQL_URL',
+      start: 'scripts/services/up.sh mariadb',
+    }),
+  },
+];
+
+export function connect(db: Database): Sequelize {
+  if (db.dialect === 'sqlite')
+    return new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+  return new Sequelize(db.url!, { logging: false, pool: { max: 5 } });
+}
+
+/** A table name no other test file (running at the same time on the same server) uses. */
+export function uniqueTable(base: string): string {
+  return `${base}_${randomBytes(4).toString('hex')}`;
+}
+
+export interface Counts {
+  generate: number;
+  unwrap: number;
+}
+
+/** A KEK provider (the real local one) that counts the KEK calls made through it. */
+export function countingProvider(kek: Uint8Array): { provider: KekProvider; counts: Counts } {
+  const inner = createLocalKekProviderFromKey(kek);
+  const counts: Counts = { generate: 0, unwrap: 0 };
+  const provider: KekProvider = {
+    specificationVersion: 'v1',
+    providerId: inner.providerId,
+    keyRef: inner.keyRef,
+    async generateDataKey() {
+      counts.generate++;
+      return inner.generateDataKey();
+    },
+    async unwrap(wrapped, keyRef) {
+      counts.unwrap++;
+      return inner.unwrap(wrapped, keyRef);
+    },
+    async unwrapMany(items) {
+      counts.unwrap++;
+      return Promise.all(items.map((item) => inner.unwrap(item.wrapped, item.keyRef)));
+    },
+  };
+  return { provider, counts };
+}
+
+export function newKek(): Uint8Array {
+  return new Uint8Array(randomBytes(32));
+}
+
+export function envelopeFor(
+  kek: Uint8Array,
+  dekCache?: DekCacheOptions,
+): { envelope: Envelope; counts: Counts } {
+  const { provider, counts } = countingProvider(kek);
+  return { envelope: createEnvelope({ kek: provider, ...(dekCache ? { dekCache } : {}) }), counts };
+}
+
+/** The stored row, read with a plain SQL query: no model, no hooks, no adapter. */
+export async function rawRow(
+  sequelize: Sequelize,
+  table: string,
+  id: unknown,
+): Promise<Record<string, unknown> | undefined> {
+  const q = sequelize.getQueryInterface().quoteIdentifier(table);
+  const rows = await sequelize.query<Record<string, unknown>>(`SELECT * FROM ${q} WHERE id = ?`, {
+    replacements: [id],
+    type: QueryTypes.SELECT,
+  });
+  return rows[0];
+}
+
+export async function rawRows(
+  sequelize: Sequelize,
+  table: string,
+): Promise<Record<string, unknown>[]> {
+  const q = sequelize.getQueryInterface().quoteIdentifier(table);
+  return sequelize.query<Record<string, unknown>>(`SELECT * FROM ${q} ORDER BY id`, {
+    type: QueryTypes.SELECT,
+  });
+}
+
+export async function rawUpdate(
+  sequelize: Sequelize,
+  table: string,
+  id: unknown,
+  column: string,
+  value: string | null,
+): Promise<void> {
+  const qi = sequelize.getQueryInterface();
+  await sequelize.query(
+    `UPDATE ${qi.quoteIdentifier(table)} SET ${qi.quoteIdentifier(column)} = ? WHERE id = ?`,
+    {
+      replacements: [value, id],
+    },
+  );
+}
+
+export const UNICODE = 'pässwörd — 秘密の鍵 🔑👩‍💻 שלום';
+export const BIG = randomBytes(48 * 1024).toString('base64');
