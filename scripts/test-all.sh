@@ -8,7 +8,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 ROOT=$(pwd)
 RESULTS="$ROOT/.cmek-test-results"
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"
-export CMEK_STATE_DIR=${CMEK_STATE_DIR:-$(mktemp -d /tmp/cmek-services.XXXXXX)}
+# Services already running (from `scripts/services/up.sh`) are reused; the ones this run starts
+# are listed in its own file and stopped at the end.
+export CMEK_STATE_DIR=${CMEK_STATE_DIR:-/tmp/cmek-services}
+export CMEK_STARTED_FILE=$RESULTS/started-services
 CACHE=${CMEK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cmek}
 
 status=0

@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 if [[ ${1:-} == --all ]]; then
   mapfile -t services < <(ls "$CMEK_STATE_DIR"/*.env 2>/dev/null | xargs -r -n1 basename | sed 's/\.env$//' | grep -v '^services$')
 else
-  mapfile -t services < <(sort -u "$CMEK_STATE_DIR/started" 2>/dev/null)
+  mapfile -t services < <(sort -u "$CMEK_STARTED_FILE" 2>/dev/null)
 fi
 for svc in "${services[@]}"; do
   [[ -f $CMEK_REPO_ROOT/scripts/services/$svc.sh ]] || continue
@@ -14,5 +14,5 @@ for svc in "${services[@]}"; do
   bash "$CMEK_REPO_ROOT/scripts/services/$svc.sh" stop || log "$svc: stop failed"
   rm -f "$CMEK_STATE_DIR/$svc.env"
 done
-rm -f "$CMEK_STATE_DIR/started"
+rm -f "$CMEK_STARTED_FILE"
 write_services_env

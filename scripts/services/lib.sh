@@ -12,6 +12,8 @@ set -euo pipefail
 CMEK_STATE_DIR=${CMEK_STATE_DIR:-/tmp/cmek-services}
 CMEK_CACHE_DIR=${CMEK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cmek}
 CMEK_REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# The services up.sh started (and down.sh stops); a test run sets its own so it stops only those.
+CMEK_STARTED_FILE=${CMEK_STARTED_FILE:-$CMEK_STATE_DIR/started}
 mkdir -p "$CMEK_STATE_DIR" "$CMEK_CACHE_DIR"
 
 log() { printf '[services] %s\n' "$*" >&2; }

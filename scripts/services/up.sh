@@ -2,7 +2,7 @@
 # Starts the services the tests use (all, or those named), on 127.0.0.1, and writes
 # $CMEK_STATE_DIR/services.env. Under CI=true a service that cannot start fails the run;
 # elsewhere it is reported and its tests skip with a line saying how to start it.
-# Services started here are listed in $CMEK_STATE_DIR/started, for down.sh.
+# Services started here are listed in $CMEK_STARTED_FILE, for down.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ALL=(postgres mariadb moto vault ferretdb)
@@ -18,7 +18,7 @@ for svc in "${services[@]}"; do
   fi
   log "$svc: starting"
   if out=$(bash "$script" start); then
-    [[ $out == *started* ]] && echo "$svc" >>"$CMEK_STATE_DIR/started"
+    [[ $out == *started* ]] && echo "$svc" >>"$CMEK_STARTED_FILE"
     log "$svc: up"
   else
     log "$svc: FAILED to start (see the lines above)"
