@@ -10,6 +10,7 @@ export const projects = [
   'packages/adapter-sequelize',
   'packages/adapter-knex',
   'packages/adapter-mongoose',
+  'packages/cli',
   'packages/test-suite',
   'docs',
 ];

@@ -1,3 +1,4 @@
+export * from './engine/index';
 export { createEnvelope, DEFAULT_DECRYPT_CACHE, DEFAULT_DEK_CACHE } from './envelope';
 export type {
   CryptOptions,
@@ -39,5 +40,5 @@ export type {
 } from './events';
 export { createKeyring, type Keyring, type KeyringOptions } from './keyring';
 export type { GeneratedDataKey, KekProvider, WrappedDataKey } from './provider';
-export type { Cursor, Row, RowStore } from './row-store';
+export type { CasWrite, Cursor, Row, RowStore } from './row-store';
 export { inspectToken, TOKEN_PREFIX } from './token';

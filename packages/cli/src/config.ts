@@ -1,0 +1,117 @@
+/** `cmek.config.{ts,mjs,js}`: the keyring and the stores the commands work on. */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { CmekConfigError, type Keyring, type RowStore } from '@cmek/core';
+
+type MaybeLazy<T> = T | (() => T | Promise<T>);
+
+export interface CmekConfig {
+  /** The keyring: `createKeyring({ primary, decryptOnly })`, or a function returning it. */
+  keyring?: MaybeLazy<Keyring>;
+  /** The row stores (`knexRowStore`, `sequelizeRowStore`, `mongooseRowStore`, or your own). */
+  stores?: MaybeLazy<readonly RowStore[]>;
+  /** Called once the command is done: close database connections here. */
+  close?: () => void | Promise<void>;
+  /** Where checkpoints are kept. Default: `.cmek` beside the config file. */
+  checkpointDir?: string;
+}
+
+/** Types the configuration; returns it unchanged. */
+export function defineConfig(config: CmekConfig): CmekConfig {
+  return config;
+}
+
+export const CONFIG_NAMES = [
+  'cmek.config.ts',
+  'cmek.config.mts',
+  'cmek.config.mjs',
+  'cmek.config.js',
+];
+
+/** Imports a config module and returns its default export (or the module itself). */
+export type ModuleImporter = (path: string) => Promise<unknown>;
+
+export const jitiImporter: ModuleImporter = async (path) => {
+  const { createJiti } = await import('jiti');
+  const jiti = createJiti(pathToFileURL(path).href, { interopDefault: true });
+  return jiti.import(path, { default: true });
+};
+
+export interface LoadedConfig {
+  readonly path: string;
+  readonly dir: string;
+  readonly config: CmekConfig;
+}
+
+export function findConfig(explicit: string | undefined, cwd: string): string {
+  if (explicit !== undefined) {
+    const path = resolve(cwd, explicit);
+    if (!existsSync(path)) throw new CmekConfigError(`the config file ${path} does not exist`);
+    return path;
+  }
+  for (const name of CONFIG_NAMES) {
+    const path = resolve(cwd, name);
+    if (existsSync(path)) return path;
+  }
+  throw new CmekConfigError(
+    `no ${CONFIG_NAMES.join(' / ')} in ${cwd}; create one exporting defineConfig({ keyring, stores }) or pass --config <file>`,
+  );
+}
+
+export async function loadConfig(
+  explicit: string | undefined,
+  cwd: string,
+  importer: ModuleImporter,
+): Promise<LoadedConfig> {
+  const path = findConfig(explicit, cwd);
+  let loaded: unknown;
+  try {
+    loaded = await importer(path);
+  } catch (error) {
+    throw new CmekConfigError(`cannot load ${path} (see cause)`, { cause: error });
+  }
+  const config = (loaded as { default?: unknown } | null)?.default ?? loaded;
+  if (typeof config !== 'object' || config === null) {
+    throw new CmekConfigError(`${path} must export defineConfig({ keyring, stores }) as default`);
+  }
+  return { path, dir: dirname(path), config: config as CmekConfig };
+}
+
+async function value<T>(v: MaybeLazy<T> | undefined): Promise<T | undefined> {
+  return typeof v === 'function' ? (v as () => T | Promise<T>)() : v;
+}
+
+export async function keyringOf(loaded: LoadedConfig): Promise<Keyring> {
+  const keyring = await value(loaded.config.keyring);
+  if (keyring === undefined) throw new CmekConfigError(`${loaded.path} exports no keyring`);
+  return keyring;
+}
+
+/** The stores, or only those named (in the order named); an unknown name is a usage error. */
+export async function storesOf(
+  loaded: LoadedConfig,
+  names: readonly string[] | undefined,
+): Promise<RowStore[]> {
+  const stores = await value(loaded.config.stores);
+  if (!Array.isArray(stores) || stores.length === 0) {
+    throw new CmekConfigError(`${loaded.path} exports no stores`);
+  }
+  const byName = new Map<string, RowStore>();
+  for (const store of stores as RowStore[]) {
+    if (byName.has(store.name)) {
+      throw new CmekConfigError(`two stores in ${loaded.path} are named '${store.name}'`);
+    }
+    byName.set(store.name, store);
+  }
+  if (names === undefined || names.length === 0) return [...byName.values()];
+  return names.map((name) => {
+    const store = byName.get(name);
+    if (store === undefined) {
+      throw new CmekConfigError(
+        `no store named '${name}' in ${loaded.path}; it has: ${[...byName.keys()].join(', ')}`,
+      );
+    }
+    return store;
+  });
+}

@@ -1,0 +1,130 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { inspectToken, type WriteReport } from '@cmek/core';
+import { describe, expect, it } from 'vitest';
+import { appEnvelope, expectSecrets } from './support/app';
+import { cmek, report } from './support/cli';
+import { configSource, type KeySpec } from './support/fixture-config';
+import { readSqlite, seedSqlite, tempDir } from './support/sqlite';
+
+const TABLE = 'integrations';
+const N = 20_000;
+
+interface RotateJson {
+  exitCode: number;
+  kekCalls: { total: number; byOperation: Record<string, number> };
+  stores: WriteReport[];
+}
+
+async function setup() {
+  const dir = tempDir();
+  const dbFile = join(dir, 'app.sqlite');
+  seedSqlite(dbFile, TABLE, N);
+  const a = join(dir, 'a.key');
+  const b = join(dir, 'b.key');
+  expect((await cmek(['keygen', a])).code).toBe(0);
+  expect((await cmek(['keygen', b])).code).toBe(0);
+  const config = (name: string, primary: KeySpec, decryptOnly: KeySpec[] = []) =>
+    writeFileSync(
+      join(dir, name),
+      configSource({
+        client: 'better-sqlite3',
+        connection: dbFile,
+        table: TABLE,
+        columns: ['secret', 'note'],
+        primary,
+        decryptOnly,
+      }),
+    );
+  config('a.config.ts', { file: a });
+  config('ab.config.ts', { file: b }, [{ file: a }]);
+  config('b.config.ts', { file: b });
+  expect((await cmek(['backfill', '--config', 'a.config.ts'], { cwd: dir })).code).toBe(0);
+  return { dir, dbFile, a, b };
+}
+
+/** The distinct wrapped DEKs (the `kek` parts) of the stored values. */
+function distinctDeks(dbFile: string): Set<string> {
+  return new Set(
+    readSqlite(dbFile, TABLE).flatMap((r) =>
+      [r.secret, r.note].filter((v): v is string => v !== null).map((v) => v.split('|')[0]!),
+    ),
+  );
+}
+
+const restOf = (v: string | null) => (v === null ? null : v.slice(v.indexOf('|')));
+
+describe('cmek rotate on SQLite', () => {
+  it('rewraps local KEK A to B; with A dropped every row decrypts', {
+    timeout: 120_000,
+  }, async () => {
+    const { dir, dbFile, b } = await setup();
+    const before = readSqlite(dbFile, TABLE);
+    const deks = distinctDeks(dbFile);
+    expect(deks.size).toBeGreaterThan(1);
+
+    // While A is still the only key, verify gates nothing; with B alone, A's values fail.
+    expect((await cmek(['verify', '--config', 'b.config.ts'], { cwd: dir })).code).toBe(3);
+
+    const dry = await cmek(['rotate', '--config', 'ab.config.ts', '--dry-run', '--json'], {
+      cwd: dir,
+    });
+    expect(dry.code).toBe(0);
+    expect(report<RotateJson>(dry).stores[0]!.deks?.rewrapped).toBe(deks.size);
+    expect(report<RotateJson>(dry).kekCalls.total).toBe(0);
+    expect(readSqlite(dbFile, TABLE)).toEqual(before);
+
+    const result = await cmek(['rotate', '--config', 'ab.config.ts', '--json'], { cwd: dir });
+    expect(result.code).toBe(0);
+    const json = report<RotateJson>(result);
+    // One unwrap with A and one wrap with B per distinct DEK, whatever the number of rows.
+    expect(json.kekCalls.byOperation).toEqual({ unwrap: deks.size, wrap: deks.size });
+    expect(json.stores[0]!.fields.secret).toMatchObject({ candidates: N, written: N });
+
+    const after = readSqlite(dbFile, TABLE);
+    const bRef = inspectToken(after[0]!.secret!).keyRef;
+    for (const [i, row] of after.entries()) {
+      expect(inspectToken(row.secret!).keyRef).toBe(bRef);
+      // The salt and the Fernet part are untouched.
+      expect(restOf(row.secret)).toBe(restOf(before[i]!.secret));
+      expect(restOf(row.note)).toBe(restOf(before[i]!.note));
+    }
+    expect(inspectToken(before[0]!.secret!).keyRef).not.toBe(bRef);
+
+    // A is dropped: B alone reads everything, and verify clears A for retirement.
+    const verified = await cmek(['verify', '--config', 'b.config.ts', '--json'], { cwd: dir });
+    expect(verified.code).toBe(0);
+    expect(report<{ undecryptable: number }>(verified).undecryptable).toBe(0);
+    const envelope = await appEnvelope(b);
+    await expectSecrets(envelope, TABLE, after, (id) => `secret-${id}`, { encrypted: true });
+    await envelope.close();
+    // And A alone no longer can: verify says so with exit code 3.
+    const old = await cmek(['verify', '--config', 'a.config.ts', '--json'], { cwd: dir });
+    expect(old.code).toBe(3);
+    expect(report<{ undecryptable: number }>(old).undecryptable).toBe(N + N - Math.floor(N / 7));
+
+    // A second rotation has nothing to do.
+    const again = await cmek(['rotate', '--config', 'ab.config.ts', '--json'], { cwd: dir });
+    expect(report<RotateJson>(again).kekCalls.total).toBe(0);
+    expect(readSqlite(dbFile, TABLE)).toEqual(after);
+  });
+
+  it('--old-key-file A --new-key-file B does the same, overriding the config keyring', {
+    timeout: 120_000,
+  }, async () => {
+    const { dir, dbFile, a, b } = await setup();
+    const result = await cmek(
+      ['rotate', '--config', 'a.config.ts', '--old-key-file', a, '--new-key-file', b],
+      {
+        cwd: dir,
+      },
+    );
+    expect(result.stdout).toContain(`rewrap ${TABLE}: completed`);
+    expect(result.code).toBe(0);
+    const envelope = await appEnvelope(b);
+    await expectSecrets(envelope, TABLE, readSqlite(dbFile, TABLE), (id) => `secret-${id}`, {
+      encrypted: true,
+    });
+    await envelope.close();
+  });
+});

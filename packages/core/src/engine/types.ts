@@ -1,0 +1,134 @@
+/** The options, reports and progress events of the backfill / rewrap / verify engine. */
+import type { Envelope } from '../envelope-types';
+import type { CmekEventListener } from '../events';
+import type { Keyring } from '../keyring';
+import type { Cursor } from '../row-store';
+import type { CheckpointStore } from './checkpoint';
+
+export type EngineOperation = 'backfill' | 'rewrap' | 'verify';
+
+export interface ProgressEvent {
+  readonly operation: EngineOperation;
+  readonly store: string;
+  /** `batch` after each batch is written (and checkpointed); `retry` after a conflict round. */
+  readonly phase: 'start' | 'batch' | 'retry' | 'done';
+  /** Rows scanned so far (including the rows of a resumed run). */
+  readonly rows: number;
+  /** Values written so far (0 in a dry run). */
+  readonly written: number;
+  /** Compare-and-set writes lost to a concurrent change so far. */
+  readonly conflicts: number;
+  /** The last primary key processed, or `null` before the first batch. */
+  readonly cursor: Cursor | null;
+}
+
+export type ProgressListener = (event: ProgressEvent) => void;
+
+export interface EngineOptions {
+  /** Rows read per `scan`. Default 500. */
+  batchSize?: number;
+  /** Writes and KEK calls in flight at once. Default 8. */
+  concurrency?: number;
+  /** Read and count only: nothing is written, no KEK is called, no checkpoint is saved. */
+  dryRun?: boolean;
+  /** Stops after the writes in flight; the checkpoint stays at the last completed batch. */
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  /** Where the cursor is kept between batches; without one the run starts at the first row. */
+  checkpoint?: CheckpointStore;
+  /** Rounds of re-reading rows whose compare-and-set lost to a concurrent write. Default 3. */
+  conflictRetries?: number;
+}
+
+export interface BackfillOptions extends EngineOptions {
+  /** Encrypts under the store's `contextFor(field)`, with the envelope's primary KEK. */
+  envelope: Envelope;
+}
+
+export interface RewrapOptions extends EngineOptions {
+  /** Tokens not under `keyring.primary` are moved to it; the others route through the keyring. */
+  keyring: Keyring;
+  /** Receives the KEK-call events of the run (one rewrap, or one unwrap and one wrap, per DEK). */
+  onEvent?: CmekEventListener;
+  /**
+   * Also pass DEKs already under the primary's key reference through its server-side `rewrap`
+   * (a Vault key-version move). Default false.
+   */
+  includePrimary?: boolean;
+  /** Old-record to new-record entries kept (oldest dropped first). Default 100,000. */
+  maxCachedDeks?: number;
+}
+
+export interface VerifyOptions {
+  /** Decrypts each token under the store's `contextFor(field)` through the envelope's keyring. */
+  envelope: Envelope;
+  batchSize?: number;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+}
+
+/** Counts of one field in a backfill or rewrap run. */
+export interface WriteFieldReport {
+  /** Values that needed work: plaintext (backfill) or tokens not yet under the primary (rewrap). */
+  candidates: number;
+  /** Values written (always 0 in a dry run). */
+  written: number;
+  /** Values already done: encrypted (backfill) or under the primary (rewrap). */
+  skipped: number;
+  /** `null` values (never encrypted). */
+  nulls: number;
+  /** Plaintext values a rewrap leaves alone (backfill them first). */
+  plaintext: number;
+  /** Compare-and-set writes lost to a concurrent change (each retried later). */
+  conflicts: number;
+  /** Conflicts still unresolved at the end: run again to pick them up. */
+  conflictsRemaining: number;
+  /** Values that could not be processed, by error code (e.g. `CMEK_UNKNOWN_KEK`). */
+  failed: Record<string, number>;
+}
+
+export interface WriteReport {
+  readonly operation: 'backfill' | 'rewrap';
+  readonly store: string;
+  readonly dryRun: boolean;
+  readonly status: 'completed' | 'aborted';
+  /** The cursor a checkpoint resumed from, or `null` for a run from the first row. */
+  readonly resumedFrom: Cursor | null;
+  /** The last primary key processed. */
+  readonly cursor: Cursor | null;
+  /** Rows scanned, including those of the interrupted run a checkpoint resumed. */
+  readonly rows: number;
+  readonly batches: number;
+  readonly durationMs: number;
+  readonly fields: Record<string, WriteFieldReport>;
+  /** Rewrap only: distinct DEKs moved (server-side or unwrap + wrap) and the target KEK. */
+  readonly deks?: { rewrapped: number; serverSide: number; unwrapWrap: number; target: string };
+}
+
+export interface EncryptedCount {
+  readonly providerId: string;
+  readonly keyRef: string;
+  count: number;
+}
+
+export interface VerifyFieldReport {
+  nulls: number;
+  plaintext: number;
+  /** Values that decrypt, per KEK. */
+  encrypted: EncryptedCount[];
+  /** Values that do not decrypt (wrong context, unknown or lost KEK, malformed). */
+  undecryptable: number;
+  /** The undecryptable values by error code, plus their KEK where the token names one. */
+  errors: { code: string; providerId?: string; keyRef?: string; count: number }[];
+}
+
+export interface VerifyReport {
+  readonly operation: 'verify';
+  readonly store: string;
+  readonly status: 'completed' | 'aborted';
+  readonly rows: number;
+  readonly durationMs: number;
+  readonly fields: Record<string, VerifyFieldReport>;
+  /** The sum of `undecryptable` over the fields: a KEK may be retired only when this is 0. */
+  readonly undecryptable: number;
+}

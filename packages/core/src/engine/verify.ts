@@ -1,0 +1,140 @@
+/** `verify`: the inventory of a store: plaintext, encrypted per KEK, undecryptable. */
+import { CmekConfigError, CmekError } from '../errors';
+import type { Cursor, RowStore } from '../row-store';
+import { isCmekString, parseToken } from '../token';
+import { positiveInteger } from './counts';
+import { checkStore } from './driver';
+import type { ProgressEvent, VerifyFieldReport, VerifyOptions, VerifyReport } from './types';
+
+function emptyField(): VerifyFieldReport {
+  return { nulls: 0, plaintext: 0, encrypted: [], undecryptable: 0, errors: [] };
+}
+
+function routeOf(token: string): { providerId?: string; keyRef?: string } {
+  try {
+    const { record } = parseToken(token);
+    return { providerId: record.providerId, keyRef: record.keyRef };
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Reads every row and decrypts every token under the store's `contextFor(field)`, through the
+ * envelope's keyring. Writes nothing. An old KEK can be retired once a verify with a keyring
+ * that no longer holds it reports `undecryptable: 0`.
+ */
+export async function verify(store: RowStore, options: VerifyOptions): Promise<VerifyReport> {
+  checkStore(store);
+  const envelope = options?.envelope;
+  if (typeof envelope?.decryptMany !== 'function') {
+    throw new CmekConfigError('verify needs { envelope }');
+  }
+  const started = performance.now();
+  const batchSize = positiveInteger(options.batchSize, 500, 'batchSize');
+  const { signal, onProgress } = options;
+  const fields: Record<string, VerifyFieldReport> = Object.fromEntries(
+    store.fields.map((f) => [f, emptyField()]),
+  );
+  const encryptedIndex = new Map<string, VerifyFieldReport['encrypted'][number]>();
+  const errorIndex = new Map<string, VerifyFieldReport['errors'][number]>();
+
+  const countOk = (field: string, token: string): void => {
+    const { providerId = '?', keyRef = '?' } = routeOf(token);
+    const key = `${field}\u0000${providerId}\u0000${keyRef}`;
+    let entry = encryptedIndex.get(key);
+    if (entry === undefined) {
+      entry = { providerId, keyRef, count: 0 };
+      encryptedIndex.set(key, entry);
+      fields[field]!.encrypted.push(entry);
+    }
+    entry.count++;
+  };
+  const countError = (field: string, token: string, error: unknown): void => {
+    if (!CmekError.isInstance(error)) throw error;
+    const route = routeOf(token);
+    const key = `${field}\u0000${error.code}\u0000${route.providerId}\u0000${route.keyRef}`;
+    let entry = errorIndex.get(key);
+    if (entry === undefined) {
+      entry = { code: error.code, ...route, count: 0 };
+      errorIndex.set(key, entry);
+      fields[field]!.errors.push(entry);
+    }
+    entry.count++;
+    fields[field]!.undecryptable++;
+  };
+
+  let cursor: Cursor | undefined;
+  let rows = 0;
+  let aborted = false;
+  const progress = (phase: ProgressEvent['phase']): void => {
+    try {
+      onProgress?.({
+        operation: 'verify',
+        store: store.name,
+        phase,
+        rows,
+        written: 0,
+        conflicts: 0,
+        cursor: cursor ?? null,
+      });
+    } catch {
+      // A failing progress listener must not stop the inventory.
+    }
+  };
+  progress('start');
+  for (;;) {
+    if (signal?.aborted) {
+      aborted = true;
+      break;
+    }
+    const batch = await store.scan(cursor, batchSize);
+    if (batch.length === 0) break;
+    for (const field of store.fields) {
+      const report = fields[field]!;
+      const tokens: string[] = [];
+      for (const row of batch) {
+        const value = row.values[field];
+        if (value === null || value === undefined) report.nulls++;
+        else if (!isCmekString(value)) report.plaintext++;
+        else tokens.push(value);
+      }
+      if (tokens.length === 0) continue;
+      const decryptOptions = {
+        context: store.contextFor(field),
+        plaintextPolicy: 'allow' as const,
+      };
+      try {
+        await envelope.decryptMany(tokens, decryptOptions);
+        for (const token of tokens) countOk(field, token);
+      } catch {
+        // At least one fails: decrypt one by one to tell which, and why.
+        for (const token of tokens) {
+          try {
+            await envelope.decrypt(token, decryptOptions);
+            countOk(field, token);
+          } catch (error) {
+            // A KEK service that is down says nothing about the values: end the run (exit 1)
+            // instead of calling it once per value and counting them all undecryptable.
+            if (CmekError.isInstance(error) && error.retryable) throw error;
+            countError(field, token, error);
+          }
+        }
+      }
+    }
+    cursor = batch[batch.length - 1]!.id;
+    rows += batch.length;
+    progress('batch');
+    if (batch.length < batchSize) break;
+  }
+  progress('done');
+  return {
+    operation: 'verify',
+    store: store.name,
+    status: aborted ? 'aborted' : 'completed',
+    rows,
+    durationMs: Math.round(performance.now() - started),
+    fields,
+    undecryptable: Object.values(fields).reduce((sum, f) => sum + f.undecryptable, 0),
+  };
+}
