@@ -39,7 +39,7 @@ install_ferretdb() {
   cp -R "$src/." "$work/"
   chmod -R u+w "$work"
   echo "$VERSION" >"$work/build/version/version.txt"
-  if ! (cd "$work" && GOFLAGS=-mod=readonly go build -trimpath -o "$BIN.tmp" ./cmd/ferretdb) >&2; then
+  if ! (cd "$work" && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath -o "$BIN.tmp" ./cmd/ferretdb) >&2; then
     rm -rf "$work" "$BIN.tmp"
     log "ferretdb: build failed"
     return 1

@@ -1,0 +1,121 @@
+/** Encrypting and decrypting the values of slots, one batch per field. */
+import {
+  CmekError,
+  CmekInvalidInputError,
+  type EncryptionContext,
+  type Envelope,
+} from '@cmek/core';
+import type { FieldPath } from './paths';
+import type { Holder, Slot } from './slots';
+
+export type ContextOf = (field: FieldPath) => EncryptionContext;
+
+/** What a slot held before it was encrypted, to put back after a save. */
+export interface Saved {
+  readonly holder: Holder;
+  readonly key: string | number;
+  readonly before: unknown;
+  readonly after: unknown;
+}
+
+function byField(slots: readonly Slot[]): Map<FieldPath, Slot[]> {
+  const groups = new Map<FieldPath, Slot[]>();
+  for (const slot of slots) {
+    const group = groups.get(slot.field);
+    if (group) group.push(slot);
+    else groups.set(slot.field, [slot]);
+  }
+  return groups;
+}
+
+/**
+ * Encrypts one field's values. A value that already is a token of this field (read from the
+ * database and written back, or made by the application under the field's context) is kept as
+ * it is, never encrypted twice; a token that does not open under this field's context (another
+ * field's, or another KEK's) is refused rather than stored where it could never be read.
+ */
+async function encryptValues(
+  envelope: Envelope,
+  field: FieldPath,
+  values: readonly (string | null)[],
+  context: EncryptionContext,
+): Promise<(string | null)[]> {
+  const tokenAt: number[] = [];
+  for (const [i, v] of values.entries()) if (envelope.isEncrypted(v)) tokenAt.push(i);
+  if (tokenAt.length === 0) return envelope.encryptMany(values, { context });
+  try {
+    await envelope.decryptMany(
+      tokenAt.map((i) => values[i] as string),
+      { context, plaintextPolicy: 'allow' },
+    );
+  } catch (error) {
+    if (!CmekError.isInstance(error) || error.retryable) throw error;
+    throw new CmekInvalidInputError(
+      `a value written to the encrypted path '${field.path}' is a cmek token that does not decrypt under this path's context and keyring (${error.code}); write the plaintext instead`,
+      { cause: error },
+    );
+  }
+  const isToken = new Set(tokenAt);
+  const out = await envelope.encryptMany(
+    values.map((v, i) => (isToken.has(i) ? null : v)),
+    { context },
+  );
+  for (const i of tokenAt) out[i] = values[i] as string;
+  return out;
+}
+
+/** Encrypts every slot's value in place; returns what each slot held before. */
+export async function encryptSlots(
+  envelope: Envelope,
+  slots: readonly Slot[],
+  contextOf: ContextOf,
+): Promise<Saved[]> {
+  const saved: Saved[] = [];
+  await Promise.all(
+    [...byField(slots)].map(async ([field, group]) => {
+      const values = group.map(({ holder, key }) => {
+        const value = holder[key];
+        if (value === null || value === undefined) return null;
+        if (typeof value !== 'string') {
+          throw new CmekInvalidInputError(
+            `the encrypted path '${field.path}' must hold a string or null, not ${Array.isArray(value) ? 'an array' : `a value of type ${typeof value}`}`,
+          );
+        }
+        return value;
+      });
+      const tokens = await encryptValues(envelope, field, values, contextOf(field));
+      for (const [i, { holder, key }] of group.entries()) {
+        if (values[i] === null) continue;
+        saved.push({ holder, key, before: holder[key], after: tokens[i] });
+        holder[key] = tokens[i];
+      }
+    }),
+  );
+  return saved;
+}
+
+/** Puts back what `encryptSlots` replaced, where the slot still holds what it wrote. */
+export function restore(saved: readonly Saved[]): void {
+  for (const { holder, key, before, after } of saved) {
+    if (holder[key] === after) holder[key] = before;
+  }
+}
+
+/** Decrypts every slot holding a string, in place (legacy plaintext follows the policy). */
+export async function decryptSlots(
+  envelope: Envelope,
+  slots: readonly Slot[],
+  contextOf: ContextOf,
+): Promise<void> {
+  await Promise.all(
+    [...byField(slots)].map(async ([field, group]) => {
+      const strings = group.filter(({ holder, key }) => typeof holder[key] === 'string');
+      if (strings.length === 0) return;
+      const plain = await envelope.decryptMany(
+        strings.map(({ holder, key }) => holder[key] as string),
+        { context: contextOf(field) },
+      );
+      for (const [i, { holder, key }] of strings.entries()) holder[key] = plain[i];
+    }),
+  );
+}

@@ -1,0 +1,121 @@
+/** The options of `cmekPlugin`, their validation, and the configuration kept per schema. */
+import { CmekConfigError, type EncryptionContext, type Envelope } from '@cmek/core';
+import { type FieldPath, parseFields, type SchemaView } from './paths';
+
+export interface CmekPluginOptions {
+  /** The envelope that encrypts and decrypts (from `createEnvelope`). */
+  readonly envelope: Envelope;
+  /**
+   * The encrypted paths: `String` paths, possibly nested (`settings.smtp.password`), inside
+   * single subdocuments, inside arrays of subdocuments (`webhooks.secret`, also written
+   * `webhooks.$.secret`: every element's `secret`), or inside a `Mixed` path.
+   */
+  readonly fields: readonly string[];
+  /**
+   * The model name used in the default context `{ field: '<modelName>.<path>' }`. Default: the
+   * name the schema is compiled under (`mongoose.model(name, schema)`; for a discriminator, the
+   * base model's name). Pin it here before renaming a model, or old values stop decrypting.
+   */
+  readonly modelName?: string;
+  /**
+   * A fixed encryption context per path (keyed by the path as declared in `fields`), replacing
+   * the default `{ field: '<modelName>.<path>' }`.
+   */
+  readonly context?: Readonly<Record<string, EncryptionContext>>;
+}
+
+/** A model, as far as this package needs one. */
+export interface ModelLike {
+  readonly modelName?: string;
+  readonly baseModelName?: string;
+}
+
+export interface PluginConfig {
+  readonly envelope: Envelope;
+  readonly fields: readonly FieldPath[];
+  readonly modelName: string | undefined;
+  readonly contexts: ReadonlyMap<string, EncryptionContext>;
+}
+
+const configs = new WeakMap<object, PluginConfig>();
+
+function checkContext(path: string, given: unknown): EncryptionContext {
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+    throw new CmekConfigError(`cmekPlugin: context.${path} must be an object of strings`);
+  }
+  for (const [key, value] of Object.entries(given)) {
+    if (key.length === 0 || typeof value !== 'string') {
+      throw new CmekConfigError(`cmekPlugin: context.${path} must map non-empty keys to strings`);
+    }
+  }
+  return Object.freeze({ ...(given as EncryptionContext) });
+}
+
+export function normaliseOptions(schema: SchemaView, options: unknown): PluginConfig {
+  if (typeof options !== 'object' || options === null) {
+    throw new CmekConfigError('cmekPlugin needs options: { envelope, fields }');
+  }
+  const o = options as Partial<CmekPluginOptions>;
+  const envelope = o.envelope;
+  if (
+    typeof envelope !== 'object' ||
+    envelope === null ||
+    typeof envelope.encryptMany !== 'function' ||
+    typeof envelope.decryptMany !== 'function'
+  ) {
+    throw new CmekConfigError('cmekPlugin needs `envelope`: the result of createEnvelope()');
+  }
+  if (o.modelName !== undefined && (typeof o.modelName !== 'string' || o.modelName === '')) {
+    throw new CmekConfigError('cmekPlugin: `modelName` must be a non-empty string');
+  }
+  const fields = parseFields(schema, o.fields);
+  const contexts = new Map<string, EncryptionContext>();
+  const given = o.context ?? {};
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+    throw new CmekConfigError('cmekPlugin: `context` must be an object keyed by path');
+  }
+  for (const [declared, context] of Object.entries(given)) {
+    const path = declared
+      .split('.')
+      .filter((s) => !/^\$(\[\])?$/.test(s))
+      .join('.');
+    if (!fields.some((f) => f.path === path)) {
+      throw new CmekConfigError(`cmekPlugin: context names '${declared}', which is not in fields`);
+    }
+    contexts.set(path, checkContext(declared, context));
+  }
+  return { envelope, fields, modelName: o.modelName, contexts };
+}
+
+export function rememberConfig(schema: object, config: PluginConfig): void {
+  if (configs.has(schema)) {
+    throw new CmekConfigError('cmekPlugin is applied twice to the same schema');
+  }
+  configs.set(schema, config);
+}
+
+export function configOf(schema: object): PluginConfig | undefined {
+  return configs.get(schema);
+}
+
+/** The name a model's values are bound to: the base model's name for a discriminator. */
+export function modelNameFor(config: PluginConfig, model: ModelLike | undefined): string {
+  const name = config.modelName ?? model?.baseModelName ?? model?.modelName;
+  if (typeof name !== 'string' || name === '') {
+    throw new CmekConfigError(
+      'cmekPlugin: the model name is unknown here (a schema with the plugin used as a subdocument?); apply the plugin to the top-level schema and declare nested paths there, or pass `modelName`',
+    );
+  }
+  return name;
+}
+
+/** The encryption context of a field of a model. */
+export function contextFor(
+  config: PluginConfig,
+  field: FieldPath,
+  model: ModelLike | undefined,
+): EncryptionContext {
+  return (
+    config.contexts.get(field.path) ?? { field: `${modelNameFor(config, model)}.${field.path}` }
+  );
+}

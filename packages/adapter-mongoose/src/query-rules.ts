@@ -1,0 +1,152 @@
+/**
+ * What MongoDB cannot do on ciphertext: match, sort, compare or compute on an encrypted value.
+ * Each check throws `CmekQueryError` naming the path, never the value.
+ */
+import { CmekQueryError } from '@cmek/core';
+import { type FieldPath, keySegments, relation } from './paths';
+import { SlotFinder } from './slots';
+
+function refuse(field: FieldPath, what: string): never {
+  throw new CmekQueryError(
+    field.path,
+    `${what} on the encrypted path '${field.path}' cannot work: the database holds only ciphertext there`,
+  );
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Conditions on an encrypted value that ciphertext still answers: presence and null. */
+function answerable(condition: unknown): boolean {
+  if (condition === null) return true;
+  if (!isObject(condition)) return false;
+  const keys = Object.keys(condition);
+  if (keys.length === 0 || !keys.every((k) => k.startsWith('$'))) return false;
+  return keys.every(
+    (k) =>
+      k === '$exists' || k === '$type' || ((k === '$eq' || k === '$ne') && condition[k] === null),
+  );
+}
+
+/** `true` if `value` (an object or array of objects) holds a value at the rest of `field`. */
+function holdsField(value: unknown, key: readonly string[], field: FieldPath): boolean {
+  const rest = field.segments.slice(key.length);
+  const finder = new SlotFinder(false);
+  const holder = { v: value };
+  const slots: never[] = [];
+  finder.collect(holder, 'v', rest, field, slots);
+  return slots.length > 0;
+}
+
+/** A condition on a container of encrypted fields (`{ settings: {...} }`, `webhooks: {...}`). */
+function checkContainerCondition(
+  condition: unknown,
+  key: readonly string[],
+  fields: readonly FieldPath[],
+  field: FieldPath,
+): void {
+  if (isObject(condition) && Object.keys(condition).some((k) => k.startsWith('$'))) {
+    for (const [op, arg] of Object.entries(condition)) {
+      if (op === '$elemMatch' && isObject(arg)) checkFilter(arg, fields, key);
+      else if (op === '$not') checkContainerCondition(arg, key, fields, field);
+      else if (['$eq', '$ne', '$in', '$nin', '$all'].includes(op)) {
+        const values = Array.isArray(arg) ? arg : [arg];
+        if (values.some((v) => holdsField(v, key, field))) refuse(field, 'a filter');
+      }
+    }
+    return;
+  }
+  if (holdsField(condition, key, field)) refuse(field, 'a filter');
+}
+
+/** References to encrypted paths inside an aggregation expression (`'$slackToken'`). */
+function checkExpression(expression: unknown, fields: readonly FieldPath[], what: string): void {
+  if (typeof expression === 'string') {
+    if (!expression.startsWith('$') || expression.startsWith('$$')) return;
+    const key = keySegments(expression.slice(1));
+    for (const field of fields) {
+      if (relation(key, field.segments) !== 'none') refuse(field, what);
+    }
+    return;
+  }
+  if (Array.isArray(expression)) {
+    for (const item of expression) checkExpression(item, fields, what);
+  } else if (isObject(expression)) {
+    for (const value of Object.values(expression)) checkExpression(value, fields, what);
+  }
+}
+
+/** Throws if the filter matches on an encrypted path. */
+export function checkFilter(
+  filter: unknown,
+  fields: readonly FieldPath[],
+  prefix: readonly string[] = [],
+): void {
+  if (!isObject(filter)) return;
+  for (const [key, condition] of Object.entries(filter)) {
+    if (key === '$and' || key === '$or' || key === '$nor') {
+      if (Array.isArray(condition)) for (const sub of condition) checkFilter(sub, fields, prefix);
+      continue;
+    }
+    if (key === '$expr') {
+      checkExpression(condition, fields, 'an $expr');
+      continue;
+    }
+    if (key.startsWith('$')) continue;
+    const segments = [...prefix, ...keySegments(key)];
+    for (const field of fields) {
+      const rel = relation(segments, field.segments);
+      if (rel === 'equal' && !answerable(condition)) refuse(field, 'a filter');
+      if (rel === 'fieldIsPrefix') refuse(field, 'a filter');
+      if (rel === 'keyIsPrefix') checkContainerCondition(condition, segments, fields, field);
+    }
+  }
+}
+
+/** The keys of a sort, in any of the forms Mongoose accepts. */
+function sortKeys(sort: unknown): string[] {
+  if (typeof sort === 'string')
+    return sort
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((k) => k.replace(/^[-+]/, ''));
+  if (sort instanceof Map) return [...sort.keys()].map(String);
+  if (Array.isArray(sort)) return sort.map((pair) => String(Array.isArray(pair) ? pair[0] : pair));
+  if (isObject(sort)) return Object.keys(sort);
+  return [];
+}
+
+/** Throws if the sort orders by an encrypted path (ciphertext order is random). */
+export function checkSort(sort: unknown, fields: readonly FieldPath[]): void {
+  for (const key of sortKeys(sort)) {
+    const segments = keySegments(key);
+    for (const field of fields) {
+      if (relation(segments, field.segments) !== 'none') refuse(field, 'a sort');
+    }
+  }
+}
+
+/** Throws if `key` (a `distinct` field or a `$rename` side) touches an encrypted path. */
+export function checkKey(key: unknown, fields: readonly FieldPath[], what: string): void {
+  if (typeof key !== 'string') return;
+  const segments = keySegments(key);
+  for (const field of fields) {
+    if (relation(segments, field.segments) !== 'none') refuse(field, what);
+  }
+}
+
+/** Throws if an aggregation pipeline matches, sorts or computes on an encrypted path. */
+export function checkPipeline(pipeline: unknown, fields: readonly FieldPath[], what: string): void {
+  if (!Array.isArray(pipeline)) return;
+  for (const stage of pipeline) {
+    if (!isObject(stage)) continue;
+    for (const [name, spec] of Object.entries(stage)) {
+      if (name === '$match') checkFilter(spec, fields);
+      else if (name === '$sort') checkSort(spec, fields);
+      else checkExpression(spec, fields, what);
+    }
+  }
+}
+
+export { refuse };

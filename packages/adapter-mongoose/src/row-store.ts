@@ -1,0 +1,175 @@
+/** `mongooseRowStore`: the engine's `RowStore` over a model with the plugin, through its raw collection. */
+import {
+  CmekConfigError,
+  CmekInvalidInputError,
+  type Cursor,
+  type Row,
+  type RowStore,
+} from '@cmek/core';
+import type { Model } from 'mongoose';
+import {
+  configOf,
+  contextFor,
+  type ModelLike,
+  modelNameFor,
+  normaliseOptions,
+  type PluginConfig,
+} from './options';
+import { type FieldPath, keySegments, type SchemaView } from './paths';
+import { cmekPlugin } from './plugin';
+
+interface RawCollection {
+  find(
+    filter: Record<string, unknown>,
+    options: Record<string, unknown>,
+  ): { toArray(): Promise<Record<string, unknown>[]> };
+  updateOne(
+    filter: Record<string, unknown>,
+    update: Record<string, unknown>,
+  ): Promise<{ matchedCount: number; modifiedCount: number }>;
+}
+
+interface ModelView extends ModelLike {
+  readonly schema: object & {
+    path(path: string): { instance?: string; cast?(value: unknown): unknown } | undefined;
+  };
+  readonly collection: { readonly collectionName: string };
+  readonly db: {
+    asPromise(): Promise<unknown>;
+    readonly db?: { collection(name: string): RawCollection };
+  };
+}
+
+/** A schema cloned by Mongoose keeps its plugin list: read the options from there. */
+function fromPluginList(schema: object): PluginConfig | undefined {
+  const plugins = (schema as { plugins?: { fn?: unknown; opts?: unknown }[] }).plugins ?? [];
+  const entry = plugins.find((p) => p.fn === cmekPlugin);
+  return entry === undefined ? undefined : normaliseOptions(schema as SchemaView, entry.opts);
+}
+
+function valueAt(doc: Record<string, unknown>, field: FieldPath, id: Cursor): string | null {
+  let value: unknown = doc;
+  for (const segment of field.segments) {
+    if (Array.isArray(value)) {
+      throw new CmekInvalidInputError(
+        `document ${id}: '${field.path}' crosses an array, which a row store cannot address`,
+      );
+    }
+    if (typeof value !== 'object' || value === null) return null;
+    value = (value as Record<string, unknown>)[segment];
+  }
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') {
+    throw new CmekInvalidInputError(
+      `document ${id}: '${field.path}' holds a value of type ${typeof value}, not a string`,
+    );
+  }
+  return value;
+}
+
+/**
+ * A `RowStore` for the backfill / rewrap / verify engine over a model whose schema has
+ * `cmekPlugin`: it scans the raw collection by `_id` (ObjectIds as hex strings) and writes with
+ * a compare-and-set `updateOne`. `paths` (default: every plugin path) must not cross an array.
+ * The model's connection must be open (or opening).
+ */
+export function mongooseRowStore<T>(model: Model<T>, paths?: readonly string[]): RowStore {
+  const view = model as unknown as ModelView;
+  const config = configOf(view.schema) ?? fromPluginList(view.schema);
+  if (config === undefined) {
+    throw new CmekConfigError(
+      `mongooseRowStore: the schema of ${view.modelName ?? 'this model'} has no cmekPlugin`,
+    );
+  }
+  const wanted = paths ?? config.fields.map((f) => f.path);
+  const fields = wanted.map((declared) => {
+    const path = keySegments(declared).join('.');
+    const field = config.fields.find((f) => f.path === path);
+    if (field === undefined) {
+      throw new CmekConfigError(`mongooseRowStore: '${declared}' is not a path of the plugin`);
+    }
+    if (field.inArray) {
+      throw new CmekConfigError(
+        `mongooseRowStore: '${declared}' is inside an array; a row store handles one value per document and path`,
+      );
+    }
+    return field;
+  });
+  const byPath = new Map(fields.map((f) => [f.path, f]));
+  const idType = view.schema.path('_id');
+  const isObjectId = idType?.instance === 'ObjectId';
+  const toId = (cursor: Cursor): unknown =>
+    idType?.cast !== undefined ? idType.cast(cursor) : cursor;
+  const fromId = (id: unknown): Cursor => {
+    if (typeof id === 'string' || typeof id === 'number') return id;
+    if (isObjectId && id !== null && typeof id === 'object') return String(id);
+    throw new CmekInvalidInputError(
+      'mongooseRowStore: an _id that is not a string, a number or an ObjectId cannot be a cursor',
+    );
+  };
+  const collection = async (): Promise<RawCollection> => {
+    await view.db.asPromise();
+    const db = view.db.db;
+    if (db === undefined) throw new CmekConfigError('mongooseRowStore: the connection is not open');
+    return db.collection(view.collection.collectionName);
+  };
+  const fieldOf = (name: string): FieldPath => {
+    const field = byPath.get(name);
+    if (field === undefined) {
+      throw new CmekInvalidInputError(`mongooseRowStore: '${name}' is not a field of this store`);
+    }
+    return field;
+  };
+
+  const writing = new Map<string, Promise<void>>();
+
+  return {
+    name: modelNameFor(config, view),
+    fields: fields.map((f) => f.path),
+    contextFor(name) {
+      return { ...contextFor(config, fieldOf(name), view) };
+    },
+    async scan(after, limit) {
+      const raw = await collection();
+      const projection = Object.fromEntries(fields.map((f) => [f.path, 1]));
+      const docs = await raw
+        .find(after === undefined ? {} : { _id: { $gt: toId(after) } }, {
+          sort: { _id: 1 },
+          limit,
+          projection,
+        })
+        .toArray();
+      return docs.map((doc): Row => {
+        const id = fromId(doc._id);
+        return {
+          id,
+          values: Object.fromEntries(fields.map((f) => [f.path, valueAt(doc, f, id)])),
+        };
+      });
+    },
+    compareAndSet(id, name, expected, next) {
+      const field = fieldOf(name);
+      const write = async (): Promise<boolean> => {
+        const raw = await collection();
+        const result = await raw.updateOne(
+          { _id: toId(id), [field.path]: expected },
+          { $set: { [field.path]: next } },
+        );
+        return result.matchedCount === 1 && result.modifiedCount === 1;
+      };
+      // One write per document at a time: FerretDB 1.x applies concurrent updates of one
+      // document as whole-document rewrites, so two fields written at once lose one of them.
+      const key = String(id);
+      const run = (writing.get(key) ?? Promise.resolve()).then(write, write);
+      const settled = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      writing.set(key, settled);
+      void settled.then(() => {
+        if (writing.get(key) === settled) writing.delete(key);
+      });
+      return run;
+    },
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * The encrypted copy of an update (`$set`, `$setOnInsert`, top-level fields, `$push` of
+ * subdocuments...) or of a replacement document. Operators MongoDB would apply to the value
+ * itself (`$inc`, `$push` onto an encrypted path, `$rename`, a pipeline reading it...) throw
+ * `CmekQueryError`.
+ */
+import { CmekQueryError, type Envelope } from '@cmek/core';
+import { type ContextOf, encryptSlots } from './crypt';
+import { type FieldPath, keySegments, relation } from './paths';
+import { checkFilter, checkKey, checkPipeline, refuse } from './query-rules';
+import { type Holder, type Slot, SlotFinder } from './slots';
+
+function isObject(value: unknown): value is Holder {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Update pipeline stages whose written keys can be checked. */
+const PIPELINE_STAGES = new Set(['$set', '$addFields', '$unset', '$project']);
+
+/** Operators that only remove or reset a container or a value: no plaintext is written. */
+const HARMLESS_ON_CONTAINER = new Set(['$unset', '$pop', '$currentDate', '$inc', '$mul', '$bit']);
+
+/** The slots of `$set`-like assignments (`{ key: value }`) in a copied operator object. */
+function collectAssignments(
+  finder: SlotFinder,
+  assignments: Holder,
+  fields: readonly FieldPath[],
+  out: Slot[],
+  what: string,
+): void {
+  for (const key of Object.keys(assignments)) {
+    if (key.startsWith('$')) continue;
+    const segments = keySegments(key);
+    for (const field of fields) {
+      const rel = relation(segments, field.segments);
+      if (rel === 'equal') finder.collect(assignments, key, [], field, out);
+      else if (rel === 'keyIsPrefix') {
+        finder.collect(assignments, key, field.segments.slice(segments.length), field, out);
+      } else if (rel === 'fieldIsPrefix') refuse(field, what);
+    }
+  }
+}
+
+/** The slots of `$push` values (one element, or `{ $each: [...] }`) holding encrypted fields. */
+function collectPushed(
+  finder: SlotFinder,
+  pushes: Holder,
+  fields: readonly FieldPath[],
+  out: Slot[],
+): void {
+  for (const key of Object.keys(pushes)) {
+    const segments = keySegments(key);
+    for (const field of fields) {
+      const rel = relation(segments, field.segments);
+      if (rel === 'equal' || rel === 'fieldIsPrefix') refuse(field, '$push');
+      if (rel !== 'keyIsPrefix') continue;
+      const rest = field.segments.slice(segments.length);
+      const value = pushes[key];
+      if (isObject(value) && Object.hasOwn(value, '$each')) {
+        const copy = finder.root(value) as Holder;
+        pushes[key] = copy;
+        finder.collect(copy, '$each', rest, field, out);
+      } else {
+        // one pushed element: walked through a holder, which receives the element's copy
+        const holder: Holder = { element: value };
+        finder.collect(holder, 'element', rest, field, out);
+        pushes[key] = holder.element;
+      }
+    }
+  }
+}
+
+/** `true` if a value (for `$addToSet`, `$pullAll`, `$min`, `$max`) holds an encrypted field. */
+function holds(value: unknown, rest: readonly string[], field: FieldPath): boolean {
+  const out: Slot[] = [];
+  new SlotFinder(false).collect({ v: value }, 'v', rest, field, out);
+  return out.length > 0;
+}
+
+function checkOperator(op: string, args: Holder, fields: readonly FieldPath[]): void {
+  for (const [key, value] of Object.entries(args)) {
+    if (op === '$rename') {
+      checkKey(key, fields, '$rename');
+      checkKey(value, fields, '$rename');
+      continue;
+    }
+    const segments = keySegments(key);
+    for (const field of fields) {
+      const rel = relation(segments, field.segments);
+      if (rel === 'none') continue;
+      if (op === '$unset') continue;
+      if (rel === 'equal' || rel === 'fieldIsPrefix') refuse(field, op);
+      // rel === 'keyIsPrefix': the operator works on a container of the encrypted path
+      if (HARMLESS_ON_CONTAINER.has(op)) continue;
+      if (op === '$pull') {
+        if (isObject(value)) checkFilter(value, fields, segments);
+        continue;
+      }
+      const rest = field.segments.slice(segments.length);
+      const values =
+        op === '$addToSet' && isObject(value) && '$each' in value ? value.$each : value;
+      const list = Array.isArray(values) ? values : [values];
+      if (list.some((v) => holds(v, rest, field))) refuse(field, op);
+    }
+  }
+}
+
+/** The encrypted copy of an update; the caller's object is left as it is. */
+export async function encryptUpdate(
+  envelope: Envelope,
+  update: unknown,
+  fields: readonly FieldPath[],
+  contextOf: ContextOf,
+): Promise<unknown> {
+  if (Array.isArray(update)) {
+    checkPipeline(update, fields, 'an update pipeline');
+    for (const stage of update) {
+      if (!isObject(stage)) continue;
+      for (const [name, spec] of Object.entries(stage)) {
+        if (!PIPELINE_STAGES.has(name)) {
+          throw new CmekQueryError(
+            fields[0]!.path,
+            `an update pipeline with a ${name} stage cannot be checked for encrypted paths (${fields.map((f) => f.path).join(', ')}); use an update document`,
+          );
+        }
+        const keys =
+          typeof spec === 'string'
+            ? [spec]
+            : Array.isArray(spec)
+              ? spec
+              : isObject(spec)
+                ? Object.keys(spec)
+                : [];
+        for (const key of keys) checkKey(key, fields, 'an update pipeline');
+      }
+    }
+    return update;
+  }
+  if (!isObject(update)) return update;
+  const finder = new SlotFinder(true);
+  const copy = finder.root(update) as Holder;
+  const slots: Slot[] = [];
+  collectAssignments(finder, copy, fields, slots, 'an update');
+  for (const op of Object.keys(copy)) {
+    if (!op.startsWith('$')) continue;
+    const args = copy[op];
+    if (!isObject(args)) continue;
+    const ownArgs = finder.root(args) as Holder;
+    copy[op] = ownArgs;
+    if (op === '$set' || op === '$setOnInsert') {
+      collectAssignments(finder, ownArgs, fields, slots, op);
+    } else if (op === '$push') {
+      collectPushed(finder, ownArgs, fields, slots);
+    } else {
+      checkOperator(op, ownArgs, fields);
+    }
+  }
+  await encryptSlots(envelope, slots, contextOf);
+  return copy;
+}
+
+/** The encrypted copy of a replacement document (`replaceOne`, `findOneAndReplace`). */
+export async function encryptReplacement(
+  envelope: Envelope,
+  replacement: unknown,
+  fields: readonly FieldPath[],
+  contextOf: ContextOf,
+): Promise<unknown> {
+  const finder = new SlotFinder(true);
+  const copy = finder.root(replacement);
+  await encryptSlots(envelope, finder.collectAll(copy, fields), contextOf);
+  return copy;
+}

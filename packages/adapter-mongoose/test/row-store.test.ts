@@ -1,0 +1,117 @@
+/** mongooseRowStore over the real server: scan order, compare-and-set, and a backfill through it. */
+import { backfill, CmekConfigError } from '@cmek/core';
+import { ObjectId } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mongooseRowStore } from '../src/index';
+import { ctx, models, sample } from './support/models';
+import { type Database, expectToken, mongooses, mongoUrl, openDatabase } from './support/mongo';
+
+for (const { label, mongoose } of mongooses) {
+  describe.skipIf(!mongoUrl)(`mongooseRowStore (${label})`, () => {
+    let db: Database;
+    let m: ReturnType<typeof models>;
+
+    beforeAll(async () => {
+      db = await openDatabase(mongoose, mongoUrl!);
+      m = models(db, mongoose);
+      await m.Integration.init();
+    });
+    afterAll(async () => db?.close());
+
+    it('refuses paths inside arrays and paths the plugin does not know', () => {
+      expect(() => mongooseRowStore(m.Integration)).toThrow(CmekConfigError);
+      expect(() => mongooseRowStore(m.Integration, ['webhooks.secret'])).toThrow(/inside an array/);
+      expect(() => mongooseRowStore(m.Integration, ['name'])).toThrow(/not a path of the plugin/);
+      const plain = db.conn.model('Plain', new mongoose.Schema({ a: String }));
+      expect(() => mongooseRowStore(plain, ['a'])).toThrow(/has no cmekPlugin/);
+    });
+
+    it('scans by _id ascending in pages, with hex ids and raw values', async () => {
+      const coll = db.raw.collection('integrations');
+      await coll.deleteMany({});
+      const ids = [1, 2, 3, 4, 5].map(() => new ObjectId());
+      ids.sort((a, b) => a.toHexString().localeCompare(b.toHexString()));
+      // inserted out of order, with legacy plaintext, a missing value and a nested one
+      await coll.insertMany([
+        { _id: ids[3]!, slackToken: 'legacy-3' },
+        { _id: ids[0]!, slackToken: 'legacy-0', settings: { smtp: { password: 'p0' } } },
+        { _id: ids[4]!, slackToken: null },
+        { _id: ids[1]!, slackToken: 'legacy-1' },
+        { _id: ids[2]! },
+      ]);
+      const store = mongooseRowStore(m.Integration, ['slackToken', 'settings.smtp.password']);
+      expect(store.name).toBe('Integration');
+      expect(store.fields).toEqual(['slackToken', 'settings.smtp.password']);
+      expect(store.contextFor('settings.smtp.password')).toEqual(ctx('settings.smtp.password'));
+      const first = await store.scan(undefined, 2);
+      expect(first.map((r) => r.id)).toEqual([ids[0]!.toHexString(), ids[1]!.toHexString()]);
+      expect(first[0]!.values).toEqual({ slackToken: 'legacy-0', 'settings.smtp.password': 'p0' });
+      const rest = await store.scan(first[1]!.id, 10);
+      expect(rest.map((r) => r.id)).toEqual(ids.slice(2).map((i) => i.toHexString()));
+      expect(rest.map((r) => r.values.slackToken)).toEqual([null, 'legacy-3', null]);
+      expect(await store.scan(rest[2]!.id, 10)).toEqual([]);
+    });
+
+    it('compareAndSet writes only over the expected value', async () => {
+      const coll = db.raw.collection('integrations');
+      const _id = new ObjectId();
+      await coll.insertOne({ _id, slackToken: 'old' });
+      const store = mongooseRowStore(m.Integration, ['slackToken']);
+      expect(await store.compareAndSet(_id.toHexString(), 'slackToken', 'stale', 'new')).toBe(
+        false,
+      );
+      expect((await coll.findOne({ _id }))!.slackToken).toBe('old');
+      expect(await store.compareAndSet(_id.toHexString(), 'slackToken', 'old', 'new')).toBe(true);
+      expect((await coll.findOne({ _id }))!.slackToken).toBe('new');
+      expect(
+        await store.compareAndSet(new ObjectId().toHexString(), 'slackToken', 'new', 'x'),
+      ).toBe(false);
+    });
+
+    it('compareAndSet of two fields of one document at once keeps both writes', async () => {
+      // FerretDB 1.x loses one of two concurrent updates of a document: the store serialises them
+      const coll = db.raw.collection('integrations');
+      const store = mongooseRowStore(m.Integration, ['slackToken', 'settings.smtp.password']);
+      for (let i = 0; i < 10; i++) {
+        const _id = new ObjectId();
+        await coll.insertOne({ _id, slackToken: 'a', settings: { smtp: { password: 'b' } } });
+        const id = _id.toHexString();
+        const done = await Promise.all([
+          store.compareAndSet(id, 'slackToken', 'a', 'a2'),
+          store.compareAndSet(id, 'settings.smtp.password', 'b', 'b2'),
+        ]);
+        expect(done).toEqual([true, true]);
+        const raw = await coll.findOne({ _id });
+        expect([raw!.slackToken, raw!.settings.smtp.password]).toEqual(['a2', 'b2']);
+      }
+    });
+
+    it('a backfill through the store encrypts legacy plaintext that the plugin then reads', async () => {
+      const coll = db.raw.collection('integrations');
+      await coll.deleteMany({});
+      const _id = new ObjectId();
+      await coll.insertOne({
+        _id,
+        name: 'legacy',
+        slackToken: 'xoxb-legacy',
+        settings: { smtp: { password: 'legacy-pw' } },
+      });
+      const made = await m.Integration.create(sample());
+      const store = mongooseRowStore(m.Integration, ['slackToken', 'settings.smtp.password']);
+      const report = await backfill(store, { envelope: db.envelope, batchSize: 1 });
+      expect(report.status).toBe('completed');
+      const raw = await coll.findOne({ _id });
+      await expectToken(db.envelope, raw!.slackToken, ctx('slackToken'), 'xoxb-legacy');
+      await expectToken(
+        db.envelope,
+        raw!.settings.smtp.password,
+        ctx('settings.smtp.password'),
+        'legacy-pw',
+      );
+      const read = await m.Integration.findById(_id.toHexString());
+      expect(read!.slackToken).toBe('xoxb-legacy');
+      expect(read!.get('settings.smtp.password')).toBe('legacy-pw');
+      expect((await m.Integration.findById(made._id))!.slackToken).toBe('xoxb-123');
+    });
+  });
+}
