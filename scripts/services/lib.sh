@@ -64,3 +64,9 @@ write_services_env() {
   done
   mv "$CMEK_STATE_DIR/services.env.tmp" "$CMEK_STATE_DIR/services.env"
 }
+
+# Whatever way a service is stopped (`<svc>.sh stop` by hand, or down.sh), its variables leave
+# services.env, so tests skip (or fail under CI=true) instead of calling a dead server.
+if [[ ${1:-} == stop && $(basename "$0") != down.sh ]]; then
+  trap 'rm -f "$CMEK_STATE_DIR/$(basename "$0" .sh).env"; write_services_env' EXIT
+fi

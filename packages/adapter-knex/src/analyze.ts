@@ -325,6 +325,8 @@ class Analysis {
     let listed = false;
     for (const s of builder._statements) {
       if (s.grouping !== 'columns') continue;
+      // `first()` and `select()` without arguments add an empty column list: that is `*`.
+      if (Array.isArray(s.value) && s.value.length === 0) continue;
       listed = true;
       if (s.type === undefined || s.type === 'pluck' || s.distinct || s.distinctOn) {
         this.column(s.value, scope, into);

@@ -88,6 +88,16 @@ for (const db of databases) {
       expect(await app(t.secrets).where({ name: 'none' }).first()).toBeUndefined();
     });
 
+    it('first() and select() without columns are SELECT *: every encrypted column decrypts', async () => {
+      expect(await app(t.secrets).where({ name: 'a' }).first()).toMatchObject({
+        name: 'a',
+        token: 'tok-a',
+      });
+      expect(await app(t.secrets).select().where({ name: 'b' })).toEqual([
+        expect.objectContaining({ name: 'b', token: 'tok-b' }),
+      ]);
+    });
+
     it('pluck() of an encrypted column decrypts; of a plain column is unchanged', async () => {
       expect(await app(t.secrets).orderBy('name').pluck('token')).toEqual(['tok-a', 'tok-b', null]);
       expect(await app(t.secrets).orderBy('name').pluck('name')).toEqual(['a', 'b', 'c']);
