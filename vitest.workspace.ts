@@ -13,4 +13,5 @@ export const projects = [
   'packages/cli',
   'packages/test-suite',
   'docs',
+  'examples',
 ];

@@ -1,41 +1,204 @@
 /**
- * The quickstart: generate a local KEK file, encrypt a secret the way an adapter stores it, and
- * read it back. Run it with the README's demo command.
+ * The quickstart (the README's demo): an application's secrets in SQLite, encrypted by the
+ * Sequelize adapter under a local key file; a legacy plaintext row backfilled; the key rotated;
+ * and a final verify showing every value under the new key and nothing left in plaintext.
+ * Run it with `bash scripts/demo.sh` at the repository root.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEnvelope } from '@cmek/core';
+import { sequelizeRowStore } from '@cmek/adapter-sequelize';
+import {
+  backfill,
+  CmekError,
+  createEnvelope,
+  createKeyring,
+  type Envelope,
+  rewrap,
+  verify,
+} from '@cmek/core';
 import { createLocalKekProvider, generateKekFile } from '@cmek/provider-local';
+import { type Model, type ModelStatic, Op, QueryTypes, Sequelize } from 'sequelize';
+import { type AppModels, defineModels, ENCRYPTED } from './models';
+import {
+  addVerify,
+  heading,
+  kekOf,
+  line,
+  showField,
+  summarizeWrite,
+  type VerifyTotals,
+} from './print';
 
-const dir = mkdtempSync(join(tmpdir(), 'cmek-demo-'));
-const keyPath = join(dir, 'kek.key');
-const { keyRef } = await generateKekFile(keyPath);
-console.log(`1. Generated a local KEK file (mode 0600): ${keyPath}`);
-console.log(`   Its key reference (not a secret): ${keyRef}\n`);
+const dir = mkdtempSync(join(tmpdir(), 'cmek-quickstart-'));
+const databasePath = join(dir, 'app.sqlite');
 
-const envelope = createEnvelope({ kek: await createLocalKekProvider({ path: keyPath }) });
-const context = { field: 'Integration.slackToken' };
-const secret = 'xoxb-1234-5678-demo-slack-token';
+function open(): Sequelize {
+  return new Sequelize({ dialect: 'sqlite', storage: databasePath, logging: false });
+}
 
-const stored = await envelope.encrypt(secret, { context });
-console.log('2. What the database stores for Integration.slackToken:');
-console.log(`   ${stored}\n`);
+function column(Model: ModelStatic<Model>, attribute: string): string {
+  return (Model.rawAttributes[attribute]?.field as string | undefined) ?? attribute;
+}
 
-const info = envelope.inspect(stored);
-console.log(
-  `3. What the token says about itself: provider=${info.providerId} keyRef=${info.keyRef}\n`,
-);
+/** The row as the database holds it: plain SQL, around the adapter. */
+async function rawRow(
+  sequelize: Sequelize,
+  table: string,
+  id: unknown,
+): Promise<Record<string, unknown>> {
+  const rows = await sequelize.query<Record<string, unknown>>(
+    `SELECT * FROM ${table} WHERE id = ?`,
+    { replacements: [id], type: QueryTypes.SELECT },
+  );
+  return rows[0] ?? {};
+}
 
-const read = await envelope.decrypt(stored, { context });
-console.log('4. What the application reads back:');
-console.log(`   ${read}\n`);
+/** Prints every row of every model: stored (plain SQL) beside read (through the ORM). */
+async function showAll(sequelize: Sequelize, models: AppModels): Promise<void> {
+  for (const [name, { table, fields }] of Object.entries(ENCRYPTED)) {
+    const Model = models[name as keyof AppModels];
+    for (const row of await Model.findAll({ order: [['id', 'ASC']] })) {
+      const id = row.get('id');
+      const raw = await rawRow(sequelize, table, id);
+      line(`${table} #${String(id)}`);
+      for (const field of fields) {
+        const col = column(Model, field);
+        showField(col, raw[col], row.get(field));
+      }
+    }
+  }
+}
 
-const copied = await envelope
-  .decrypt(stored, { context: { field: 'Webhook.signingSecret' } })
-  .catch((error: { code: string }) => error.code);
-console.log(
-  `5. The same ciphertext pasted into another column does not decrypt: ${String(copied)}`,
-);
+function storesOf(models: AppModels) {
+  return Object.keys(ENCRYPTED).map((name) => sequelizeRowStore(models[name as keyof AppModels]));
+}
 
-await envelope.close();
+async function main(): Promise<void> {
+  heading('Generate a local key-encryption key (KEK): 32 random bytes in a file, mode 0600.');
+  const oldKey = await generateKekFile(join(dir, 'kek-1.key'));
+  line(`${oldKey.path}  (keyRef ${oldKey.keyRef}, a fingerprint, not a secret)`);
+  line('CLI: cmek keygen <path>');
+
+  heading('Define the models and turn encryption on: encryptFields(Model, { envelope, fields }).');
+  let sequelize = open();
+  const envelope: Envelope = createEnvelope({
+    kek: await createLocalKekProvider({ path: oldKey.path }),
+  });
+  let models = await defineModels(sequelize, envelope);
+  await sequelize.sync();
+  for (const [name, { fields }] of Object.entries(ENCRYPTED)) line(`${name}: ${fields.join(', ')}`);
+
+  heading(
+    'Write through the ORM as usual; SQLite stores cmek:v1: tokens, the app reads plaintext.',
+  );
+  await models.IntegrationConnection.create({
+    team: 'acme',
+    slackToken: 'xoxb-1111-acme-slack-bot-token',
+    jiraToken: 'ATATT3x-acme-jira-api-token',
+  });
+  await models.Webhook.create({
+    url: 'https://hooks.acme.test/cmek',
+    signingSecret: 'whsec_acme_signing_secret_42',
+  });
+  await models.UserProfile.create({ email: 'ada@acme.test', totpSecret: 'JBSWY3DPEHPK3PXP' });
+  await models.Workspace.create({
+    name: 'Acme',
+    smtpHost: 'smtp.acme.test',
+    smtpPassword: 'smtp-hunter2-acme',
+  });
+  await showAll(sequelize, models);
+  const refused = await models.IntegrationConnection.findAll({
+    where: { slackToken: { [Op.eq]: 'xoxb-1111-acme-slack-bot-token' } },
+  }).then(
+    () => 'not refused',
+    (error: unknown) => (CmekError.isInstance(error) ? error.code : 'another error'),
+  );
+  line(`A WHERE on an encrypted field cannot work on ciphertext, so it is refused: ${refused}`);
+
+  heading('A legacy row, written in plaintext before encryption was turned on (raw SQL):');
+  await sequelize.query(
+    `INSERT INTO ${ENCRYPTED.IntegrationConnection.table} (team, slack_token, jira_token) VALUES (?, ?, ?)`,
+    { replacements: ['globex', 'xoxb-2222-globex-legacy-token', 'ATATT3x-globex-legacy-jira'] },
+  );
+  const legacy = await models.IntegrationConnection.findOne({ where: { team: 'globex' } });
+  const legacyId = legacy?.get('id');
+  const legacyRaw = await rawRow(sequelize, ENCRYPTED.IntegrationConnection.table, legacyId);
+  line(
+    `${ENCRYPTED.IntegrationConnection.table} #${String(legacyId)} (plaintextPolicy 'allow' reads it as it is)`,
+  );
+  showField('slack_token', legacyRaw.slack_token, legacy?.get('slackToken'));
+  showField('jira_token', legacyRaw.jira_token, legacy?.get('jiraToken'));
+
+  heading('Backfill: encrypt every plaintext value in place (compare-and-set, resumable).');
+  for (const store of storesOf(models)) line(summarizeWrite(await backfill(store, { envelope })));
+  const backfilled = await models.IntegrationConnection.findByPk(legacyId as number);
+  const backfilledRaw = await rawRow(sequelize, ENCRYPTED.IntegrationConnection.table, legacyId);
+  line(`${ENCRYPTED.IntegrationConnection.table} #${String(legacyId)} after the backfill:`);
+  showField('slack_token', backfilledRaw.slack_token, backfilled?.get('slackToken'));
+  showField('jira_token', backfilledRaw.jira_token, backfilled?.get('jiraToken'));
+  line('CLI: cmek backfill');
+
+  heading('Rotate the KEK: a new key file as primary, the old one kept decrypt-only, then rewrap.');
+  const newKey = await generateKekFile(join(dir, 'kek-2.key'));
+  line(`new key ${newKey.keyRef}; old key ${oldKey.keyRef} now decrypt-only`);
+  const keyring = createKeyring({
+    primary: await createLocalKekProvider({ path: newKey.path }),
+    decryptOnly: [await createLocalKekProvider({ path: oldKey.path })],
+  });
+  const before = String(backfilledRaw.slack_token);
+  for (const store of storesOf(models)) {
+    const report = await rewrap(store, { keyring });
+    line(`${summarizeWrite(report)}; ${report.deks?.rewrapped ?? 0} DEK(s) rewrapped`);
+  }
+  const after = String(
+    (await rawRow(sequelize, ENCRYPTED.IntegrationConnection.table, legacyId)).slack_token,
+  );
+  line(`slack_token #${String(legacyId)} was under ${kekOf(before)}, now under ${kekOf(after)};`);
+  const sameData = before.split('|')[2] === after.split('|')[2];
+  line(
+    `its encrypted data is ${sameData ? 'unchanged' : 'CHANGED'}: only the wrapped DEK was rewritten.`,
+  );
+  line('CLI: cmek rotate --old-key-file kek-1.key --new-key-file kek-2.key');
+
+  heading('Restart the application with the new keyring: it reads the same plaintext.');
+  await sequelize.close();
+  await envelope.close();
+  sequelize = open();
+  const rotated = createEnvelope({ kek: keyring });
+  models = await defineModels(sequelize, rotated);
+  await showAll(sequelize, models);
+
+  heading('Verify with ONLY the new key: every value decrypts, none is plaintext.');
+  const newOnly = createEnvelope({ kek: await createLocalKekProvider({ path: newKey.path }) });
+  const totals: VerifyTotals = { encrypted: new Map(), plaintext: 0, undecryptable: 0 };
+  for (const store of storesOf(models))
+    line(addVerify(totals, await verify(store, { envelope: newOnly })));
+  const encrypted = [...totals.encrypted].map(([kek, n]) => `${n} values under ${kek}`).join(', ');
+  line(
+    `verify: ${encrypted}; ${totals.plaintext} plaintext; ${totals.undecryptable} undecryptable`,
+  );
+  line(
+    totals.plaintext === 0 && totals.undecryptable === 0 && totals.encrypted.size === 1
+      ? 'The old key file is no longer needed: it can be retired.'
+      : 'Something still needs the old key or is plaintext: keep the old key.',
+  );
+  line('CLI: cmek verify --config cmek.new-only.ts');
+
+  await newOnly.close();
+  await rotated.close();
+  await sequelize.close();
+}
+
+try {
+  await main();
+  console.log(`\nDone. The database and the key files were in ${dir} (now removed).`);
+} catch (error) {
+  const code = CmekError.isInstance(error) ? `${error.code}: ` : '';
+  console.error(
+    `\nThe demo failed: ${code}${error instanceof Error ? error.message : String(error)}`,
+  );
+  process.exitCode = 1;
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

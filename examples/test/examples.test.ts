@@ -1,0 +1,166 @@
+/** Each example runs with one command and prints what it promises. */
+import { existsSync } from 'node:fs';
+import { serviceUrl } from '@cmek/test-suite';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type ExampleRun, runExample, stepOf } from './run-example';
+
+/** The secrets the quickstart writes through the ORM (its inputs, not its output). */
+const WRITTEN = [
+  'xoxb-1111-acme-slack-bot-token',
+  'ATATT3x-acme-jira-api-token',
+  'whsec_acme_signing_secret_42',
+  'JBSWY3DPEHPK3PXP',
+  'smtp-hunter2-acme',
+];
+/** The legacy row it inserts in plaintext with raw SQL. */
+const LEGACY = ['xoxb-2222-globex-legacy-token', 'ATATT3x-globex-legacy-jira'];
+
+const storedValue = (line: string): string => line.split('stored: ')[1] ?? '';
+const readValue = (line: string): string => line.split('reads:  ')[1] ?? '';
+
+describe('examples/quickstart (bash scripts/demo.sh)', () => {
+  let run: ExampleRun;
+  beforeAll(() => {
+    run = runExample('quickstart');
+  }, 120_000);
+
+  it('exits 0 with nothing on stderr', () => {
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it('stores a cmek:v1: token for each value written through the ORM and reads the plaintext', () => {
+    const step = stepOf(run.stdout, 3);
+    const stored = step.filter((l) => l.includes('stored: ')).map(storedValue);
+    const read = step.filter((l) => l.includes('reads:  ')).map(readValue);
+    expect(stored).toHaveLength(WRITTEN.length);
+    for (const value of stored) expect(value).toMatch(/^cmek:v1:[A-Za-z0-9_-]+… \(\d+ chars\)$/);
+    expect(read).toEqual(WRITTEN.map((w) => JSON.stringify(w)));
+    // no plaintext in what the database holds
+    for (const secret of WRITTEN) for (const value of stored) expect(value).not.toContain(secret);
+    expect(step.join('\n')).toContain('refused: CMEK_QUERY');
+  });
+
+  it('shows the legacy row in plaintext, then encrypted by the backfill', () => {
+    const legacy = stepOf(run.stdout, 4);
+    expect(legacy.filter((l) => l.includes('stored: ')).map(storedValue)).toEqual(
+      LEGACY.map((v) => JSON.stringify(v)),
+    );
+    const backfill = stepOf(run.stdout, 5);
+    expect(backfill.join('\n')).toMatch(/IntegrationConnection: 2 written/);
+    const after = backfill.slice(backfill.findIndex((l) => l.includes('after the backfill')));
+    const stored = after.filter((l) => l.includes('stored: ')).map(storedValue);
+    expect(stored).toHaveLength(2);
+    for (const value of stored) expect(value.startsWith('cmek:v1:')).toBe(true);
+    expect(after.filter((l) => l.includes('reads:  ')).map(readValue)).toEqual(
+      LEGACY.map((v) => JSON.stringify(v)),
+    );
+  });
+
+  it('rotates to the new key and verifies everything under it, nothing plaintext', () => {
+    const keys = /new key ([0-9a-f]+); old key ([0-9a-f]+) now decrypt-only/.exec(run.stdout);
+    expect(keys).not.toBeNull();
+    const [, newRef, oldRef] = keys!;
+    expect(newRef).not.toBe(oldRef);
+    expect(run.stdout).toContain(`was under local/${oldRef}, now under local/${newRef}`);
+    expect(run.stdout).toContain('its encrypted data is unchanged');
+
+    // after the restart, every stored value is a token and every read is the plaintext
+    const restarted = stepOf(run.stdout, 7);
+    const stored = restarted.filter((l) => l.includes('stored: ')).map(storedValue);
+    expect(stored).toHaveLength(WRITTEN.length + LEGACY.length);
+    for (const value of stored) expect(value.startsWith('cmek:v1:')).toBe(true);
+    const read = restarted.filter((l) => l.includes('reads:  ')).map(readValue);
+    expect([...read].sort()).toEqual([...WRITTEN, ...LEGACY].map((v) => JSON.stringify(v)).sort());
+
+    expect(run.stdout).toContain(
+      `verify: ${WRITTEN.length + LEGACY.length} values under local/${newRef}; 0 plaintext; 0 undecryptable`,
+    );
+    const verified = stepOf(run.stdout, 8).join('\n');
+    expect(verified).not.toContain(oldRef);
+    expect(verified).toContain('it can be retired');
+    expect(verified).toContain('cmek verify');
+  });
+
+  it('removes its temporary database and key files', () => {
+    const dir = /were in (\S+) \(now removed\)/.exec(run.stdout)?.[1];
+    expect(dir).toBeDefined();
+    expect(existsSync(dir!)).toBe(false);
+  });
+});
+
+const pgUrl = serviceUrl({
+  name: 'PostgreSQL',
+  env: 'CMEK_PG_URL',
+  start: 'scripts/services/up.sh postgres',
+});
+
+describe.skipIf(!pgUrl)('examples/knex-postgres', () => {
+  let run: ExampleRun;
+  beforeAll(() => {
+    run = runExample('knex-postgres', { CMEK_PG_URL: pgUrl });
+  }, 120_000);
+
+  it('exits 0 with nothing on stderr', () => {
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it('stores tokens, reads plaintext, backfills the legacy row and verifies 0 plaintext', () => {
+    const stored = run.stdout
+      .split('\n')
+      .filter((l) => l.includes('stored: '))
+      .map(storedValue);
+    expect(stored).toHaveLength(3);
+    for (const value of stored) expect(value.startsWith('cmek:v1:')).toBe(true);
+    const read = run.stdout
+      .split('\n')
+      .filter((l) => l.includes('reads:  '))
+      .map(readValue);
+    expect(read).toEqual(['"xoxb-acme-2"', '"xoxe-acme"', '"xoxb-globex-legacy"']);
+    expect(run.stdout).toContain('backfill: 1 plaintext value(s) encrypted over 2 rows');
+    expect(run.stdout).toContain('verify: 3 encrypted, 0 plaintext, 0 undecryptable');
+  });
+});
+
+const kmsEndpoint = serviceUrl({
+  name: 'moto server (KMS)',
+  env: 'CMEK_KMS_ENDPOINT',
+  start: 'scripts/services/up.sh moto',
+});
+
+describe.skipIf(!kmsEndpoint)('examples/aws-kms', () => {
+  let run: ExampleRun;
+  beforeAll(() => {
+    run = runExample('aws-kms', {
+      CMEK_KMS_ENDPOINT: kmsEndpoint,
+      // the AWS SDK's notice that its 2027 releases need Node 22 is not the example's output
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    });
+  }, 120_000);
+
+  it('exits 0 with nothing on stderr', () => {
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it('writes under key A with one GenerateDataKey, moves the DEK to key B by ReEncrypt', () => {
+    const keys = /A (arn:aws:kms:\S+)\n\s+B (arn:aws:kms:\S+)/.exec(run.stdout);
+    expect(keys).not.toBeNull();
+    const [, keyA, keyB] = keys!;
+    const stored = run.stdout.split('\n').filter((l) => l.includes(' stored: '));
+    expect(stored).toHaveLength(3);
+    for (const line of stored) {
+      expect(line).toContain('stored: cmek:v1:');
+      expect(line.endsWith(`keyRef ${keyA}`)).toBe(true);
+    }
+    expect(run.stdout).toContain('written under key A; KMS calls: generateDataKey ×1\n');
+    expect(run.stdout).toContain(
+      'the application reads: xoxb-acme-token, xoxb-globex-token, xoxb-initech-token',
+    );
+    expect(run.stdout).toContain('3 values rewritten, 1 DEK(s) moved (1 by KMS ReEncrypt)');
+    expect(run.stdout).toContain('3 values under key B\n');
+    expect(run.stdout).toContain('verify: 0 plaintext, 0 undecryptable');
+    expect(keyA).not.toBe(keyB);
+  });
+});
