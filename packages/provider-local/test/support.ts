@@ -24,7 +24,8 @@ export function secretForms(secret: Uint8Array): string[] {
 
 export function assertNoSecret(error: unknown, secret: Uint8Array, extra: string[] = []): void {
   for (const text of renderings(error)) {
-    for (const form of [...secretForms(secret), ...extra]) {
+    // A form of a few characters (the content of a 1-byte file) matches ordinary text by chance.
+    for (const form of [...secretForms(secret), ...extra].filter((f) => f.length >= 6)) {
       assert.equal(text.includes(form), false, `error output leaks a secret: ${form.slice(0, 6)}…`);
     }
   }
