@@ -25,6 +25,8 @@ const options: ts.CompilerOptions = {
   baseUrl: root,
   paths: {
     '@cmek/*': ['packages/*/src/index.ts'],
+    // node-vault's types sit beside its package.json while its main is in src/.
+    'node-vault': ['packages/provider-vault/node_modules/node-vault/index.d.ts'],
     '*': ['node_modules/*', ...packageModules],
   },
 };

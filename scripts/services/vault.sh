@@ -4,10 +4,11 @@
 #
 # Install: `go build` of the server's main package, pinned with its checksums by the tools module
 # tools/services/vault (go.mod + go.sum), into $CMEK_CACHE_DIR/bin/vault-<hash of go.mod+go.sum>,
-# so a change of the pin rebuilds and an unchanged one reuses the binary. Vault v1.14.8 is the
-# newest v1.14 release under the MPL-2.0 (later ones are BUSL); OpenBao would be the first choice
-# but its module is not served by the Go module proxy here. First build: several minutes on
-# 2 cores plus the module download; later starts take about a second.
+# so a change of the pin rebuilds and an unchanged one reuses the binary. Vault v1.14.2 is the
+# newest MPL-2.0 release that compiles from the module proxy (see the comment in its go.mod);
+# OpenBao would be the first choice but its module is not served by the Go module proxy here.
+# First build: about 8 minutes on 2 cores (plus the module download, ~1 GB, on a machine without
+# it in the Go module cache); later starts take about a second.
 #
 # Dev mode keeps everything in memory: a restart is an empty Vault. It is for tests only.
 #
@@ -48,13 +49,16 @@ build_vault() {
     if ! (cd "$TOOLS" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -o "$bin.tmp" github.com/hashicorp/vault) >&2; then
       rm -f "$bin.tmp"
       log "vault: build failed"
-      flock -u 9
+      exec 9>&-
       return 1
     fi
     mv "$bin.tmp" "$bin"
     log "vault: built in $((SECONDS - started)) s"
+    # Binaries of earlier pins (about 370 MB each) are not used any more.
+    find "$CMEK_CACHE_DIR/bin" -maxdepth 1 -name 'vault-*' ! -name "$(basename "$bin")" -delete
   fi
-  flock -u 9
+  # Closing the descriptor releases the lock (and keeps it out of the server's inherited fds).
+  exec 9>&-
 }
 
 vault_cli() {
