@@ -1,10 +1,10 @@
 /** Encrypting a query's pending values and decrypting its result, per the query's plan. */
 import {
-  CmekError,
   CmekInvalidInputError,
   CmekQueryError,
   type EncryptionContext,
   type Envelope,
+  encryptFieldValues,
 } from '@cmek/core';
 import type { ColumnTarget, QueryPlan, WriteTargets } from './analyze';
 import { type BuilderState, isBuilder, isRaw } from './internals';
@@ -40,10 +40,8 @@ export function tableTargets(table: TableConfig): TargetOf {
 }
 
 /**
- * Encrypts one column's values. A value that already is a token of this column (copied from the
- * database, or made by the application under the column's context) is stored as it is, never
- * encrypted twice; a token that does not open under this column's context (another column's,
- * or another KEK's) is refused rather than stored where it could never be read.
+ * Encrypts one column's values (`encryptFieldValues`: a token of this column is stored as it is,
+ * never encrypted twice; a token of another column or KEK is refused).
  */
 async function encryptColumn(
   envelope: Envelope,
@@ -51,26 +49,8 @@ async function encryptColumn(
   values: readonly (string | Uint8Array | null | undefined)[],
   context: EncryptionContext,
 ): Promise<(string | null)[]> {
-  const tokenAt: number[] = [];
-  for (const [i, v] of values.entries()) if (envelope.isEncrypted(v)) tokenAt.push(i);
-  if (tokenAt.length === 0) return envelope.encryptMany(values, { context });
-  try {
-    await envelope.decryptMany(
-      tokenAt.map((i) => values[i] as string),
-      { context, plaintextPolicy: 'allow' },
-    );
-  } catch (error) {
-    if (!CmekError.isInstance(error) || error.retryable) throw error;
-    throw new CmekInvalidInputError(
-      `a value written to ${target.table.name}.${target.column} is a cmek token that does not decrypt under this column's context and keyring (${error.code}); write the plaintext instead`,
-      { cause: error },
-    );
-  }
-  const isToken = new Set(tokenAt);
-  const rest = values.map((v, i) => (isToken.has(i) ? null : v));
-  const out = await envelope.encryptMany(rest, { context });
-  for (const i of tokenAt) out[i] = values[i] as string;
-  return out;
+  const label = `${target.table.name}.${target.column}`;
+  return (await encryptFieldValues(envelope, values, { context, label })).stored;
 }
 
 /** Copies of `rows` with every value of an encrypted column encrypted (null stays null). */

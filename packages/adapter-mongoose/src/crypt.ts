@@ -1,9 +1,9 @@
 /** Encrypting and decrypting the values of slots, one batch per field. */
 import {
-  CmekError,
   CmekInvalidInputError,
   type EncryptionContext,
   type Envelope,
+  encryptFieldValues,
 } from '@cmek/core';
 import type { FieldPath } from './paths';
 import type { Holder, Slot } from './slots';
@@ -28,42 +28,6 @@ function byField(slots: readonly Slot[]): Map<FieldPath, Slot[]> {
   return groups;
 }
 
-/**
- * Encrypts one field's values. A value that already is a token of this field (read from the
- * database and written back, or made by the application under the field's context) is kept as
- * it is, never encrypted twice; a token that does not open under this field's context (another
- * field's, or another KEK's) is refused rather than stored where it could never be read.
- */
-async function encryptValues(
-  envelope: Envelope,
-  field: FieldPath,
-  values: readonly (string | null)[],
-  context: EncryptionContext,
-): Promise<(string | null)[]> {
-  const tokenAt: number[] = [];
-  for (const [i, v] of values.entries()) if (envelope.isEncrypted(v)) tokenAt.push(i);
-  if (tokenAt.length === 0) return envelope.encryptMany(values, { context });
-  try {
-    await envelope.decryptMany(
-      tokenAt.map((i) => values[i] as string),
-      { context, plaintextPolicy: 'allow' },
-    );
-  } catch (error) {
-    if (!CmekError.isInstance(error) || error.retryable) throw error;
-    throw new CmekInvalidInputError(
-      `a value written to the encrypted path '${field.path}' is a cmek token that does not decrypt under this path's context and keyring (${error.code}); write the plaintext instead`,
-      { cause: error },
-    );
-  }
-  const isToken = new Set(tokenAt);
-  const out = await envelope.encryptMany(
-    values.map((v, i) => (isToken.has(i) ? null : v)),
-    { context },
-  );
-  for (const i of tokenAt) out[i] = values[i] as string;
-  return out;
-}
-
 /** Encrypts every slot's value in place; returns what each slot held before. */
 export async function encryptSlots(
   envelope: Envelope,
@@ -83,7 +47,10 @@ export async function encryptSlots(
         }
         return value;
       });
-      const tokens = await encryptValues(envelope, field, values, contextOf(field));
+      const { stored: tokens } = await encryptFieldValues(envelope, values, {
+        context: contextOf(field),
+        label: `the encrypted path '${field.path}'`,
+      });
       for (const [i, { holder, key }] of group.entries()) {
         if (values[i] === null) continue;
         saved.push({ holder, key, before: holder[key], after: tokens[i] });

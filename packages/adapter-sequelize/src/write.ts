@@ -1,5 +1,10 @@
 /** The write side: encrypting the values that reach the database, and giving instances their plaintext back. */
-import { CmekError, CmekInvalidInputError, CmekQueryError } from '@cmek/core';
+import {
+  type CmekError,
+  CmekInvalidInputError,
+  CmekQueryError,
+  encryptFieldValues,
+} from '@cmek/core';
 import { Utils } from 'sequelize';
 import type { FieldConfig, ModelConfig } from './config';
 
@@ -7,8 +12,6 @@ export type Values = Record<string, unknown>;
 
 /** Token → plaintext for the values one write encrypted (or verified): restoring costs nothing. */
 export type Known = Map<string, string>;
-
-const REJECTED_TOKEN_CODES = new Set(['CMEK_DECRYPTION', 'CMEK_FORMAT', 'CMEK_UNKNOWN_KEK']);
 
 function notAString(field: FieldConfig, value: unknown): CmekError {
   if (value instanceof Utils.SequelizeMethod) {
@@ -23,35 +26,6 @@ function notAString(field: FieldConfig, value: unknown): CmekError {
 }
 
 /**
- * A value that already is a token is written as it is only when it decrypts under this field's
- * context (a token read from this column, or made by the application for it): nothing is ever
- * encrypted twice, and no token of another field, another key or a damaged one gets in.
- */
-async function verifyTokens(
-  config: ModelConfig,
-  field: FieldConfig,
-  tokens: readonly string[],
-  known: Known,
-): Promise<void> {
-  let plain: (string | null)[];
-  try {
-    plain = await config.envelope.decryptMany(tokens, {
-      context: field.context,
-      plaintextPolicy: 'allow',
-    });
-  } catch (error) {
-    if (CmekError.isInstance(error) && REJECTED_TOKEN_CODES.has(error.code)) {
-      throw new CmekInvalidInputError(
-        `a value written to ${field.qualified} is a cmek token that does not decrypt as ${field.qualified} (a token of another field or key, or a damaged one); write the plaintext instead`,
-        { cause: error },
-      );
-    }
-    throw error;
-  }
-  for (const [i, token] of tokens.entries()) known.set(token, plain[i]!);
-}
-
-/**
  * Copies of `records` (keyed by attribute or column names) with every encrypted field's string
  * encrypted; `null` and `undefined` stay; a valid token of the field stays as it is.
  */
@@ -62,28 +36,26 @@ export async function encryptRecords(
 ): Promise<Values[]> {
   const out = records.map((record) => ({ ...record }));
   for (const [name, field] of config.byName) {
-    const plainAt: number[] = [];
-    const plains: string[] = [];
-    const tokens: string[] = [];
+    const at: number[] = [];
+    const values: string[] = [];
     for (const [i, row] of out.entries()) {
       if (!Object.hasOwn(row, name)) continue;
       const value = row[name];
       if (value === null || value === undefined) continue;
       if (typeof value !== 'string') throw notAString(field, value);
-      if (config.envelope.isEncrypted(value)) {
-        if (!known.has(value)) tokens.push(value);
-      } else {
-        plainAt.push(i);
-        plains.push(value);
-      }
+      // A token this write already made or verified (an upsert's insert and update values).
+      if (known.has(value)) continue;
+      at.push(i);
+      values.push(value);
     }
-    if (tokens.length > 0) await verifyTokens(config, field, tokens, known);
-    if (plains.length === 0) continue;
-    const sealed = await config.envelope.encryptMany(plains, { context: field.context });
-    for (const [n, i] of plainAt.entries()) {
-      const token = sealed[n]!;
-      out[i]![name] = token;
-      known.set(token, plains[n]!);
+    if (values.length === 0) continue;
+    const { stored, plaintexts } = await encryptFieldValues(config.envelope, values, {
+      context: field.context,
+      label: field.qualified,
+    });
+    for (const [n, i] of at.entries()) {
+      out[i]![name] = stored[n];
+      known.set(stored[n]!, plaintexts[n] as string);
     }
   }
   return out;

@@ -38,6 +38,11 @@ export type {
   KekOperation,
   PlaintextReadEvent,
 } from './events';
+export {
+  encryptFieldValues,
+  type FieldValuesOptions,
+  type SealedFieldValues,
+} from './field-values';
 export { createKeyring, type Keyring, type KeyringOptions } from './keyring';
 export type { GeneratedDataKey, KekProvider, WrappedDataKey } from './provider';
 export type { CasWrite, Cursor, Row, RowStore } from './row-store';
