@@ -1,5 +1,14 @@
 /** mongooseRowStore over the real server: scan order, compare-and-set, and a backfill through it. */
-import { backfill, CmekConfigError } from '@cmek/core';
+import { randomBytes } from 'node:crypto';
+import {
+  backfill,
+  CmekConfigError,
+  createEnvelope,
+  createKeyring,
+  rewrap,
+  verify,
+} from '@cmek/core';
+import { createLocalKekProviderFromKey } from '@cmek/provider-local';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mongooseRowStore } from '../src/index';
@@ -112,6 +121,27 @@ for (const { label, mongoose } of mongooses) {
       expect(read!.slackToken).toBe('xoxb-legacy');
       expect(read!.get('settings.smtp.password')).toBe('legacy-pw');
       expect((await m.Integration.findById(made._id))!.slackToken).toBe('xoxb-123');
+    });
+
+    it('rewrap through the store moves every DEK to a new KEK; verify with it alone finds all', async () => {
+      await db.raw.collection('integrations').deleteMany({});
+      await m.Integration.create([sample(), sample()]);
+      const store = mongooseRowStore(m.Integration, ['slackToken', 'settings.smtp.password']);
+      const next = createLocalKekProviderFromKey(randomBytes(32));
+      const keyring = createKeyring({ primary: next, decryptOnly: [db.envelope.keyring.primary] });
+      const moved = await rewrap(store, { keyring, batchSize: 1 });
+      expect(moved.status).toBe('completed');
+      expect(moved.fields.slackToken!.written).toBe(2);
+      const onlyNext = createEnvelope({ kek: createKeyring({ primary: next }) });
+      const report = await verify(store, { envelope: onlyNext, batchSize: 10 });
+      expect(report.undecryptable).toBe(0);
+      const raw = await db.raw.collection('integrations').find().toArray();
+      for (const doc of raw) {
+        expect(onlyNext.inspect(doc.slackToken).keyRef).toBe(next.keyRef);
+        expect(await onlyNext.decrypt(doc.slackToken, { context: ctx('slackToken') })).toBe(
+          'xoxb-123',
+        );
+      }
     });
   });
 }
