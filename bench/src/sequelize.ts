@@ -8,48 +8,14 @@
  *
  *   CMEK_PG_URL=postgres://postgres@127.0.0.1:54329/postgres pnpm --filter @cmek/bench bench:sequelize
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
 import { encryptFields } from '@cmek/adapter-sequelize';
-import { createEnvelope, type KekProvider } from '@cmek/core';
+import { createEnvelope } from '@cmek/core';
 import { DataTypes, Sequelize } from 'sequelize';
+import { median, memoryKek, timed } from './orm-support';
 
 const ROWS = 10_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
-
-/** An in-process KEK (AES-256-GCM), so the numbers measure the adapter and the core, not a KMS. */
-function memoryKek(): KekProvider {
-  const kek = randomBytes(32);
-  return {
-    specificationVersion: 'v1',
-    providerId: 'bench',
-    keyRef: 'bench',
-    async generateDataKey() {
-      const dek = randomBytes(32);
-      const nonce = randomBytes(12);
-      const c = createCipheriv('aes-256-gcm', kek, nonce);
-      const body = Buffer.concat([c.update(dek), c.final()]);
-      return { plaintext: dek, wrapped: Buffer.concat([nonce, body, c.getAuthTag()]) };
-    },
-    async unwrap(wrapped) {
-      const b = Buffer.from(wrapped);
-      const d = createDecipheriv('aes-256-gcm', kek, b.subarray(0, 12));
-      d.setAuthTag(b.subarray(44));
-      return Buffer.concat([d.update(b.subarray(12, 44)), d.final()]);
-    },
-  };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
 
 async function main(): Promise<void> {
   const url = process.env.CMEK_PG_URL;
