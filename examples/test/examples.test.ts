@@ -164,3 +164,69 @@ describe.skipIf(!kmsEndpoint)('examples/aws-kms', () => {
     expect(keyA).not.toBe(keyB);
   });
 });
+
+const mongoUrl =
+  process.env.MONGODB_URI ??
+  serviceUrl({
+    name: 'FerretDB (MongoDB wire protocol)',
+    env: 'CMEK_MONGO_URL',
+    start: 'scripts/services/up.sh ferretdb',
+  });
+
+describe.skipIf(!mongoUrl)('examples/mongoose', () => {
+  let run: ExampleRun;
+  beforeAll(() => {
+    run = runExample('mongoose', { CMEK_MONGO_URL: mongoUrl });
+  }, 120_000);
+
+  it('exits 0 with nothing on stderr', () => {
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it('stores tokens for the top-level and the nested path, reads plaintext, refuses a find by secret', () => {
+    const lines = run.stdout.split('\n');
+    const stored = lines.filter((l) => l.includes('stored: ')).map(storedValue);
+    expect(stored).toHaveLength(3);
+    expect(stored[0]!.startsWith('cmek:v1:')).toBe(true);
+    expect(stored[1]!.startsWith('cmek:v1:')).toBe(true);
+    expect(stored[2]).toBe('"smtp.acme.test" (not secret)');
+    expect(lines.filter((l) => l.includes('reads:  ')).map(readValue)).toEqual([
+      '"xoxb-acme-workspace"',
+      '"smtp-rotated"',
+    ]);
+    expect(run.stdout).toContain('find by slackToken: CMEK_QUERY');
+  });
+});
+
+const vaultAddr = serviceUrl({
+  name: 'Vault (Transit)',
+  env: 'CMEK_VAULT_ADDR',
+  start: 'scripts/services/up.sh vault',
+});
+const vaultToken = serviceUrl({
+  name: 'Vault (Transit)',
+  env: 'CMEK_VAULT_TOKEN',
+  start: 'scripts/services/up.sh vault',
+});
+
+describe.skipIf(!vaultAddr || !vaultToken)('examples/vault', () => {
+  let run: ExampleRun;
+  beforeAll(() => {
+    run = runExample('vault', { CMEK_VAULT_ADDR: vaultAddr, CMEK_VAULT_TOKEN: vaultToken });
+  }, 120_000);
+
+  it('exits 0 with nothing on stderr', () => {
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it('one datakey for three values, one decrypt for a new reader, rewrap to v2 after rotation', () => {
+    expect(run.stdout).toContain('3 values encrypted; Transit calls: datakey ×1\n');
+    expect(run.stdout).toContain('(DEK wrapped as vault:v1)');
+    expect(run.stdout).toContain('decrypts them all: xoxb-acme, xoxb-globex, xoxb-initech');
+    expect(run.stdout).toContain('Transit calls: decrypt ×1\n');
+    expect(run.stdout).toContain('3 values rewritten; DEK now wrapped as vault:v2');
+    expect(run.stdout).toContain('still reads: xoxb-acme, xoxb-globex, xoxb-initech');
+  });
+});

@@ -60,8 +60,7 @@ async function main(): Promise<void> {
   await db(table).insert({ team: 'acme', access_token: 'xoxb-acme-1', refresh_token: 'xoxe-acme' });
   await db(table).where({ team: 'acme' }).update({ access_token: 'xoxb-acme-2' });
   const stored = await plain(table).where({ team: 'acme' }).first();
-  // The columns are named: a bare `.first()` (SELECT *) is refused today with CMEK_QUERY.
-  const read = await db(table).where({ team: 'acme' }).first('access_token', 'refresh_token');
+  const read = await db(table).where({ team: 'acme' }).first();
   for (const column of ['access_token', 'refresh_token']) {
     console.log(`   ${column.padEnd(14)} stored: ${short(stored?.[column])}`);
     console.log(`   ${''.padEnd(14)} reads:  ${JSON.stringify(read?.[column])}`);
