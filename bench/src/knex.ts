@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { withCmek } from '@cmek/adapter-knex';
 import { createEnvelope } from '@cmek/core';
 import knexFactory, { type Knex } from 'knex';
-import { median, memoryKek, timed } from './orm-support';
+import { memoryKek, reportPhase, timed } from './orm-support';
 
 const ROWS = 10_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -85,30 +85,29 @@ async function main(): Promise<void> {
     await envelope.close();
   }
 
+  let plainTotal = 0;
+  let encryptedTotal = 0;
   for (const phase of ['insert', 'select'] as const) {
-    const p = median(results.plain[phase]);
-    const e = median(results.encrypted[phase]);
-    const c = median(results.core[phase]);
-    const x = median(results.ciphertext[phase]);
-    console.log(
-      JSON.stringify({
-        bench: 'knex-pg',
-        phase,
-        rows: ROWS,
-        runs: RUNS,
-        plainMs: Number(p.toFixed(1)),
-        encryptedMs: Number(e.toFixed(1)),
-        ratio: Number((e / p).toFixed(2)),
-        coreCryptoMs: Number(c.toFixed(1)),
-        plainKnexOnCiphertextMs: Number(x.toFixed(1)),
-        adapterOverheadMs: Number((e - x - c).toFixed(1)),
-      }),
+    const m = reportPhase(
+      'knex-pg',
+      phase,
+      { rows: ROWS, runs: RUNS },
+      {
+        plain: results.plain[phase],
+        encrypted: results.encrypted[phase],
+        core: results.core[phase],
+        ciphertext: results.ciphertext[phase],
+      },
     );
+    plainTotal += m.plain;
+    encryptedTotal += m.encrypted;
   }
-  const p = median(results.plain.insert) + median(results.plain.select);
-  const e = median(results.encrypted.insert) + median(results.encrypted.select);
   console.log(
-    JSON.stringify({ bench: 'knex-pg', phase: 'insert+select', ratio: Number((e / p).toFixed(2)) }),
+    JSON.stringify({
+      bench: 'knex-pg',
+      phase: 'insert+select',
+      ratio: Number((encryptedTotal / plainTotal).toFixed(2)),
+    }),
   );
 }
 

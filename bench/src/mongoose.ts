@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { cmekPlugin } from '@cmek/adapter-mongoose';
 import { createEnvelope } from '@cmek/core';
 import mongoose from 'mongoose';
-import { median, memoryKek, timed } from './orm-support';
+import { memoryKek, reportPhase, timed } from './orm-support';
 
 const DOCS = 10_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -89,28 +89,21 @@ async function main(): Promise<void> {
   let plainTotal = 0;
   let encryptedTotal = 0;
   for (const phase of ['insert', 'find', 'findLean'] as const) {
-    const p = median(results.plain[phase]);
-    const e = median(results.encrypted[phase]);
-    const c = median(results.core[phase]);
-    const x = median(results.ciphertext[phase]);
-    if (phase !== 'findLean') {
-      plainTotal += p;
-      encryptedTotal += e;
-    }
-    console.log(
-      JSON.stringify({
-        bench: `mongoose-${server}`,
-        phase,
-        docs: DOCS,
-        runs: RUNS,
-        plainMs: Number(p.toFixed(1)),
-        encryptedMs: Number(e.toFixed(1)),
-        ratio: Number((e / p).toFixed(2)),
-        coreCryptoMs: Number(c.toFixed(1)),
-        plainMongooseOnCiphertextMs: Number(x.toFixed(1)),
-        adapterOverheadMs: Number((e - x - c).toFixed(1)),
-      }),
+    const m = reportPhase(
+      `mongoose-${server}`,
+      phase,
+      { docs: DOCS, runs: RUNS },
+      {
+        plain: results.plain[phase],
+        encrypted: results.encrypted[phase],
+        core: results.core[phase],
+        ciphertext: results.ciphertext[phase],
+      },
     );
+    if (phase !== 'findLean') {
+      plainTotal += m.plain;
+      encryptedTotal += m.encrypted;
+    }
   }
   console.log(
     JSON.stringify({

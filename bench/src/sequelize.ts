@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { encryptFields } from '@cmek/adapter-sequelize';
 import { createEnvelope } from '@cmek/core';
 import { DataTypes, Sequelize } from 'sequelize';
-import { median, memoryKek, timed } from './orm-support';
+import { memoryKek, reportPhase, timed } from './orm-support';
 
 const ROWS = 10_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -96,23 +96,16 @@ async function main(): Promise<void> {
   }
 
   for (const phase of ['insert', 'select'] as const) {
-    const p = median(results.plain[phase]);
-    const e = median(results.encrypted[phase]);
-    const c = median(results.core[phase]);
-    const x = median(results.ciphertext[phase]);
-    console.log(
-      JSON.stringify({
-        bench: 'sequelize-pg',
-        phase,
-        rows: ROWS,
-        runs: RUNS,
-        plainMs: Number(p.toFixed(1)),
-        encryptedMs: Number(e.toFixed(1)),
-        ratio: Number((e / p).toFixed(2)),
-        coreCryptoMs: Number(c.toFixed(1)),
-        plainSequelizeOnCiphertextMs: Number(x.toFixed(1)),
-        adapterOverheadMs: Number((e - x - c).toFixed(1)),
-      }),
+    reportPhase(
+      'sequelize-pg',
+      phase,
+      { rows: ROWS, runs: RUNS },
+      {
+        plain: results.plain[phase],
+        encrypted: results.encrypted[phase],
+        core: results.core[phase],
+        ciphertext: results.ciphertext[phase],
+      },
     );
   }
 }

@@ -68,6 +68,14 @@ export function wrapQueryInterface(
   const increment = method(real, 'increment');
   const decrement = method(real, 'decrement');
 
+  /** `increment` / `decrement`: a where on an encrypted field, or arithmetic on one, is refused. */
+  const arithmetic =
+    (run: Method): Method =>
+    async (model, tableName, where, amounts, extra, options) => {
+      checkArithmetic(config, where, amounts, checkWhere);
+      return run(model, tableName, where, amounts, extra, options);
+    };
+
   const overrides: QueryInterfaceLike = {
     async insert(instance: unknown, tableName: unknown, values: unknown, options: unknown) {
       const known: Known = new Map();
@@ -151,28 +159,8 @@ export function wrapQueryInterface(
       check(options);
       return rawSelect(tableName, options, attributeSelector, model);
     },
-    async increment(
-      model: unknown,
-      tableName: unknown,
-      where: unknown,
-      amounts: unknown,
-      extra: unknown,
-      options: unknown,
-    ) {
-      checkArithmetic(config, where, amounts, checkWhere);
-      return increment(model, tableName, where, amounts, extra, options);
-    },
-    async decrement(
-      model: unknown,
-      tableName: unknown,
-      where: unknown,
-      amounts: unknown,
-      extra: unknown,
-      options: unknown,
-    ) {
-      checkArithmetic(config, where, amounts, checkWhere);
-      return decrement(model, tableName, where, amounts, extra, options);
-    },
+    increment: arithmetic(increment),
+    decrement: arithmetic(decrement),
   };
   return Object.assign(Object.create(real) as QueryInterfaceLike, overrides);
 }

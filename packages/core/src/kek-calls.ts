@@ -3,7 +3,7 @@
  * invariants (a DEK is 32 bytes, wrapped bytes are 1..8192, a keyRef is present), maps anything
  * unexpected to a typed error, and reports the call as an event.
  */
-import { CmekError, CmekProviderError } from './errors';
+import { CmekError, type CmekErrorCode, CmekProviderError } from './errors';
 import type { CmekEvent, KekOperation } from './events';
 import { DEK_LENGTH } from './fernet';
 import type { KekProvider, WrappedDataKey } from './provider';
@@ -72,8 +72,7 @@ async function call<T>(
   run: () => Promise<T>,
 ): Promise<T> {
   const started = performance.now();
-  try {
-    const result = await run();
+  const report = (errorCode?: CmekErrorCode): void =>
     emit({
       type: 'kek-call',
       operation,
@@ -81,8 +80,12 @@ async function call<T>(
       keyRef,
       count,
       durationMs: performance.now() - started,
-      ok: true,
+      ok: errorCode === undefined,
+      ...(errorCode === undefined ? {} : { errorCode }),
     });
+  try {
+    const result = await run();
+    report();
     return result;
   } catch (error) {
     const typed = CmekError.isInstance(error)
@@ -92,16 +95,7 @@ async function call<T>(
           `provider '${provider.providerId}' failed in ${operation} with an unexpected error (see cause)`,
           { cause: error },
         );
-    emit({
-      type: 'kek-call',
-      operation,
-      providerId: provider.providerId,
-      keyRef,
-      count,
-      durationMs: performance.now() - started,
-      ok: false,
-      errorCode: typed.code,
-    });
+    report(typed.code);
     throw typed;
   }
 }
