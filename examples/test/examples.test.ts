@@ -12,6 +12,8 @@ const WRITTEN = [
   'JBSWY3DPEHPK3PXP',
   'smtp-hunter2-acme',
 ];
+/** The encrypted attributes of its models, in the order the CLI reports them. */
+const FIELDS = ['slackToken', 'jiraToken', 'signingSecret', 'totpSecret', 'smtpPassword'];
 /** The legacy row it inserts in plaintext with raw SQL. */
 const LEGACY = ['xoxb-2222-globex-legacy-token', 'ATATT3x-globex-legacy-jira'];
 
@@ -46,8 +48,18 @@ describe('examples/quickstart (bash scripts/demo.sh)', () => {
     expect(legacy.filter((l) => l.includes('stored: ')).map(storedValue)).toEqual(
       LEGACY.map((v) => JSON.stringify(v)),
     );
+    // the real `cmek backfill`: the legacy row's two fields, nothing else (the rest was written
+    // through the ORM, so already encrypted)
     const backfill = stepOf(run.stdout, 5);
-    expect(backfill.join('\n')).toMatch(/IntegrationConnection: 2 written/);
+    expect(backfill).toContain('   $ cmek backfill --config cmek.config.ts');
+    expect(
+      backfill.flatMap((l) => {
+        const m = /^\s+(\w+): (\d+) encrypted, (\d+) already encrypted/.exec(l);
+        return m ? [`${m[1]} ${m[2]} ${m[3]}`] : [];
+      }),
+    ).toEqual(
+      FIELDS.map((f) => (f === 'slackToken' || f === 'jiraToken' ? `${f} 1 1` : `${f} 0 1`)),
+    );
     const after = backfill.slice(backfill.findIndex((l) => l.includes('after the backfill')));
     const stored = after.filter((l) => l.includes('stored: ')).map(storedValue);
     expect(stored).toHaveLength(2);
@@ -73,13 +85,26 @@ describe('examples/quickstart (bash scripts/demo.sh)', () => {
     const read = restarted.filter((l) => l.includes('reads:  ')).map(readValue);
     expect([...read].sort()).toEqual([...WRITTEN, ...LEGACY].map((v) => JSON.stringify(v)).sort());
 
-    expect(run.stdout).toContain(
-      `verify: ${WRITTEN.length + LEGACY.length} values under local/${newRef}; 0 plaintext; 0 undecryptable`,
+    // the real `cmek rotate` moved the values of every store to the new key
+    const rotate = stepOf(run.stdout, 6);
+    expect(rotate.some((l) => l.includes('$ cmek rotate --config cmek.config.ts'))).toBe(true);
+    const rewrapped = rotate.flatMap((l) => /^\s+\w+: (\d+) rewrapped/.exec(l)?.[1] ?? []);
+    expect(rewrapped.reduce((sum, n) => sum + Number(n), 0)).toBe(WRITTEN.length + LEGACY.length);
+
+    // the real `cmek verify` with only the new key: every value under it, none plaintext
+    const verified = stepOf(run.stdout, 8);
+    expect(verified).toContain('   $ cmek verify --config cmek.config.ts');
+    const underNew = verified.flatMap(
+      (l) => new RegExp(`^\\s+encrypted local ${newRef}: (\\d+)$`).exec(l)?.[1] ?? [],
     );
-    const verified = stepOf(run.stdout, 8).join('\n');
-    expect(verified).not.toContain(oldRef);
-    expect(verified).toContain('it can be retired');
-    expect(verified).toContain('cmek verify');
+    expect(underNew.reduce((sum, n) => sum + Number(n), 0)).toBe(WRITTEN.length + LEGACY.length);
+    const perField = verified.flatMap(
+      (l) => /^\s+\w+: (\d+) plaintext, \d+ null, (\d+) undecryptable$/.exec(l)?.slice(1) ?? [],
+    );
+    expect(perField).toHaveLength(2 * FIELDS.length);
+    expect(perField.every((n) => n === '0')).toBe(true);
+    expect(verified.join('\n')).not.toContain(oldRef);
+    expect(verified.join('\n')).toContain('it can be retired');
   });
 
   it('removes its temporary database and key files', () => {

@@ -10,11 +10,8 @@ export interface ExampleRun {
   readonly stderr: string;
 }
 
-/**
- * Builds the workspace packages the example depends on (turbo: cached when nothing changed), then
- * runs `tsx src/main.ts` in the example's folder, as `pnpm --filter <name> start` does.
- */
-export function runExample(folder: string, env: NodeJS.ProcessEnv = {}): ExampleRun {
+/** Builds the workspace packages the example depends on (turbo: cached when nothing changed). */
+export function buildExample(folder: string): void {
   const build = spawnSync(
     'pnpm',
     [
@@ -28,6 +25,14 @@ export function runExample(folder: string, env: NodeJS.ProcessEnv = {}): Example
     { cwd: ROOT, encoding: 'utf8' },
   );
   if (build.status !== 0) throw new Error(`building for ${folder} failed:\n${build.stderr}`);
+}
+
+/**
+ * Builds what the example uses (`buildExample`), then runs `tsx src/main.ts` in the example's
+ * folder, as `pnpm --filter <name> start` does.
+ */
+export function runExample(folder: string, env: NodeJS.ProcessEnv = {}): ExampleRun {
+  buildExample(folder);
   const dir = join(ROOT, 'examples', folder);
   const run = spawnSync(join(dir, 'node_modules/.bin/tsx'), ['src/main.ts'], {
     cwd: dir,

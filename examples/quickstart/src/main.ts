@@ -1,34 +1,19 @@
 /**
  * The quickstart (the README's demo): an application's secrets in SQLite, encrypted by the
  * Sequelize adapter under a local key file; a legacy plaintext row backfilled; the key rotated;
- * and a final verify showing every value under the new key and nothing left in plaintext.
- * Run it with `bash scripts/demo.sh` at the repository root.
+ * and a final verify showing every value under the new key and nothing left in plaintext. The
+ * operator's steps (keygen, backfill, rotate, verify) run the real `cmek` command with
+ * `cmek.config.ts`. Run it with `bash scripts/demo.sh` at the repository root.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sequelizeRowStore } from '@cmek/adapter-sequelize';
-import {
-  backfill,
-  CmekError,
-  createEnvelope,
-  createKeyring,
-  type Envelope,
-  rewrap,
-  verify,
-} from '@cmek/core';
-import { createLocalKekProvider, generateKekFile } from '@cmek/provider-local';
+import { CmekError, createEnvelope, createKeyring, type Envelope } from '@cmek/core';
+import { createLocalKekProvider } from '@cmek/provider-local';
 import { type Model, type ModelStatic, Op, QueryTypes, Sequelize } from 'sequelize';
+import { CONFIG, cmek } from './cli';
 import { type AppModels, defineModels, ENCRYPTED } from './models';
-import {
-  addVerify,
-  heading,
-  kekOf,
-  line,
-  showField,
-  summarizeWrite,
-  type VerifyTotals,
-} from './print';
+import { heading, kekOf, line, showField } from './print';
 
 const dir = mkdtempSync(join(tmpdir(), 'cmek-quickstart-'));
 const databasePath = join(dir, 'app.sqlite');
@@ -70,21 +55,20 @@ async function showAll(sequelize: Sequelize, models: AppModels): Promise<void> {
   }
 }
 
-function storesOf(models: AppModels) {
-  return Object.keys(ENCRYPTED).map((name) => sequelizeRowStore(models[name as keyof AppModels]));
-}
-
 async function main(): Promise<void> {
+  const operator = (args: readonly string[], env: Record<string, string> = {}) =>
+    cmek(args, { cwd: dir, env: { CMEK_DEMO_DATABASE: databasePath, ...env } });
+  const oldKeyPath = join(dir, 'kek-1.key');
+  const newKeyPath = join(dir, 'kek-2.key');
+
   heading('Generate a local key-encryption key (KEK): 32 random bytes in a file, mode 0600.');
-  const oldKey = await generateKekFile(join(dir, 'kek-1.key'));
-  line(`${oldKey.path}  (keyRef ${oldKey.keyRef}, a fingerprint, not a secret)`);
-  line('CLI: cmek keygen <path>');
+  operator(['keygen', oldKeyPath]);
+  const oldKek = await createLocalKekProvider({ path: oldKeyPath });
+  line(`The keyRef ${oldKek.keyRef} is a fingerprint of the key, not a secret.`);
 
   heading('Define the models and turn encryption on: encryptFields(Model, { envelope, fields }).');
   let sequelize = open();
-  const envelope: Envelope = createEnvelope({
-    kek: await createLocalKekProvider({ path: oldKey.path }),
-  });
+  const envelope: Envelope = createEnvelope({ kek: oldKek });
   let models = await defineModels(sequelize, envelope);
   await sequelize.sync();
   for (const [name, { fields }] of Object.entries(ENCRYPTED)) line(`${name}: ${fields.join(', ')}`);
@@ -117,75 +101,69 @@ async function main(): Promise<void> {
   line(`A WHERE on an encrypted field cannot work on ciphertext, so it is refused: ${refused}`);
 
   heading('A legacy row, written in plaintext before encryption was turned on (raw SQL):');
+  const connections = ENCRYPTED.IntegrationConnection.table;
   await sequelize.query(
-    `INSERT INTO ${ENCRYPTED.IntegrationConnection.table} (team, slack_token, jira_token) VALUES (?, ?, ?)`,
+    `INSERT INTO ${connections} (team, slack_token, jira_token) VALUES (?, ?, ?)`,
     { replacements: ['globex', 'xoxb-2222-globex-legacy-token', 'ATATT3x-globex-legacy-jira'] },
   );
   const legacy = await models.IntegrationConnection.findOne({ where: { team: 'globex' } });
   const legacyId = legacy?.get('id');
-  const legacyRaw = await rawRow(sequelize, ENCRYPTED.IntegrationConnection.table, legacyId);
-  line(
-    `${ENCRYPTED.IntegrationConnection.table} #${String(legacyId)} (plaintextPolicy 'allow' reads it as it is)`,
-  );
+  const legacyRaw = await rawRow(sequelize, connections, legacyId);
+  line(`${connections} #${String(legacyId)} (plaintextPolicy 'allow' reads it as it is)`);
   showField('slack_token', legacyRaw.slack_token, legacy?.get('slackToken'));
   showField('jira_token', legacyRaw.jira_token, legacy?.get('jiraToken'));
 
-  heading('Backfill: encrypt every plaintext value in place (compare-and-set, resumable).');
-  for (const store of storesOf(models)) line(summarizeWrite(await backfill(store, { envelope })));
+  heading('Backfill with the CLI: encrypt every plaintext value in place (compare-and-set).');
+  operator(['backfill', '--config', CONFIG], { CMEK_DEMO_KEY_FILE: oldKeyPath });
   const backfilled = await models.IntegrationConnection.findByPk(legacyId as number);
-  const backfilledRaw = await rawRow(sequelize, ENCRYPTED.IntegrationConnection.table, legacyId);
-  line(`${ENCRYPTED.IntegrationConnection.table} #${String(legacyId)} after the backfill:`);
+  const backfilledRaw = await rawRow(sequelize, connections, legacyId);
+  line(`${connections} #${String(legacyId)} after the backfill:`);
   showField('slack_token', backfilledRaw.slack_token, backfilled?.get('slackToken'));
   showField('jira_token', backfilledRaw.jira_token, backfilled?.get('jiraToken'));
-  line('CLI: cmek backfill');
 
   heading('Rotate the KEK: a new key file as primary, the old one kept decrypt-only, then rewrap.');
-  const newKey = await generateKekFile(join(dir, 'kek-2.key'));
-  line(`new key ${newKey.keyRef}; old key ${oldKey.keyRef} now decrypt-only`);
-  const keyring = createKeyring({
-    primary: await createLocalKekProvider({ path: newKey.path }),
-    decryptOnly: [await createLocalKekProvider({ path: oldKey.path })],
-  });
+  operator(['keygen', newKeyPath]);
+  const newKek = await createLocalKekProvider({ path: newKeyPath });
+  line(`new key ${newKek.keyRef}; old key ${oldKek.keyRef} now decrypt-only`);
   const before = String(backfilledRaw.slack_token);
-  for (const store of storesOf(models)) {
-    const report = await rewrap(store, { keyring });
-    line(`${summarizeWrite(report)}; ${report.deks?.rewrapped ?? 0} DEK(s) rewrapped`);
-  }
-  const after = String(
-    (await rawRow(sequelize, ENCRYPTED.IntegrationConnection.table, legacyId)).slack_token,
-  );
+  operator([
+    'rotate',
+    '--config',
+    CONFIG,
+    '--old-key-file',
+    oldKeyPath,
+    '--new-key-file',
+    newKeyPath,
+  ]);
+  const after = String((await rawRow(sequelize, connections, legacyId)).slack_token);
   line(`slack_token #${String(legacyId)} was under ${kekOf(before)}, now under ${kekOf(after)};`);
   const sameData = before.split('|')[2] === after.split('|')[2];
   line(
     `its encrypted data is ${sameData ? 'unchanged' : 'CHANGED'}: only the wrapped DEK was rewritten.`,
   );
-  line('CLI: cmek rotate --old-key-file kek-1.key --new-key-file kek-2.key');
 
   heading('Restart the application with the new keyring: it reads the same plaintext.');
   await sequelize.close();
   await envelope.close();
   sequelize = open();
-  const rotated = createEnvelope({ kek: keyring });
+  const rotated = createEnvelope({
+    kek: createKeyring({ primary: newKek, decryptOnly: [oldKek] }),
+  });
   models = await defineModels(sequelize, rotated);
   await showAll(sequelize, models);
 
-  heading('Verify with ONLY the new key: every value decrypts, none is plaintext.');
-  const newOnly = createEnvelope({ kek: await createLocalKekProvider({ path: newKey.path }) });
-  const totals: VerifyTotals = { encrypted: new Map(), plaintext: 0, undecryptable: 0 };
-  for (const store of storesOf(models))
-    line(addVerify(totals, await verify(store, { envelope: newOnly })));
-  const encrypted = [...totals.encrypted].map(([kek, n]) => `${n} values under ${kek}`).join(', ');
-  line(
-    `verify: ${encrypted}; ${totals.plaintext} plaintext; ${totals.undecryptable} undecryptable`,
+  heading('Verify with the CLI and ONLY the new key: every value decrypts, none is plaintext.');
+  const verified = operator(['verify', '--config', CONFIG], { CMEK_DEMO_KEY_FILE: newKeyPath });
+  const plaintext = [...verified.stdout.matchAll(/: (\d+) plaintext/g)].reduce(
+    (sum, [, n]) => sum + Number(n),
+    0,
   );
   line(
-    totals.plaintext === 0 && totals.undecryptable === 0 && totals.encrypted.size === 1
-      ? 'The old key file is no longer needed: it can be retired.'
+    plaintext === 0
+      ? 'Nothing needs the old key file any more: it can be retired.'
       : 'Something still needs the old key or is plaintext: keep the old key.',
   );
-  line('CLI: cmek verify --config cmek.new-only.ts');
 
-  await newOnly.close();
   await rotated.close();
   await sequelize.close();
 }

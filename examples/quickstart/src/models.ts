@@ -1,7 +1,8 @@
 /**
  * The application's models: the secrets a SaaS keeps for its customers. `defineModels` is what
  * the application runs at start-up; `encryptFields` right after each `define` is the only cmek
- * line per model.
+ * line per model. `defineTables` is the same models without encryption turned on: what the
+ * `cmek` CLI's config (`cmek.config.ts`) scans through `sequelizeRowStore`.
  */
 import { encryptFields } from '@cmek/adapter-sequelize';
 import type { Envelope } from '@cmek/core';
@@ -24,7 +25,7 @@ export const ENCRYPTED = {
   Workspace: { table: 'workspaces', fields: ['smtpPassword'] },
 } as const satisfies Record<keyof AppModels, { table: string; fields: readonly string[] }>;
 
-export async function defineModels(sequelize: Sequelize, envelope: Envelope): Promise<AppModels> {
+export function defineTables(sequelize: Sequelize): AppModels {
   const options = (tableName: string) => ({ tableName, underscored: true, timestamps: false });
   const IntegrationConnection = sequelize.define(
     'IntegrationConnection',
@@ -56,7 +57,11 @@ export async function defineModels(sequelize: Sequelize, envelope: Envelope): Pr
     options(ENCRYPTED.Workspace.table),
   );
 
-  const models: AppModels = { IntegrationConnection, Webhook, UserProfile, Workspace };
+  return { IntegrationConnection, Webhook, UserProfile, Workspace };
+}
+
+export async function defineModels(sequelize: Sequelize, envelope: Envelope): Promise<AppModels> {
+  const models = defineTables(sequelize);
   for (const [name, { fields }] of Object.entries(ENCRYPTED)) {
     await encryptFields(models[name as keyof AppModels], { envelope, fields: [...fields] });
   }

@@ -1,6 +1,5 @@
 /** How the demo shows stored values and engine reports: short lines a person can follow. */
 
-import type { VerifyReport, WriteReport } from '@cmek/core';
 import { inspectToken, TOKEN_PREFIX } from '@cmek/core';
 
 let step = 0;
@@ -34,35 +33,4 @@ export function kekOf(token: unknown): string {
 export function showField(column: string, raw: unknown, read: unknown): void {
   line(`  ${column.padEnd(14)}  stored: ${stored(raw)}`);
   line(`  ${''.padEnd(14)}  reads:  ${JSON.stringify(read)}`);
-}
-
-export function summarizeWrite(report: WriteReport): string {
-  const fields = Object.entries(report.fields);
-  const written = fields.reduce((sum, [, f]) => sum + f.written, 0);
-  const skipped = fields.reduce((sum, [, f]) => sum + f.skipped, 0);
-  const perField = fields.map(([name, f]) => `${name} ${f.written}`).join(', ');
-  return `${report.store}: ${written} written (${perField}), ${skipped} already done`;
-}
-
-export interface VerifyTotals {
-  encrypted: Map<string, number>;
-  plaintext: number;
-  undecryptable: number;
-}
-
-export function addVerify(totals: VerifyTotals, report: VerifyReport): string {
-  let plaintext = 0;
-  const perKek = new Map<string, number>();
-  for (const field of Object.values(report.fields)) {
-    plaintext += field.plaintext;
-    for (const { providerId, keyRef, count } of field.encrypted) {
-      const kek = `${providerId}/${keyRef}`;
-      perKek.set(kek, (perKek.get(kek) ?? 0) + count);
-      totals.encrypted.set(kek, (totals.encrypted.get(kek) ?? 0) + count);
-    }
-  }
-  totals.plaintext += plaintext;
-  totals.undecryptable += report.undecryptable;
-  const encrypted = [...perKek].map(([kek, n]) => `${n} under ${kek}`).join(', ') || '0 encrypted';
-  return `${report.store}: ${encrypted}, ${plaintext} plaintext, ${report.undecryptable} undecryptable`;
 }
