@@ -16,10 +16,11 @@ interface RotateJson {
   stores: WriteReport[];
 }
 
-async function setup() {
+/** Tables of `n` rows in one SQLite file, each a store, backfilled under A in one run. */
+async function setup(tables: readonly string[] = [TABLE], n = N) {
   const dir = tempDir();
   const dbFile = join(dir, 'app.sqlite');
-  seedSqlite(dbFile, TABLE, N);
+  for (const table of tables) seedSqlite(dbFile, table, n);
   const a = join(dir, 'a.key');
   const b = join(dir, 'b.key');
   expect((await cmek(['keygen', a])).code).toBe(0);
@@ -30,7 +31,8 @@ async function setup() {
       configSource({
         client: 'better-sqlite3',
         connection: dbFile,
-        table: TABLE,
+        table: tables[0]!,
+        moreTables: tables.slice(1),
         columns: ['secret', 'note'],
         primary,
         decryptOnly,
@@ -44,9 +46,9 @@ async function setup() {
 }
 
 /** The distinct wrapped DEKs (the `kek` parts) of the stored values. */
-function distinctDeks(dbFile: string): Set<string> {
+function distinctDeks(dbFile: string, table = TABLE): Set<string> {
   return new Set(
-    readSqlite(dbFile, TABLE).flatMap((r) =>
+    readSqlite(dbFile, table).flatMap((r) =>
       [r.secret, r.note].filter((v): v is string => v !== null).map((v) => v.split('|')[0]!),
     ),
   );
@@ -107,6 +109,40 @@ describe('cmek rotate on SQLite', () => {
     const again = await cmek(['rotate', '--config', 'ab.config.ts', '--json'], { cwd: dir });
     expect(report<RotateJson>(again).kekCalls.total).toBe(0);
     expect(readSqlite(dbFile, TABLE)).toEqual(after);
+  });
+
+  it('moves a DEK shared by two stores once: kekCalls counts the distinct DEKs of the run', {
+    timeout: 120_000,
+  }, async () => {
+    const tables = ['users', 'webhooks'];
+    // One backfill run, one write-side DEK cache: the two tables share their DEK.
+    const { dir, dbFile, b } = await setup(tables, 500);
+    const deksOf = (table: string) => distinctDeks(dbFile, table);
+    const [users, webhooks] = tables.map(deksOf) as [Set<string>, Set<string>];
+    expect([...webhooks].some((dek) => users.has(dek))).toBe(true);
+    const distinct = new Set([...users, ...webhooks]).size;
+
+    const result = await cmek(['rotate', '--config', 'ab.config.ts', '--json'], { cwd: dir });
+    expect(result.code).toBe(0);
+    const json = report<RotateJson>(result);
+    expect(json.kekCalls.byOperation).toEqual({ unwrap: distinct, wrap: distinct });
+    expect(json.stores.map((s) => s.store)).toEqual(tables);
+    expect(json.stores.reduce((n, s) => n + s.deks!.rewrapped, 0)).toBe(distinct);
+    // A DEK the second store shares with the first was moved, and counted, by the first.
+    const onlyWebhooks = [...webhooks].filter((dek) => !users.has(dek)).length;
+    expect(json.stores[1]!.deks!.rewrapped).toBe(onlyWebhooks);
+    for (const store of json.stores) {
+      expect(store.fields.secret).toMatchObject({ candidates: 500, written: 500 });
+    }
+    const envelope = await appEnvelope(b);
+    for (const table of tables) {
+      const rows = readSqlite(dbFile, table);
+      await expectSecrets(envelope, table, rows, (id) => `secret-${id}`, { encrypted: true });
+    }
+    await envelope.close();
+    // One new record per old one, shared by both tables again.
+    const [usersAfter, webhooksAfter] = tables.map(deksOf) as [Set<string>, Set<string>];
+    expect(new Set([...usersAfter, ...webhooksAfter]).size).toBe(distinct);
   });
 
   it('--old-key-file A --new-key-file B does the same, overriding the config keyring', {

@@ -6,6 +6,7 @@ import {
   CmekInvalidInputError,
   createEnvelope,
   createKeyring,
+  createRewrapCache,
   fileCheckpoints,
   type Keyring,
   rewrap,
@@ -105,6 +106,9 @@ export async function runWriteCommand(
       kekCalls.total++;
       kekCalls.byOperation[event.operation] = (kekCalls.byOperation[event.operation] ?? 0) + 1;
     };
+    // One cache of moved DEKs for the whole run: a DEK shared by several stores (the application's
+    // write-side DEK cache spans its tables) is moved once, not once per store.
+    const cache = createRewrapCache();
     const reports: WriteReport[] = [];
     try {
       for (const store of stores) {
@@ -125,6 +129,7 @@ export async function runWriteCommand(
             : await rewrap(store, {
                 ...common,
                 keyring,
+                cache,
                 onEvent,
                 includePrimary: options.includePrimary === true,
               });

@@ -15,6 +15,8 @@ export interface FixtureOptions {
   /** A file path (SQLite) or a URL (PostgreSQL). */
   readonly connection: string;
   readonly table: string;
+  /** Further tables of the same columns, each one more store (after `table`'s). */
+  readonly moreTables?: readonly string[];
   readonly columns: readonly string[];
   /**
    * `knex` (default): the knex adapter's `knexRowStore` (on PostgreSQL with the batched
@@ -63,7 +65,7 @@ export async function providerOf(spec: KeySpec): Promise<KekProvider> {
 export function makeConfig(options: FixtureOptions) {
   // Opened per command (the config module is imported once but may serve several runs in tests).
   let db: Knex | undefined;
-  let direct: ReturnType<typeof sqliteRowStore> | undefined;
+  let direct: ReturnType<typeof sqliteRowStore>[] | undefined;
   return defineConfig({
     keyring: async () =>
       createKeyring({
@@ -71,16 +73,20 @@ export function makeConfig(options: FixtureOptions) {
         decryptOnly: await Promise.all((options.decryptOnly ?? []).map(providerOf)),
       }),
     stores: () => {
+      const tables = [options.table, ...(options.moreTables ?? [])];
       if (options.store === 'direct') {
-        direct = sqliteRowStore(options.connection, options.table, options.columns);
-        return [direct];
+        direct = tables.map((table) => sqliteRowStore(options.connection, table, options.columns));
+        return direct;
       }
-      db = openKnex(options.client, options.connection);
-      const store = knexRowStore({ knex: db, table: options.table, columns: options.columns });
-      return [options.client === 'pg' ? withPgBatchedCas(store, db, options.table) : store];
+      const conn = openKnex(options.client, options.connection);
+      db = conn;
+      return tables.map((table) => {
+        const store = knexRowStore({ knex: conn, table, columns: options.columns });
+        return options.client === 'pg' ? withPgBatchedCas(store, conn, table) : store;
+      });
     },
     close: async () => {
-      direct?.close();
+      for (const store of direct ?? []) store.close();
       direct = undefined;
       await db?.destroy();
       db = undefined;

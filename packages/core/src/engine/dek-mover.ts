@@ -1,43 +1,51 @@
 /**
  * Moves one wrapped DEK to the keyring's primary KEK, once per distinct DEK (a bounded cache from
- * old record to new). Server-side `rewrap` where the primary's provider has one and the DEK is of
- * the same provider; otherwise unwrap with the provider that wrote it and `wrap` under the primary.
+ * old record to new, private to the `rewrap` call or shared by several). Server-side `rewrap`
+ * where the primary's provider has one and the DEK is of the same provider; otherwise unwrap
+ * with the provider that wrote it and `wrap` under the primary.
  */
 import { encodeB64url } from '../base64url';
 import { CmekConfigError, CmekError, CmekProviderError, CmekUnknownKekError } from '../errors';
 import { type Emit, rewrap, unwrap, wrap } from '../kek-calls';
 import type { Keyring } from '../keyring';
 import { type DekRecord, encodeRecord } from '../record';
-
-export type MoveOutcome =
-  | { readonly ok: true; readonly kekText: string }
-  | { readonly ok: false; readonly error: CmekError };
+import type { MoveCache, MoveOutcome } from './rewrap-cache';
 
 /** Errors that end the whole run instead of failing the values of one DEK. */
 export function isFatal(error: CmekError): boolean {
   return error.retryable || error.code === 'CMEK_CONFIG' || error.code === 'CMEK_CLOSED';
 }
 
+/** One `rewrap` call's side of the cache: its keyring, its event listener, its counts. */
 export class DekMover {
-  private readonly cache = new Map<string, Promise<MoveOutcome>>();
-  /** Distinct DEKs moved, and how. */
+  /** Distinct DEKs this call moved (the KEK calls it made), and how. */
   serverSide = 0;
   unwrapWrap = 0;
 
   constructor(
     private readonly keyring: Keyring,
     private readonly emit: Emit,
-    private readonly maxEntries: number,
+    private readonly cache: MoveCache,
   ) {}
 
   get target(): string {
     return `${this.keyring.primary.providerId}/${this.keyring.primary.keyRef}`;
   }
 
-  /** The new `kek` part for an old one; single flight per DEK. */
-  move(kekText: string, record: DekRecord): Promise<MoveOutcome> {
-    const cached = this.cache.get(kekText);
-    if (cached !== undefined) return cached;
+  /** The new `kek` part for an old one; single flight per DEK across the calls sharing the cache. */
+  async move(kekText: string, record: DekRecord): Promise<MoveOutcome> {
+    for (;;) {
+      const cached = this.cache.get(kekText);
+      if (cached === undefined) return this.start(kekText, record);
+      if (cached.keyring === this.keyring) return cached.outcome;
+      const outcome = await cached.outcome;
+      if (outcome.ok) return outcome;
+      // Another keyring's failure (it may lack the old KEK) is not this one's: try with ours.
+      if (this.cache.get(kekText) === cached) return this.start(kekText, record);
+    }
+  }
+
+  private start(kekText: string, record: DekRecord): Promise<MoveOutcome> {
     const outcome = this.moveOnce(record).then(
       (text): MoveOutcome => ({ ok: true, kekText: text }),
       (error: unknown): MoveOutcome => {
@@ -45,14 +53,11 @@ export class DekMover {
           ? error
           : new CmekProviderError(record.providerId, 'rewrap failed (see cause)', { cause: error });
         // A fatal error is not remembered: the run ends, and the next one tries again.
-        if (isFatal(typed)) this.cache.delete(kekText);
+        if (isFatal(typed)) this.cache.forget(kekText, outcome);
         return { ok: false, error: typed };
       },
     );
-    this.cache.set(kekText, outcome);
-    while (this.cache.size > this.maxEntries) {
-      this.cache.delete(this.cache.keys().next().value as string);
-    }
+    this.cache.set(kekText, { keyring: this.keyring, outcome });
     return outcome;
   }
 

@@ -6,6 +6,7 @@ export {
   memoryCheckpoints,
 } from './checkpoint';
 export { rewrap } from './rewrap';
+export { createRewrapCache, type RewrapCache, type RewrapCacheOptions } from './rewrap-cache';
 export type {
   BackfillOptions,
   EncryptedCount,

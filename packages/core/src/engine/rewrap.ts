@@ -5,10 +5,26 @@ import { isKeyring } from '../keyring';
 import type { Row, RowStore } from '../row-store';
 import { isCmekString, type ParsedToken, parseToken, TOKEN_PREFIX } from '../token';
 import { countFailure, positiveInteger } from './counts';
-import { DekMover, isFatal, type MoveOutcome } from './dek-mover';
+import { DekMover, isFatal } from './dek-mover';
 import { type PlannedWrite, runWrites } from './driver';
 import { eachLimit } from './limit';
+import { MoveCache, type MoveOutcome, moveCacheOf } from './rewrap-cache';
 import type { RewrapOptions, WriteFieldReport, WriteReport } from './types';
+
+/** The call's private cache, or the shared one bound to the keyring's primary. */
+function cacheFor(options: RewrapOptions): MoveCache {
+  if (options.cache === undefined) {
+    return new MoveCache(positiveInteger(options.maxCachedDeks, 100_000, 'maxCachedDeks'));
+  }
+  if (options.maxCachedDeks !== undefined) {
+    throw new CmekConfigError(
+      'rewrap takes maxCachedDeks or a cache, not both: give the cache its limit with createRewrapCache({ maxEntries })',
+    );
+  }
+  const cache = moveCacheOf(options.cache);
+  cache.bind(options.keyring);
+  return cache;
+}
 
 interface Candidate {
   readonly row: number;
@@ -21,7 +37,8 @@ interface Candidate {
  * Rewrites each token whose DEK is not under the primary KEK with the DEK wrapped under the
  * primary; the salt and the Fernet part are kept byte for byte (the DEK does not change). Each
  * distinct DEK costs one server-side rewrap, or one unwrap plus one wrap, however many values
- * share it. Writes are compare-and-set, as in `backfill`.
+ * share it; with a shared `cache` (`createRewrapCache`), however many stores share it. Writes are
+ * compare-and-set, as in `backfill`.
  */
 export async function rewrap(store: RowStore, options: RewrapOptions): Promise<WriteReport> {
   const keyring = options?.keyring;
@@ -34,11 +51,7 @@ export async function rewrap(store: RowStore, options: RewrapOptions): Promise<W
       // A failing metrics hook must not stop a rotation half way.
     }
   };
-  const mover = new DekMover(
-    keyring,
-    emit,
-    positiveInteger(options.maxCachedDeks, 100_000, 'maxCachedDeks'),
-  );
+  const mover = new DekMover(keyring, emit, cacheFor(options));
   const concurrency = positiveInteger(options.concurrency, 8, 'concurrency');
   const dryRun = options.dryRun === true;
   const primary = keyring.primary;

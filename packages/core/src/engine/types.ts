@@ -4,6 +4,7 @@ import type { CmekEventListener } from '../events';
 import type { Keyring } from '../keyring';
 import type { Cursor } from '../row-store';
 import type { CheckpointStore } from './checkpoint';
+import type { RewrapCache } from './rewrap-cache';
 
 export type EngineOperation = 'backfill' | 'rewrap' | 'verify';
 
@@ -55,7 +56,18 @@ export interface RewrapOptions extends EngineOptions {
    * (a Vault key-version move). Default false.
    */
   includePrimary?: boolean;
-  /** Old-record to new-record entries kept (oldest dropped first). Default 100,000. */
+  /**
+   * The moved DEKs to reuse and add to, shared with other `rewrap` calls (`createRewrapCache`):
+   * a DEK already moved by an earlier call costs no KEK call and is not counted in this call's
+   * `deks`. Bound to the primary of the first call it is given to; another primary throws
+   * `CmekConfigError`. A dry run neither reads nor fills it. Default: a cache private to the call.
+   */
+  cache?: RewrapCache;
+  /**
+   * The size of the call's private cache: old-record to new-record entries kept (oldest dropped
+   * first). Default 100,000. Not with `cache` (`CmekConfigError`): a shared cache has its own
+   * `maxEntries`.
+   */
   maxCachedDeks?: number;
 }
 
@@ -101,7 +113,11 @@ export interface WriteReport {
   readonly batches: number;
   readonly durationMs: number;
   readonly fields: Record<string, WriteFieldReport>;
-  /** Rewrap only: distinct DEKs moved (server-side or unwrap + wrap) and the target KEK. */
+  /**
+   * Rewrap only: the distinct DEKs this call moved (server-side or unwrap + wrap, i.e. its KEK
+   * calls; a DEK found in a shared cache counts 0) and the target KEK. In a dry run, the distinct
+   * DEKs of the store it would move (a shared cache is not consulted).
+   */
   readonly deks?: { rewrapped: number; serverSide: number; unwrapWrap: number; target: string };
 }
 
