@@ -12,7 +12,8 @@ const WRITTEN = [
   'JBSWY3DPEHPK3PXP',
   'smtp-hunter2-acme',
 ];
-/** The encrypted attributes of its models, in the order the CLI reports them. */
+/** Its models (one row store each) and their encrypted attributes, in the CLI's order. */
+const MODELS = ['IntegrationConnection', 'Webhook', 'UserProfile', 'Workspace'];
 const FIELDS = ['slackToken', 'jiraToken', 'signingSecret', 'totpSecret', 'smtpPassword'];
 /** The legacy row it inserts in plaintext with raw SQL. */
 const LEGACY = ['xoxb-2222-globex-legacy-token', 'ATATT3x-globex-legacy-jira'];
@@ -90,6 +91,13 @@ describe('examples/quickstart (bash scripts/demo.sh)', () => {
     expect(rotate.some((l) => l.includes('$ cmek rotate --config cmek.config.ts'))).toBe(true);
     const rewrapped = rotate.flatMap((l) => /^\s+\w+: (\d+) rewrapped/.exec(l)?.[1] ?? []);
     expect(rewrapped.reduce((sum, n) => sum + Number(n), 0)).toBe(WRITTEN.length + LEGACY.length);
+    // two distinct DEKs: the application's (its write-side cache serves every model) and the one
+    // of the CLI's backfill; each is moved once for the whole run, whatever store meets it first
+    const moved = rotate.flatMap(
+      (l) => new RegExp(`^\\s+DEKs moved to local/${newRef}: (\\d+) `).exec(l)?.[1] ?? [],
+    );
+    expect(moved).toHaveLength(MODELS.length); // one line per store
+    expect(moved.reduce((sum, n) => sum + Number(n), 0)).toBe(2);
 
     // the real `cmek verify` with only the new key: every value under it, none plaintext
     const verified = stepOf(run.stdout, 8);
