@@ -27,5 +27,8 @@ export function createNodeVaultClient(endpoint: string, namespace?: string): Vau
     apiVersion: 'v1',
     endpoint,
     ...(namespace === undefined ? {} : { namespace }),
+    // node-vault turns certificate checks off when VAULT_SKIP_VERIFY is set to anything, even
+    // "false". The client created here always verifies; a client passed in decides for itself.
+    rpDefaults: { strictSSL: true },
   });
 }
