@@ -3,12 +3,15 @@
  * keys hold encrypted columns, and whether it filters, sorts or groups on ciphertext (refused).
  */
 import { CmekQueryError } from '@cmek/core';
+import { foldName } from './fold';
 import { type BuilderState, isBuilder, isRaw, type Statement } from './internals';
+import { encryptedColumn, lookupTable } from './lookup';
 import { type ColumnName, parseColumn, parseTable } from './names';
 import type { TableConfig, TableConfigs } from './options';
 
 export interface ColumnTarget {
   readonly table: TableConfig;
+  /** The encrypted column as configured (its context and its name in errors). */
   readonly column: string;
 }
 
@@ -20,8 +23,13 @@ export interface QueryPlan {
   readonly write: WriteTargets | undefined;
   /** `rows` (select, returning), `first` (one row or undefined), `pluck` (a list of values). */
   readonly shape: 'rows' | 'first' | 'pluck' | 'none';
-  /** Result key → the encrypted column it holds. */
+  /**
+   * Result key → the encrypted column it holds. A result key the database returns in another
+   * letter case (SQLite names a result column as the table declares it) is matched folded.
+   */
   readonly read: ReadonlyMap<string, ColumnTarget>;
+  /** Result keys the select list names as columns that are not encrypted. */
+  readonly plain: ReadonlySet<string>;
   /** For `pluck`: the encrypted column plucked, if it is one. */
   readonly pluck: ColumnTarget | undefined;
 }
@@ -38,14 +46,6 @@ interface ScopeEntry {
   readonly config: TableConfig | undefined;
 }
 
-/** A table name as written, matched to its configuration: `schema.table` first, then `table`. */
-export function lookupTable(tables: TableConfigs, name: string): TableConfig | undefined {
-  const exact = tables.get(name);
-  if (exact !== undefined) return exact;
-  const dot = name.lastIndexOf('.');
-  return dot === -1 ? undefined : tables.get(name.slice(dot + 1));
-}
-
 function label(target: ColumnTarget): string {
   return `${target.table.name}.${target.column}`;
 }
@@ -56,24 +56,46 @@ class Scope {
     readonly parent: Scope | undefined,
   ) {}
 
-  private entry(qualifier: string): ScopeEntry | undefined {
+  /**
+   * The tables a qualifier names, in the nearest query level that has one: by alias first, then
+   * by name, then (`schema.table.col` over a table named without its schema) by the qualifier's
+   * table part, all case-insensitively (`S.token` for `secrets as s`). Two aliases differing
+   * only in case (possible on PostgreSQL) both match.
+   */
+  private entriesOf(qualifier: string): ScopeEntry[] {
+    const folded = foldName(qualifier);
+    const dot = folded.lastIndexOf('.');
+    const bare = dot === -1 ? undefined : folded.slice(dot + 1);
     for (let scope: Scope | undefined = this; scope; scope = scope.parent) {
-      const found =
-        scope.entries.find((e) => e.alias === qualifier) ??
-        scope.entries.find((e) => e.name === qualifier);
-      if (found) return found;
+      const byAlias = scope.entries.filter((e) => foldName(e.alias) === folded);
+      if (byAlias.length > 0) return byAlias;
+      const byName = scope.entries.filter((e) => foldName(e.name) === folded);
+      if (byName.length > 0) return byName;
+      const byTable = scope.entries.filter(
+        (e) => bare !== undefined && (foldName(e.alias) === bare || tablePart(e.name) === bare),
+      );
+      if (byTable.length > 0) return byTable;
     }
-    return undefined;
+    return [];
   }
 
   /** The encrypted column a reference names, if any; throws when it could be two of them. */
   resolve(ref: ColumnName): ColumnTarget | undefined {
     if (ref.qualifier !== undefined) {
-      const config = this.entry(ref.qualifier)?.config;
-      return config?.columns.has(ref.column) ? { table: config, column: ref.column } : undefined;
+      const targets = targetsIn(this.entriesOf(ref.qualifier), ref.column);
+      if (targets.length > 1) {
+        const names = targets.map(label).join(' or ');
+        throw new CmekQueryError(
+          targets[0]!.column,
+          `'${ref.qualifier}.${ref.column}' may name ${names} (table names and aliases are matched case-insensitively); give the tables aliases that differ in more than letter case`,
+        );
+      }
+      return targets[0];
     }
     for (let scope: Scope | undefined = this; scope; scope = scope.parent) {
-      const hits = scope.entries.filter((e) => e.config?.columns.has(ref.column));
+      const hits = scope.entries.filter(
+        (e) => e.config && encryptedColumn(e.config, ref.column) !== undefined,
+      );
       if (hits.length > 1) {
         throw new CmekQueryError(
           ref.column,
@@ -82,7 +104,10 @@ class Scope {
             .join(', ')}); qualify it as '<table>.${ref.column}' so it can be decrypted`,
         );
       }
-      if (hits.length === 1) return { table: hits[0]!.config!, column: ref.column };
+      if (hits.length === 1) {
+        const config = hits[0]!.config!;
+        return { table: config, column: encryptedColumn(config, ref.column)! };
+      }
       // A bare name that is no encrypted column of this level may still be a correlated
       // reference to an outer query's table, which only matters when this level has no table.
       if (scope.entries.length > 0) return undefined;
@@ -92,10 +117,7 @@ class Scope {
 
   /** The encrypted columns a `*` (qualifier undefined) or `t.*` selects, by result key. */
   star(qualifier: string | undefined, into: Map<string, ColumnTarget>): void {
-    const entries =
-      qualifier === undefined
-        ? this.entries
-        : [this.entry(qualifier)].filter((e): e is ScopeEntry => e !== undefined);
+    const entries = qualifier === undefined ? this.entries : this.entriesOf(qualifier);
     for (const entry of entries) {
       if (!entry.config) continue;
       for (const column of entry.config.columns) {
@@ -103,6 +125,26 @@ class Scope {
       }
     }
   }
+}
+
+/** The folded table name without its schema. */
+function tablePart(name: string): string {
+  const folded = foldName(name);
+  return folded.slice(folded.lastIndexOf('.') + 1);
+}
+
+/** The distinct encrypted columns a column name names in these tables. */
+function targetsIn(entries: readonly ScopeEntry[], column: string): ColumnTarget[] {
+  const out: ColumnTarget[] = [];
+  for (const { config: table } of entries) {
+    if (table === undefined) continue;
+    const configured = encryptedColumn(table, column);
+    if (configured === undefined) continue;
+    if (!out.some((t) => t.table === table && t.column === configured)) {
+      out.push({ table, column: configured });
+    }
+  }
+  return out;
 }
 
 function add(into: Map<string, ColumnTarget>, key: string, target: ColumnTarget): void {
@@ -121,6 +163,16 @@ function refused(target: ColumnTarget, what: string): CmekQueryError {
     target.column,
     `cannot ${what} the encrypted column ${label(target)}: the database only holds its ciphertext, which is random; filter, sort or group on another column, or in the application after reading`,
   );
+}
+
+/** The result keys a select list (or `returning`) names: encrypted, and not. */
+interface Columns {
+  readonly read: Map<string, ColumnTarget>;
+  readonly plain: Set<string>;
+}
+
+function columns(): Columns {
+  return { read: new Map(), plain: new Set() };
 }
 
 /** Statement types whose `column` may be an encrypted column without comparing ciphertext. */
@@ -247,9 +299,9 @@ class Analysis {
     const scope = this.scopeOf(builder, parent);
     this.checks(builder, scope);
     if (position === 'exists') return;
-    const selected = new Map<string, ColumnTarget>();
+    const selected = columns();
     this.selected(builder, scope, selected);
-    const first = selected.values().next().value;
+    const first = selected.read.values().next().value;
     if (first) {
       throw new CmekQueryError(
         first.column,
@@ -298,18 +350,14 @@ class Analysis {
     }
   }
 
-  private column(
-    item: unknown,
-    scope: Scope,
-    into: Map<string, ColumnTarget>,
-    alias?: string,
-  ): void {
+  private column(item: unknown, scope: Scope, into: Columns, alias?: string): void {
     if (typeof item === 'string') {
       const ref = parseColumn(item, alias);
-      if (ref.column === '*') scope.star(ref.qualifier, into);
+      if (ref.column === '*') scope.star(ref.qualifier, into.read);
       else {
         const target = scope.resolve(ref);
-        if (target) add(into, ref.key, target);
+        if (target) add(into.read, ref.key, target);
+        else into.plain.add(ref.key);
       }
     } else if (typeof item === 'function' || isBuilder(item)) {
       this.nested(item, scope, 'select');
@@ -321,7 +369,7 @@ class Analysis {
   }
 
   /** The encrypted columns a select list (or `*`) puts in the result, by result key. */
-  selected(builder: BuilderState, scope: Scope, into: Map<string, ColumnTarget>): void {
+  selected(builder: BuilderState, scope: Scope, into: Columns): void {
     let listed = false;
     for (const s of builder._statements) {
       if (s.grouping !== 'columns') continue;
@@ -332,10 +380,10 @@ class Analysis {
         this.column(s.value, scope, into);
       }
     }
-    if (!listed) scope.star(undefined, into);
+    if (!listed) scope.star(undefined, into.read);
   }
 
-  returning(value: unknown, scope: Scope, into: Map<string, ColumnTarget>): void {
+  returning(value: unknown, scope: Scope, into: Columns): void {
     this.column(value, scope, into);
   }
 }
@@ -349,10 +397,9 @@ function writeTargets(scope: Scope): WriteTargets {
     targetOf(key) {
       if (cache.has(key)) return cache.get(key);
       const ref = parseColumn(key);
-      const target =
-        ref.qualifier === undefined && table?.columns.has(ref.column)
-          ? { table, column: ref.column }
-          : scope.resolve(ref);
+      const column =
+        ref.qualifier === undefined && table ? encryptedColumn(table, ref.column) : undefined;
+      const target = column !== undefined ? { table: table!, column } : scope.resolve(ref);
       cache.set(key, target);
       return target;
     },
@@ -372,11 +419,11 @@ export function planQuery(builder: BuilderState, tables: TableConfigs): QueryPla
   const scope = analysis.scopeOf(builder, undefined);
   analysis.checks(builder, scope);
   const method = builder._method;
-  const read = new Map<string, ColumnTarget>();
+  const result = columns();
   let shape: QueryPlan['shape'] = 'none';
   let pluck: ColumnTarget | undefined;
   if (method === 'select' || method === 'first') {
-    analysis.selected(builder, scope, read);
+    analysis.selected(builder, scope, result);
     shape = method === 'first' ? 'first' : 'rows';
   } else if (method === 'pluck') {
     const column = builder._single.pluck;
@@ -384,7 +431,7 @@ export function planQuery(builder: BuilderState, tables: TableConfigs): QueryPla
     shape = 'pluck';
   } else if (RETURNS.has(method) && builder._single.returning !== undefined) {
     const target = new Scope(scope.entries.slice(0, 1), undefined);
-    analysis.returning(builder._single.returning, target, read);
+    analysis.returning(builder._single.returning, target, result);
     shape = 'rows';
   }
   const counter = builder._single.counter;
@@ -393,5 +440,5 @@ export function planQuery(builder: BuilderState, tables: TableConfigs): QueryPla
   }
   if (!analysis.involved) return undefined;
   const write = WRITES.has(method) ? writeTargets(scope) : undefined;
-  return { write, shape, read, pluck };
+  return { write, shape, read: result.read, plain: result.plain, pluck };
 }

@@ -1,6 +1,7 @@
 /** The setup check that every encrypted column is wide enough for the ciphertext it will hold. */
 import { CmekConfigError, type Envelope } from '@cmek/core';
 import type { Knex } from 'knex';
+import { foldName } from './fold';
 import type { TableConfigs } from './options';
 
 export interface CheckColumnsOptions {
@@ -13,6 +14,10 @@ export interface CheckColumnsOptions {
 
 export interface ColumnWidth {
   readonly table: string;
+  /**
+   * The column as the table declares it. Identifiers are matched case-insensitively, so on
+   * PostgreSQL a configured `token` checks both `token` and a `"Token"` beside it.
+   */
   readonly column: string;
   /** The declared length; undefined for unbounded types (text). */
   readonly declared: number | undefined;
@@ -31,6 +36,30 @@ async function tokenLength(envelope: Envelope, bytes: number, cache: Map<number,
   return length;
 }
 
+interface ColumnMeta {
+  readonly maxLength?: number | string | null;
+  readonly type?: string;
+}
+
+async function widthOf(
+  envelope: Envelope,
+  table: string,
+  column: string,
+  meta: ColumnMeta,
+  options: CheckColumnsOptions,
+  lengths: Map<number, number>,
+): Promise<ColumnWidth> {
+  const max =
+    meta.maxLength === null || meta.maxLength === undefined ? NaN : Number(meta.maxLength);
+  // only (var)char columns are bounded here; text types report no length, or their byte
+  // capacity (MySQL TEXT: 65535), which is not what the column was sized for
+  const bounded = /char/i.test(meta.type ?? '') && Number.isFinite(max) && max > 0;
+  const declared = bounded ? max : undefined;
+  const bytes = options.plaintextBytes ?? declared ?? 0;
+  const needed = await tokenLength(envelope, bytes, lengths);
+  return { table, column, declared, needed, ok: declared === undefined || declared >= needed };
+}
+
 export async function checkColumns(
   knex: Knex,
   envelope: Envelope,
@@ -40,32 +69,18 @@ export async function checkColumns(
   const out: ColumnWidth[] = [];
   const lengths = new Map<number, number>();
   for (const table of tables.values()) {
-    const info = (await knex(table.name).columnInfo()) as unknown as Record<
-      string,
-      { maxLength?: number | string | null; type?: string }
-    >;
-    for (const column of table.columns) {
-      const meta = info[column];
-      if (!meta) {
+    const info = (await knex(table.name).columnInfo()) as unknown as Record<string, ColumnMeta>;
+    for (const configured of table.columns) {
+      // every declared column the adapter treats as this one (names match case-insensitively)
+      const declared = Object.keys(info).filter((c) => foldName(c) === foldName(configured));
+      if (declared.length === 0) {
         throw new CmekConfigError(
-          `${table.name}.${column} is configured but the table has no such column`,
+          `${table.name}.${configured} is configured but the table has no such column`,
         );
       }
-      const max =
-        meta.maxLength === null || meta.maxLength === undefined ? NaN : Number(meta.maxLength);
-      // only (var)char columns are bounded here; text types report no length, or their byte
-      // capacity (MySQL TEXT: 65535), which is not what the column was sized for
-      const bounded = /char/i.test(meta.type ?? '') && Number.isFinite(max) && max > 0;
-      const declared = bounded ? max : undefined;
-      const bytes = options.plaintextBytes ?? declared ?? 0;
-      const needed = await tokenLength(envelope, bytes, lengths);
-      out.push({
-        table: table.name,
-        column,
-        declared,
-        needed,
-        ok: declared === undefined || declared >= needed,
-      });
+      for (const column of declared) {
+        out.push(await widthOf(envelope, table.name, column, info[column]!, options, lengths));
+      }
     }
   }
   const short = out.filter((c) => !c.ok);

@@ -7,7 +7,9 @@ import {
   encryptFieldValues,
 } from '@cmek/core';
 import type { ColumnTarget, QueryPlan, WriteTargets } from './analyze';
+import { foldCache } from './fold';
 import { type BuilderState, isBuilder, isRaw } from './internals';
+import { encryptedColumn } from './lookup';
 import type { TableConfig } from './options';
 
 type RowObject = Record<string, unknown>;
@@ -34,9 +36,12 @@ function notEncryptable(target: ColumnTarget | undefined, what: string): CmekQue
 
 export type TargetOf = (key: string) => ColumnTarget | undefined;
 
-/** The write targets of one configured table (for `encryptRow`). */
+/** The write targets of one configured table (for `encryptRow`), in any letter case. */
 export function tableTargets(table: TableConfig): TargetOf {
-  return (key) => (table.columns.has(key) ? { table, column: key } : undefined);
+  return (key) => {
+    const column = encryptedColumn(table, key);
+    return column === undefined ? undefined : { table, column };
+  };
 }
 
 /**
@@ -179,31 +184,73 @@ function holdsToken(value: unknown, depth: number): boolean {
   return false;
 }
 
-/** Decrypts the planned keys of result rows in place, and refuses any other ciphertext. */
+/** Folded result key → the one encrypted column planned keys of that spelling hold, or null. */
+function foldedTargets(
+  read: ReadonlyMap<string, ColumnTarget>,
+  fold: (name: string) => string,
+): Map<string, ColumnTarget | null> {
+  const out = new Map<string, ColumnTarget | null>();
+  for (const [key, target] of read) {
+    const folded = fold(key);
+    const previous = out.get(folded);
+    if (previous === undefined) out.set(folded, target);
+    else if (previous && (previous.table !== target.table || previous.column !== target.column)) {
+      out.set(folded, null);
+    }
+  }
+  return out;
+}
+
+const NO_KEYS: ReadonlySet<string> = new Set();
+
+/**
+ * Decrypts the planned keys of result rows in place, and refuses any other ciphertext.
+ *
+ * A planned key is matched as written first; a result key that is neither planned nor a column
+ * the select list names as plain (`plain`) is then matched case-insensitively, since SQLite
+ * names a result column as its table declares it (`select token` comes back as `Token`).
+ */
 export async function decryptRowsInPlace(
   envelope: Envelope,
   read: ReadonlyMap<string, ColumnTarget>,
   rows: readonly unknown[],
+  plain: ReadonlySet<string> = NO_KEYS,
 ): Promise<void> {
   const objects: RowObject[] = [];
   for (const row of rows) {
     if (isPlainRow(row)) objects.push(row);
     else if (holdsToken(row, 2)) throw leak('(row)');
   }
-  for (const [key, target] of read) {
-    const at = objects.filter((row) => Object.hasOwn(row, key));
-    if (at.length === 0) continue;
-    const plain = await decryptColumn(
+  const fold = foldCache();
+  const folded = foldedTargets(read, fold);
+  /** Per encrypted column: its target, and the (row, key) cells that hold it. */
+  const cells = new Map<string, { target: ColumnTarget; at: [RowObject, string][] }>();
+  for (const row of objects) {
+    for (const key of Object.keys(row)) {
+      let target = read.get(key);
+      if (target === undefined && !plain.has(key) && folded.size > 0) {
+        target = folded.get(fold(key)) ?? undefined;
+      }
+      if (target === undefined) {
+        if (holdsToken(row[key], 2)) throw leak(key);
+        continue;
+      }
+      const id = `${target.table.name}\u0000${target.column}`;
+      let group = cells.get(id);
+      if (group === undefined) {
+        group = { target, at: [] };
+        cells.set(id, group);
+      }
+      group.at.push([row, key]);
+    }
+  }
+  for (const { target, at } of cells.values()) {
+    const plaintexts = await decryptColumn(
       envelope,
       target,
-      at.map((row) => row[key]),
+      at.map(([row, key]) => row[key]),
     );
-    for (const [i, row] of at.entries()) row[key] = plain[i];
-  }
-  for (const row of objects) {
-    for (const key in row) {
-      if (!read.has(key) && holdsToken(row[key], 2)) throw leak(key);
-    }
+    for (const [i, [row, key]] of at.entries()) row[key] = plaintexts[i];
   }
 }
 
@@ -218,7 +265,9 @@ export async function decryptResult(
     if (result.some((v) => holdsToken(v, 1))) throw leak('pluck');
     return result;
   }
-  if (Array.isArray(result)) await decryptRowsInPlace(envelope, plan.read, result);
-  else if (isPlainRow(result)) await decryptRowsInPlace(envelope, plan.read, [result]);
+  if (Array.isArray(result)) await decryptRowsInPlace(envelope, plan.read, result, plan.plain);
+  else if (isPlainRow(result)) {
+    await decryptRowsInPlace(envelope, plan.read, [result], plan.plain);
+  }
   return result;
 }

@@ -1,5 +1,6 @@
 /** The options of `withCmek` and their validation. */
 import { CmekConfigError, type EncryptionContext, type Envelope } from '@cmek/core';
+import { foldName } from './fold';
 
 export interface CmekTableOptions {
   /** The encrypted columns, named as your queries name them. */
@@ -22,13 +23,34 @@ export interface WithCmekOptions {
 
 /** One configured table, normalised. */
 export interface TableConfig {
+  /** The key of `tables`, as configured: it labels the default contexts. */
   readonly name: string;
   readonly primaryKey: string;
+  /** The encrypted columns, as configured. */
   readonly columns: ReadonlySet<string>;
+  /** Folded column name (`foldName`) → the configured column. */
+  readonly folded: ReadonlyMap<string, string>;
   readonly contexts: ReadonlyMap<string, EncryptionContext>;
 }
 
+/** The configured tables, by folded name (`foldName`): look them up with `lookupTable` (lookup.ts). */
 export type TableConfigs = ReadonlyMap<string, TableConfig>;
+
+/** Folded name → the first spelling given; throws when two spellings differ only in case. */
+function foldedNames(names: readonly string[], what: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const name of names) {
+    const folded = foldName(name);
+    const previous = out.get(folded);
+    if (previous !== undefined && previous !== name) {
+      throw new CmekConfigError(
+        `${what} names '${previous}' and '${name}', which differ only in letter case: SQLite and MySQL / MariaDB treat them as one identifier and the adapter matches identifiers case-insensitively; configure it once`,
+      );
+    }
+    out.set(folded, previous ?? name);
+  }
+  return out;
+}
 
 function contextOf(table: string, column: string, given: unknown): EncryptionContext {
   if (given === undefined) return { field: `${table}.${column}` };
@@ -67,7 +89,8 @@ export function normaliseTables(tables: unknown): TableConfigs {
     if (typeof primaryKey !== 'string' || primaryKey.length === 0) {
       throw new CmekConfigError(`tables.${name}.primaryKey must be a column name`);
     }
-    if (columns.includes(primaryKey)) {
+    const folded = foldedNames(columns as string[], `tables.${name}.columns`);
+    if (folded.has(foldName(primaryKey))) {
       throw new CmekConfigError(`tables.${name}: the primary key cannot be an encrypted column`);
     }
     const given = (options.context ?? {}) as Record<string, unknown>;
@@ -83,10 +106,17 @@ export function normaliseTables(tables: unknown): TableConfigs {
     for (const column of columns as string[]) {
       contexts.set(column, contextOf(name, column, given[column]));
     }
-    out.set(name, { name, primaryKey, columns: new Set(columns as string[]), contexts });
+    out.set(name, {
+      name,
+      primaryKey,
+      columns: new Set(folded.values()),
+      folded,
+      contexts,
+    });
   }
+  foldedNames([...out.keys()], '`tables`');
   if (out.size === 0) throw new CmekConfigError('withCmek needs at least one table in `tables`');
-  return out;
+  return new Map([...out.values()].map((table) => [foldName(table.name), table]));
 }
 
 export function assertEnvelope(envelope: unknown): asserts envelope is Envelope {

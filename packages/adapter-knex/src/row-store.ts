@@ -73,8 +73,10 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore {
       if (!Number.isInteger(limit) || limit <= 0) {
         throw new CmekInvalidInputError('scan needs a positive integer limit');
       }
+      // each column aliased to itself: SQLite names a result column as the table declares it
+      // (`select token` comes back as `Token`), and the store reads the keys it was given
       const query = knex(table)
-        .select([primaryKey, ...columns])
+        .select(Object.fromEntries([primaryKey, ...columns].map((c) => [c, c])))
         .orderBy(primaryKey, 'asc')
         .limit(limit);
       if (after !== undefined) query.where(primaryKey, '>', after);

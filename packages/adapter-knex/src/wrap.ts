@@ -12,6 +12,7 @@ import {
   tableTargets,
 } from './crypt';
 import type { BuilderState } from './internals';
+import { lookupTable } from './lookup';
 import {
   assertEnvelope,
   normaliseTables,
@@ -75,7 +76,7 @@ function decryptingStream(plan: QueryPlan, ctx: Context): Transform {
   return new Transform({
     objectMode: true,
     transform(row: unknown, _encoding, callback) {
-      decryptRowsInPlace(ctx.envelope, plan.read, [row]).then(
+      decryptRowsInPlace(ctx.envelope, plan.read, [row], plan.plain).then(
         () => callback(null, row),
         (error: unknown) => callback(error as Error),
       );
@@ -130,7 +131,7 @@ function patchBuilder<T>(value: T, ctx: Context): T {
 }
 
 function configured(ctx: Context, table: string): TableConfig {
-  const config = ctx.tables.get(table);
+  const config = typeof table === 'string' ? lookupTable(ctx.tables, table) : undefined;
   if (!config) {
     throw new CmekQueryError(
       table,
