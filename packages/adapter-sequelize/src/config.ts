@@ -9,28 +9,55 @@ export interface FieldConfig {
   readonly attribute: string;
   /** The database column (`slack_token` with `underscored`, else the attribute). */
   readonly column: string;
-  /** `Model.attribute`, used in error messages. */
+  /** `Model.attribute`: the `field` of a `CmekQueryError`. */
   readonly qualified: string;
+  /**
+   * How error messages name the field: `Model.attribute` on the model's own paths,
+   * `table.column (Model.attribute)` on the shared query interface.
+   */
+  readonly display: string;
   /** The encryption context every value of the field is bound to. */
   readonly context: EncryptionContext;
+  /** The envelope of the model that declared the field. */
+  readonly envelope: Envelope;
+  readonly plaintextPolicy: PlaintextPolicy | undefined;
 }
 
-export interface ModelConfig {
+/** Encrypted fields by the names a write or a filter may use for them. */
+export interface FieldSet {
+  /** By attribute name and by column name (both spellings reach the query interface). */
+  readonly byName: ReadonlyMap<string, FieldConfig>;
+}
+
+export interface ModelConfig extends FieldSet {
   readonly model: AnyModelStatic;
   readonly envelope: Envelope;
   readonly plaintextPolicy: PlaintextPolicy | undefined;
   /** By attribute name. */
   readonly byAttribute: ReadonlyMap<string, FieldConfig>;
-  /** By attribute name and by column name (both spellings reach the query interface). */
-  readonly byName: ReadonlyMap<string, FieldConfig>;
 }
 
 const registry = new WeakMap<object, ModelConfig>();
 
+/**
+ * The configuration of `model`, or of the model it is a copy of: `Model.schema('tenant')` is a
+ * subclass of the model with its attributes. A subclass initialised as a model of its own
+ * (`init` or `define` gives it its own attributes) has only its own configuration.
+ */
 export function configOf(model: unknown): ModelConfig | undefined {
-  return typeof model === 'function' || (typeof model === 'object' && model !== null)
-    ? registry.get(model as object)
-    : undefined;
+  let at: unknown = model;
+  for (let depth = 0; typeof at === 'function' && depth < 8; depth++) {
+    const config = registry.get(at);
+    if (config) return config;
+    if (Object.hasOwn(at, 'rawAttributes')) return undefined;
+    at = Object.getPrototypeOf(at);
+  }
+  return typeof model === 'object' && model !== null ? registry.get(model) : undefined;
+}
+
+/** Whether `encryptFields` ran for `model` itself. */
+export function isConfigured(model: unknown): boolean {
+  return typeof model === 'function' && registry.has(model);
 }
 
 export function register(config: ModelConfig): void {

@@ -13,15 +13,14 @@ import {
 } from './column-check';
 import {
   type AnyModelStatic,
-  configOf,
   contextFor,
   type FieldConfig,
+  isConfigured,
   type ModelConfig,
   register,
 } from './config';
-import { assertQueryable, type FindLike } from './guard';
-import { wrapQueryInterface } from './query-interface';
-import { decryptResults, type FindOptionsLike } from './read';
+import { modelQueryInterface, type QueryInterfaceLike } from './query-interface';
+import { originalsOf } from './shared-query-interface';
 
 export interface EncryptedFieldOptions {
   /**
@@ -55,13 +54,6 @@ export interface EncryptedModel {
   contextFor(field: string): EncryptionContext;
 }
 
-const HOOK = 'cmek';
-const sequelizeHooked = new WeakSet<object>();
-
-interface HookHost {
-  addHook(type: string, name: string, fn: (...args: never[]) => unknown): unknown;
-}
-
 function fieldEntries(fields: EncryptFieldsOptions['fields']): [string, EncryptedFieldOptions][] {
   if (Array.isArray(fields)) return (fields as readonly string[]).map((name) => [name, {}]);
   if (typeof fields === 'object' && fields !== null)
@@ -79,29 +71,6 @@ function positiveInteger(value: unknown, name: string): number | undefined {
   return value;
 }
 
-/** Decrypts included encrypted models under a model that has no encrypted field of its own. */
-function hookSequelize(model: AnyModelStatic): void {
-  const sequelize = model.sequelize as unknown as HookHost | undefined;
-  if (!sequelize || sequelizeHooked.has(sequelize)) return;
-  sequelizeHooked.add(sequelize);
-  sequelize.addHook(
-    'beforeFindAfterOptions',
-    `${HOOK}:guard-includes`,
-    function (this: unknown, options: FindLike) {
-      if (configOf(this)) return; // the model's own query interface checks everything
-      assertQueryable(undefined, options, (this as { name?: string }).name ?? '');
-    },
-  );
-  sequelize.addHook(
-    'afterFind',
-    `${HOOK}:decrypt-includes`,
-    async function (this: unknown, results: unknown, options: FindOptionsLike) {
-      if (configOf(this)) return; // the model's own hook decrypted it all
-      await decryptResults(results, options, this, false);
-    },
-  );
-}
-
 /**
  * Encrypts `fields` of `Model` on every write path and decrypts them on every read path:
  *
@@ -109,18 +78,22 @@ function hookSequelize(model: AnyModelStatic): void {
  *   `updateOnDuplicate`), static `update` (with or without `individualHooks`), `upsert`,
  *   `findOrCreate`, with or without hooks: the values are encrypted in the model's query
  *   interface, the step every one of them goes through, after validation and after every hook;
+ * - writes to the model's table through `sequelize.getQueryInterface()` (seeders, data
+ *   migrations) or another model over the same table: encrypted by column name, under the
+ *   field's context;
  * - reads: every finder (`findAll`, `findOne`, `findByPk`, `findAndCountAll`, `reload`, `raw`,
- *   `attributes` subsets and aliases, `include` of encrypted models), through an `afterFind` hook
- *   that decrypts each field of a result set in one batch;
- * - a `where`, `order` or `group` on an encrypted field, and `increment` of one, throw
- *   `CmekQueryError`;
+ *   `attributes` subsets and aliases, `include` of encrypted models), with or without hooks:
+ *   each field of a result set is decrypted in one batch in the query interface's `select`,
+ *   before any `afterFind` hook runs;
+ * - a `where`, `order` or `group` on an encrypted field, an aggregate or SQL function of one
+ *   (`max`, `min`, `sum`, `fn(...)`), and `increment` of one, throw `CmekQueryError`;
  * - a value that already is a token decrypting under this field's context is written as it is
  *   (nothing is encrypted twice); any other string starting with `cmek:` is refused with
  *   `CmekInvalidInputError` (no token of another field can be smuggled in).
  *
  * Checks at once (so it is async: it measures a token, one KEK call) that each column can hold
  * the ciphertext: `CmekConfigError` with the length needed. Call it right after defining the
- * model, before adding `afterFind` hooks that should see plaintext.
+ * model, before the first query.
  */
 export async function encryptFields(
   Model: AnyModelStatic,
@@ -141,7 +114,7 @@ export async function encryptFields(
   ) {
     throw new CmekConfigError('encryptFields needs an options object with an envelope');
   }
-  if (configOf(Model))
+  if (isConfigured(Model))
     throw new CmekConfigError(`encryptFields was already called for ${Model.name}`);
   const dialect = Model.sequelize?.getDialect() ?? '';
   const byAttribute = new Map<string, FieldConfig>();
@@ -174,7 +147,10 @@ export async function encryptFields(
       attribute,
       column,
       qualified,
+      display: qualified,
       context: contextFor(Model.name, attribute, fieldOptions.label),
+      envelope: options.envelope,
+      plaintextPolicy: options.plaintextPolicy,
     };
     byAttribute.set(attribute, field);
     byName.set(attribute, field);
@@ -197,27 +173,23 @@ export async function encryptFields(
   };
   register(config);
 
-  const wrappers = new WeakMap<object, Record<string, unknown>>();
+  // The model's own view of the query interface (every write and finder of the model), and the
+  // shared one intercepted for the model's table (seeders, data migrations, other models).
+  const views = new WeakMap<object, QueryInterfaceLike>();
   Object.defineProperty(Model, 'queryInterface', {
     configurable: true,
     get() {
-      const real = Model.sequelize!.getQueryInterface() as unknown as Record<string, unknown>;
-      let wrapped = wrappers.get(real);
-      if (!wrapped) {
-        wrapped = wrapQueryInterface(real, config);
-        wrappers.set(real, wrapped);
+      const real = Model.sequelize!.getQueryInterface() as unknown as QueryInterfaceLike;
+      let view = views.get(real);
+      if (!view) {
+        view = modelQueryInterface(real, originalsOf(real), config);
+        views.set(real, view);
       }
-      return wrapped;
+      return view;
     },
   });
-  (Model as unknown as HookHost).addHook(
-    'afterFind',
-    `${HOOK}:decrypt`,
-    async (results: unknown, findOptions: FindOptionsLike) => {
-      await decryptResults(results, findOptions, Model, false);
-    },
-  );
-  hookSequelize(Model);
+  const shared = Model.sequelize?.getQueryInterface() as unknown as QueryInterfaceLike | undefined;
+  if (shared) originalsOf(shared);
 
   const fields = [...byAttribute.keys()];
   return {

@@ -1,10 +1,12 @@
 /**
  * Refusing what the database cannot answer on ciphertext: a `where` (any operator, any nesting,
- * `$nested.column$` keys, `sequelize.where(col(...))`) or an `order` on an encrypted field.
+ * `$nested.column$` keys, `sequelize.where(col(...))`), an `order` or `group` on an encrypted
+ * field, and an SQL function or aggregate of one in `attributes` (`Model.max`, `min`, `sum`,
+ * `aggregate`, `fn(...)`).
  */
 import { CmekQueryError } from '@cmek/core';
 import { Utils } from 'sequelize';
-import { configOf, type FieldConfig, type ModelConfig } from './config';
+import { configOf, type FieldConfig, type FieldSet } from './config';
 
 /** The slice of a validated `include` entry the guard and the decrypter read. */
 export interface IncludeLike {
@@ -15,10 +17,12 @@ export interface IncludeLike {
   readonly attributes?: unknown;
 }
 
-export function queryError(field: FieldConfig, what: string): CmekQueryError {
+const NO_MATCH = 'cannot match ciphertext; look the rows up by another column';
+
+export function queryError(field: FieldConfig, what: string, outcome = NO_MATCH): CmekQueryError {
   return new CmekQueryError(
     field.qualified,
-    `${field.qualified} is encrypted: ${what} on it cannot match ciphertext; look the rows up by another column`,
+    `${field.display} is encrypted: ${what} on it ${outcome}`,
   );
 }
 
@@ -26,7 +30,7 @@ export function queryError(field: FieldConfig, what: string): CmekQueryError {
 type Resolve = (path: readonly string[]) => FieldConfig | undefined;
 
 function ownResolver(
-  config: ModelConfig | undefined,
+  config: FieldSet | undefined,
   include: readonly IncludeLike[] | undefined,
   names: readonly string[],
 ): Resolve {
@@ -48,10 +52,10 @@ function isSequelizeMethod(value: unknown): boolean {
 }
 
 /** Every column a where / order fragment references, walked recursively. */
-function walk(value: unknown, resolve: Resolve, what: string, depth = 0): void {
+function walk(value: unknown, resolve: Resolve, what: string, depth = 0, outcome = NO_MATCH): void {
   if (depth > 64 || value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
-    for (const item of value) walk(item, resolve, what, depth + 1);
+    for (const item of value) walk(item, resolve, what, depth + 1, outcome);
     return;
   }
   if (isSequelizeMethod(value)) {
@@ -65,22 +69,22 @@ function walk(value: unknown, resolve: Resolve, what: string, depth = 0): void {
     };
     if (typeof method.col === 'string') {
       const field = resolve(method.col.replace(/^\$|\$$/g, '').split('.'));
-      if (field) throw queryError(field, what);
+      if (field) throw queryError(field, what, outcome);
     }
     if (Array.isArray(method.col)) {
       const field = resolve(method.col.filter((p): p is string => typeof p === 'string'));
-      if (field) throw queryError(field, what);
+      if (field) throw queryError(field, what, outcome);
     }
     if ('attribute' in method) {
       if (typeof method.attribute === 'string') {
         const field = resolve(method.attribute.split('.'));
-        if (field) throw queryError(field, what);
-      } else walk(method.attribute, resolve, what, depth + 1);
-      walk(method.logic, resolve, what, depth + 1);
+        if (field) throw queryError(field, what, outcome);
+      } else walk(method.attribute, resolve, what, depth + 1, outcome);
+      walk(method.logic, resolve, what, depth + 1, outcome);
     }
-    walk(method.args, resolve, what, depth + 1);
-    walk(method.val, resolve, what, depth + 1);
-    walk(method.conditions, resolve, what, depth + 1);
+    walk(method.args, resolve, what, depth + 1, outcome);
+    walk(method.val, resolve, what, depth + 1, outcome);
+    walk(method.conditions, resolve, what, depth + 1, outcome);
     return;
   }
   if (Buffer.isBuffer(value) || value instanceof Date) return;
@@ -91,28 +95,73 @@ function walk(value: unknown, resolve: Resolve, what: string, depth = 0): void {
     const path =
       key.startsWith('$') && key.endsWith('$') ? key.slice(1, -1).split('.') : [key.split('.')[0]!];
     const field = resolve(path);
-    if (field) throw queryError(field, what);
+    if (field) throw queryError(field, what, outcome);
     // Under an attribute, nested keys are operators or JSON paths; only column references matter.
-    walkOperands(inner, resolve, what, depth + 1);
+    walkOperands(inner, resolve, what, depth + 1, outcome);
   }
   for (const symbol of Object.getOwnPropertySymbols(value)) {
-    walk((value as Record<symbol, unknown>)[symbol], resolve, what, depth + 1);
+    walk((value as Record<symbol, unknown>)[symbol], resolve, what, depth + 1, outcome);
   }
 }
 
 /** The operand of an attribute: operators (`{ [Op.in]: [...] }`) may hold `col()` or nested logic. */
-function walkOperands(value: unknown, resolve: Resolve, what: string, depth: number): void {
+function walkOperands(
+  value: unknown,
+  resolve: Resolve,
+  what: string,
+  depth: number,
+  outcome: string,
+): void {
   if (depth > 64 || value === null || typeof value !== 'object') return;
   if (isSequelizeMethod(value)) {
-    walk(value, resolve, what, depth);
+    walk(value, resolve, what, depth, outcome);
     return;
   }
   if (Array.isArray(value)) {
-    for (const item of value) walkOperands(item, resolve, what, depth + 1);
+    for (const item of value) walkOperands(item, resolve, what, depth + 1, outcome);
     return;
   }
   for (const symbol of Object.getOwnPropertySymbols(value)) {
-    walkOperands((value as Record<symbol, unknown>)[symbol], resolve, what, depth + 1);
+    walkOperands((value as Record<symbol, unknown>)[symbol], resolve, what, depth + 1, outcome);
+  }
+}
+
+const COMPUTED =
+  'would compute on ciphertext, not on the values; read the field and compute in the application';
+
+/** A name fit for a message: `max`, `lower`; anything else is "an SQL function". */
+function functionName(value: unknown): string {
+  const name = (value as { fn?: unknown }).fn;
+  return typeof name === 'string' && /^[A-Za-z_][A-Za-z0-9_]{0,31}$/.test(name)
+    ? `${name.toLowerCase()}()`
+    : 'an SQL function';
+}
+
+/** `count(col)`: counting the non-null values of a column is as right on ciphertext as on plaintext. */
+function isPlainCount(value: unknown): boolean {
+  if (!(value instanceof Utils.Fn)) return false;
+  const { fn, args } = value as unknown as { fn?: unknown; args?: unknown };
+  return (
+    typeof fn === 'string' &&
+    fn.toLowerCase() === 'count' &&
+    Array.isArray(args) &&
+    args.length === 1 &&
+    (args[0] instanceof Utils.Col || typeof args[0] === 'string')
+  );
+}
+
+/**
+ * `attributes`: a column (by name, or `col()`) is read and decrypted; an SQL function or
+ * aggregate of an encrypted one (`max`, `min`, `sum`, `lower`, `count(DISTINCT ...)`) is refused.
+ * A `literal` is opaque SQL and is not looked into.
+ */
+function walkAttributes(attributes: unknown, resolve: Resolve): void {
+  if (!Array.isArray(attributes)) return;
+  for (const item of attributes) {
+    const expression: unknown = Array.isArray(item) ? item[0] : item;
+    if (!isSequelizeMethod(expression) || expression instanceof Utils.Col) continue;
+    if (isPlainCount(expression)) continue;
+    walk(expression, resolve, functionName(expression), 0, COMPUTED);
   }
 }
 
@@ -120,8 +169,14 @@ function walkIncludes(includes: readonly IncludeLike[] | undefined, depth = 0): 
   if (!includes || depth > 16) return;
   for (const inc of includes) {
     const config = configOf(inc.model);
-    if (config && inc.where !== undefined) {
-      walk(inc.where, ownResolver(config, inc.include, [config.model.name]), 'a where');
+    if (config) {
+      // Inside an include, `alias.column` and `Model.column` name the included model itself.
+      const table = config.model.getTableName();
+      const names = [config.model.name, ...(inc.as ? [inc.as] : [])];
+      if (typeof table === 'string') names.push(table);
+      const resolve = ownResolver(config, inc.include, names);
+      if (inc.where !== undefined) walk(inc.where, resolve, 'a where');
+      walkAttributes(inc.attributes, resolve);
     }
     walkIncludes(inc.include, depth + 1);
   }
@@ -129,6 +184,7 @@ function walkIncludes(includes: readonly IncludeLike[] | undefined, depth = 0): 
 
 export interface FindLike {
   readonly where?: unknown;
+  readonly attributes?: unknown;
   readonly order?: unknown;
   readonly include?: readonly IncludeLike[];
   readonly having?: unknown;
@@ -137,21 +193,22 @@ export interface FindLike {
 
 /**
  * Throws `CmekQueryError` when the options filter, sort or group on an encrypted field of the
- * model (`config`, possibly undefined for a plain model) or of any included model.
+ * model (`config`, possibly undefined for a plain model) or of any included model, or compute
+ * an SQL function or aggregate of one. `names` are the prefixes that mean the model itself in a
+ * column reference (`Integration.secret`): its name and its table's.
  */
 export function assertQueryable(
-  config: ModelConfig | undefined,
+  config: FieldSet | undefined,
   options: FindLike | undefined,
-  modelName: string,
-  tableName?: string,
+  names: readonly string[],
 ): void {
   if (!options) return;
-  const names = [modelName, ...(tableName ? [tableName] : [])];
   const resolve = ownResolver(config, options.include, names);
   if (options.where !== undefined) walk(options.where, resolve, 'a where');
   if (options.having !== undefined) walk(options.having, resolve, 'a having');
   if (options.order !== undefined) walkOrder(options.order, resolve);
   if (options.group !== undefined) walkOrder(options.group, resolve);
+  walkAttributes(options.attributes, resolve);
   walkIncludes(options.include);
 }
 

@@ -1,193 +1,215 @@
 /**
- * The last line before the database: every write Sequelize makes for an encrypted model goes
- * through the model's query interface (`insert`, `update`, `bulkInsert`, `bulkUpdate`,
- * `upsert`), with hooks or without (`hooks: false`), whatever hooks the application added. The
- * model gets its own view of the query interface that encrypts there, and refuses filters on
- * encrypted fields in `select`, `rawSelect` (count, max...), `bulkUpdate`, `bulkDelete` and
- * `increment` / `decrement`.
+ * The last line before the database: every write Sequelize makes goes through the query
+ * interface (`insert`, `update`, `bulkInsert`, `bulkUpdate`, `upsert`, `increment` /
+ * `decrement`), with hooks or without (`hooks: false`), whatever hooks the application added,
+ * and every finder through `select` / `rawSelect`. `interceptors` builds the versions of those
+ * methods that encrypt the values written, refuse filters and aggregates on encrypted fields
+ * and decrypt what a `select` returns, for one target: a model's own view of the query
+ * interface (`modelQueryInterface`), or a table reached through the shared one
+ * (`shared-query-interface.ts`).
  */
-import type { ModelConfig } from './config';
+import { configOf, type FieldSet, type ModelConfig } from './config';
 import { assertQueryable, type FindLike, queryError } from './guard';
-import {
-  encryptRecords,
-  type Known,
-  restoreInstances,
-  restorePlaintext,
-  type Values,
-} from './write';
+import { decryptResults, type FindOptionsLike } from './read';
+import { encryptRecords, type Known, restoreReturned, type Values } from './write';
 
-type Method = (...args: unknown[]) => Promise<unknown>;
-type QueryInterfaceLike = Record<string, unknown>;
+export type Method = (...args: unknown[]) => Promise<unknown>;
+export type QueryInterfaceLike = Record<string, unknown>;
 
-function method(real: QueryInterfaceLike, name: string): Method {
-  const fn = real[name];
-  if (typeof fn !== 'function') throw new TypeError(`the Sequelize query interface has no ${name}`);
-  return (fn as Method).bind(real);
+/** The query-interface methods the adapter intercepts. */
+export const INTERCEPTED = [
+  'insert',
+  'update',
+  'bulkInsert',
+  'bulkUpdate',
+  'upsert',
+  'bulkDelete',
+  'select',
+  'rawSelect',
+  'increment',
+  'decrement',
+] as const;
+export type Intercepted = (typeof INTERCEPTED)[number];
+export type Methods = Readonly<Record<Intercepted, Method>>;
+
+/** What one set of interceptors protects. */
+export interface Target {
+  readonly fields: FieldSet;
+  /** The prefixes that name the target itself in a column reference (model and table names). */
+  names(tableName: unknown): readonly string[];
+  /** Refuses a write before anything is encrypted (a column two models encrypt differently). */
+  beforeWrite?(records: readonly Values[]): void;
+  /**
+   * A table reached without its model: what `select` returns is decrypted by column (and by the
+   * attribute names of the model that read it, if any).
+   */
+  readonly byColumn?: boolean;
 }
 
-function valuesOf(value: unknown): Values {
+export function valuesOf(value: unknown): Values {
   return typeof value === 'object' && value !== null ? (value as Values) : {};
 }
 
-/** Rows or instances a query returned, as data-value objects. */
-function returnedRows(value: unknown): Values[] {
-  const list = Array.isArray(value) ? value : [value];
-  const out: Values[] = [];
-  for (const item of list) {
-    if (typeof item !== 'object' || item === null) continue;
-    const data = (item as { dataValues?: unknown }).dataValues;
-    out.push(typeof data === 'object' && data !== null ? (data as Values) : (item as Values));
-  }
-  return out;
+export function tableNameOf(tableName: unknown): string | undefined {
+  if (typeof tableName === 'string') return tableName;
+  const name = (tableName as { tableName?: unknown } | null | undefined)?.tableName;
+  return typeof name === 'string' ? name : undefined;
 }
 
-export function wrapQueryInterface(
-  real: QueryInterfaceLike,
-  config: ModelConfig,
-): QueryInterfaceLike {
-  const modelName = config.model.name;
-  const check = (options: unknown): void => {
-    const tableName = config.model.getTableName();
-    assertQueryable(
-      config,
-      valuesOf(options) as FindLike,
-      modelName,
-      typeof tableName === 'string' ? tableName : tableName.tableName,
-    );
-  };
-  const checkWhere = (where: unknown): void => check({ where });
+function hasIncludes(options: unknown): boolean {
+  const include = (options as { include?: unknown } | null | undefined)?.include;
+  return Array.isArray(include) && include.length > 0;
+}
 
-  const insert = method(real, 'insert');
-  const update = method(real, 'update');
-  const bulkInsert = method(real, 'bulkInsert');
-  const bulkUpdate = method(real, 'bulkUpdate');
-  const upsert = method(real, 'upsert');
-  const bulkDelete = method(real, 'bulkDelete');
-  const select = method(real, 'select');
-  const rawSelect = method(real, 'rawSelect');
-  const increment = method(real, 'increment');
-  const decrement = method(real, 'decrement');
+/** The intercepting versions of `real`'s methods for `target`. */
+export function interceptors(target: Target, real: Methods): Methods {
+  const { fields } = target;
+  const check = (tableName: unknown, options: unknown): void =>
+    assertQueryable(fields, valuesOf(options) as FindLike, target.names(tableName));
+  const checkWhere = (tableName: unknown, where: unknown): void => check(tableName, { where });
+  const seal = async (records: readonly Values[], known: Known): Promise<Values[]> => {
+    target.beforeWrite?.(records);
+    return encryptRecords(fields, records, known);
+  };
 
   /** `increment` / `decrement`: a where on an encrypted field, or arithmetic on one, is refused. */
   const arithmetic =
     (run: Method): Method =>
     async (model, tableName, where, amounts, extra, options) => {
-      checkArithmetic(config, where, amounts, checkWhere);
-      return run(model, tableName, where, amounts, extra, options);
+      checkWhere(tableName, where);
+      for (const key of Object.keys(valuesOf(amounts))) {
+        const field = fields.byName.get(key);
+        if (field) throw queryError(field, 'arithmetic (increment / decrement)');
+      }
+      const known: Known = new Map();
+      const sealedExtra =
+        typeof extra === 'object' && extra !== null
+          ? (await seal([extra as Values], known))[0]
+          : extra;
+      const result = await run(model, tableName, where, amounts, sealedExtra, options);
+      await restoreReturned(fields, result, known);
+      return result;
     };
 
-  const overrides: QueryInterfaceLike = {
-    async insert(instance: unknown, tableName: unknown, values: unknown, options: unknown) {
+  return {
+    async insert(instance, tableName, values, options) {
       const known: Known = new Map();
-      const [sealed] = await encryptRecords(config, [valuesOf(values)], known);
-      const result = await insert(instance, tableName, sealed, options);
-      await restoreInstances(
-        config,
-        [instance, ...(Array.isArray(result) ? [result[0]] : [])],
-        known,
-      );
+      const [sealed] = await seal([valuesOf(values)], known);
+      const result = await real.insert(instance, tableName, sealed, options);
+      await restoreReturned(fields, [instance, result], known);
       return result;
     },
-    async update(
-      instance: unknown,
-      tableName: unknown,
-      values: unknown,
-      where: unknown,
-      options: unknown,
-    ) {
+    async update(instance, tableName, values, where, options) {
       const known: Known = new Map();
-      const [sealed] = await encryptRecords(config, [valuesOf(values)], known);
-      const result = await update(instance, tableName, sealed, where, options);
-      await restoreInstances(config, [instance], known);
+      const [sealed] = await seal([valuesOf(values)], known);
+      const result = await real.update(instance, tableName, sealed, where, options);
+      await restoreReturned(fields, [instance], known);
       return result;
     },
-    async bulkInsert(tableName: unknown, records: unknown, options: unknown, attributes: unknown) {
+    async bulkInsert(tableName, records, options, attributes) {
       const known: Known = new Map();
       const rows = Array.isArray(records) ? (records as Values[]) : [];
-      const sealed = await encryptRecords(config, rows, known);
-      const result = await bulkInsert(tableName, sealed, options, attributes);
+      const sealed = await seal(rows, known);
+      const result = await real.bulkInsert(tableName, sealed, options, attributes);
       // RETURNING rows (PostgreSQL, SQLite) are copied into the instances: give them plaintext.
-      if (Array.isArray(result)) await restorePlaintext(config, returnedRows(result), known);
+      if (Array.isArray(result)) await restoreReturned(fields, result, known);
       return result;
     },
-    async bulkUpdate(
-      tableName: unknown,
-      values: unknown,
-      where: unknown,
-      options: unknown,
-      attributes: unknown,
-    ) {
-      checkWhere(where);
+    async bulkUpdate(tableName, values, where, options, attributes) {
+      checkWhere(tableName, where);
       const known: Known = new Map();
-      const [sealed] = await encryptRecords(config, [valuesOf(values)], known);
-      const result = await bulkUpdate(tableName, sealed, where, options, attributes);
-      if (Array.isArray(result)) await restoreInstances(config, result, known);
+      const [sealed] = await seal([valuesOf(values)], known);
+      const result = await real.bulkUpdate(tableName, sealed, where, options, attributes);
+      if (Array.isArray(result)) await restoreReturned(fields, result, known);
       return result;
     },
-    async upsert(
-      tableName: unknown,
-      insertValues: unknown,
-      updateValues: unknown,
-      where: unknown,
-      options: unknown,
-    ) {
+    async upsert(tableName, insertValues, updateValues, where, options) {
       const known: Known = new Map();
+      target.beforeWrite?.([valuesOf(insertValues), valuesOf(updateValues)]);
       const [sealedInsert, sealedUpdate] = await encryptSharing(
-        config,
+        fields,
         valuesOf(insertValues),
         valuesOf(updateValues),
         known,
       );
-      const result = await upsert(tableName, sealedInsert, sealedUpdate, where, options);
-      if (Array.isArray(result)) await restoreInstances(config, [result[0]], known);
+      const result = await real.upsert(tableName, sealedInsert, sealedUpdate, where, options);
+      if (Array.isArray(result)) await restoreReturned(fields, [result[0]], known);
       return result;
     },
-    async bulkDelete(tableName: unknown, where: unknown, options: unknown, model: unknown) {
-      checkWhere(where);
-      return bulkDelete(tableName, where, options, model);
+    async bulkDelete(tableName, where, options, model) {
+      checkWhere(tableName, where);
+      return real.bulkDelete(tableName, where, options, model);
     },
-    async select(model: unknown, tableName: unknown, options: unknown) {
-      check(options);
-      return select(model, tableName, options);
+    async select(model, tableName, options) {
+      check(tableName, options);
+      const results = await real.select(model, tableName, options);
+      // Decrypted here rather than in an afterFind hook: finders with `hooks: false` get
+      // plaintext too, and every afterFind hook sees it, whenever it was added.
+      await decryptResults(results, valuesOf(options) as FindOptionsLike, model, false);
+      if (target.byColumn && !configOf(model))
+        await restoreReturned(fields, results, new Map(), model);
+      return results;
     },
-    async rawSelect(
-      tableName: unknown,
-      options: unknown,
-      attributeSelector: unknown,
-      model: unknown,
-    ) {
-      check(options);
-      return rawSelect(tableName, options, attributeSelector, model);
+    async rawSelect(tableName, options, attributeSelector, model) {
+      check(tableName, options);
+      return real.rawSelect(tableName, options, attributeSelector, model);
     },
-    increment: arithmetic(increment),
-    decrement: arithmetic(decrement),
+    increment: arithmetic(real.increment),
+    decrement: arithmetic(real.decrement),
   };
-  return Object.assign(Object.create(real) as QueryInterfaceLike, overrides);
 }
 
-function checkArithmetic(
+/**
+ * Reads through the shared query interface by a model without encrypted fields (or with none
+ * configured for the table): only what it includes is guarded and decrypted.
+ */
+export function plainReads(real: Methods): Pick<Methods, 'select' | 'rawSelect'> {
+  const none: FieldSet = { byName: new Map() };
+  const names = (model: unknown): string[] => {
+    const name = (model as { name?: unknown } | null | undefined)?.name;
+    return typeof name === 'string' ? [name] : [];
+  };
+  return {
+    async select(model, tableName, options) {
+      if (!hasIncludes(options)) return real.select(model, tableName, options);
+      assertQueryable(none, valuesOf(options) as FindLike, names(model));
+      const results = await real.select(model, tableName, options);
+      await decryptResults(results, valuesOf(options) as FindOptionsLike, model, false);
+      return results;
+    },
+    async rawSelect(tableName, options, attributeSelector, model) {
+      if (hasIncludes(options)) assertQueryable(none, valuesOf(options) as FindLike, names(model));
+      return real.rawSelect(tableName, options, attributeSelector, model);
+    },
+  };
+}
+
+/** A model's own view of the query interface: every write Sequelize makes for it passes here. */
+export function modelQueryInterface(
+  real: QueryInterfaceLike,
+  originals: Methods,
   config: ModelConfig,
-  where: unknown,
-  amounts: unknown,
-  checkWhere: (where: unknown) => void,
-): void {
-  checkWhere(where);
-  for (const key of Object.keys(valuesOf(amounts))) {
-    const field = config.byName.get(key);
-    if (field) throw queryError(field, 'arithmetic (increment / decrement)');
-  }
+): QueryInterfaceLike {
+  const target: Target = {
+    fields: config,
+    names: () => {
+      const table = tableNameOf(config.model.getTableName());
+      return table ? [config.model.name, table] : [config.model.name];
+    },
+  };
+  return Object.assign(Object.create(real) as QueryInterfaceLike, interceptors(target, originals));
 }
 
 /** An upsert's insert and update values, the same plaintext encrypted once for both. */
 async function encryptSharing(
-  config: ModelConfig,
+  fields: FieldSet,
   insertValues: Values,
   updateValues: Values,
   known: Known,
 ): Promise<[Values, Values]> {
-  const [sealedInsert] = await encryptRecords(config, [insertValues], known);
+  const [sealedInsert] = await encryptRecords(fields, [insertValues], known);
   const update = { ...updateValues };
-  for (const name of config.byName.keys()) {
+  for (const name of fields.byName.keys()) {
     if (
       Object.hasOwn(update, name) &&
       Object.hasOwn(insertValues, name) &&
@@ -196,6 +218,6 @@ async function encryptSharing(
       update[name] = sealedInsert![name];
     }
   }
-  const [sealedUpdate] = await encryptRecords(config, [update], known);
+  const [sealedUpdate] = await encryptRecords(fields, [update], known);
   return [sealedInsert!, sealedUpdate!];
 }

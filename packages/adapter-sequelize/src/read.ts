@@ -1,4 +1,5 @@
 /** The read side: decrypting what a finder returns, instances and `raw: true` rows, includes too. */
+import { Utils } from 'sequelize';
 import { configOf, type FieldConfig, type ModelConfig } from './config';
 import type { IncludeLike } from './guard';
 import { isInstance, type Values } from './write';
@@ -23,15 +24,26 @@ function add(slots: Slots, config: ModelConfig, field: FieldConfig, slot: Slot):
   else byField.set(field, [slot]);
 }
 
+/** The column an `attributes` entry selects: `'slack_token'`, or `col('Model.slack_token')`. */
+function selectedName(config: ModelConfig, selected: unknown): string | undefined {
+  if (typeof selected === 'string') return selected;
+  if (!(selected instanceof Utils.Col)) return undefined;
+  const col = (selected as unknown as { col?: unknown }).col;
+  if (typeof col !== 'string') return undefined;
+  const parts = col.split('.');
+  if (parts.length === 1) return parts[0];
+  return parts.length === 2 && parts[0] === config.model.name ? parts[1] : undefined;
+}
+
 /** Result keys that hold an encrypted field: attribute names, and aliases from `attributes`. */
 function keysOf(config: ModelConfig, attributes: unknown): Map<string, FieldConfig> {
   const keys = new Map(config.byAttribute);
   if (Array.isArray(attributes)) {
     for (const entry of attributes) {
-      if (Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'string') {
-        const field = config.byName.get(entry[0]);
-        if (field) keys.set(entry[1], field);
-      }
+      if (!Array.isArray(entry) || typeof entry[1] !== 'string') continue;
+      const name = selectedName(config, entry[0]);
+      const field = name === undefined ? undefined : config.byName.get(name);
+      if (field) keys.set(entry[1], field);
     }
   }
   return keys;

@@ -8,6 +8,8 @@ import {
 } from '@cmek/core';
 import { Op } from 'sequelize';
 import { type AnyModelStatic, configOf, contextFor } from './config';
+import type { QueryInterfaceLike } from './query-interface';
+import { unwrappedMethods } from './shared-query-interface';
 
 export interface SequelizeRowStoreOptions {
   /** The store's name in a configuration and in reports. Default: the model's name. */
@@ -17,16 +19,6 @@ export interface SequelizeRowStoreOptions {
    * not run in this process (a CLI configuration). When it has run, its contexts are used.
    */
   readonly labels?: Readonly<Record<string, string>>;
-}
-
-interface QueryInterfaceLike {
-  bulkUpdate(
-    table: unknown,
-    values: object,
-    where: object,
-    options: object,
-    attributes: unknown,
-  ): Promise<unknown>;
 }
 
 function affected(result: unknown): number {
@@ -43,7 +35,8 @@ function affected(result: unknown): number {
  * A `RowStore` over `Model`'s `fields` (default: the fields `encryptFields` configured): scans
  * by primary key (keyset pagination, `WHERE pk > ? ORDER BY pk LIMIT ?`) and writes with
  * compare-and-set (`UPDATE … SET field = ? WHERE pk = ? AND field = ?`). It reads and writes the
- * stored values themselves, around the adapter: no decryption, no encryption, no hooks.
+ * stored values themselves, through the query interface as it was before the adapter: no
+ * decryption, no encryption, no hooks.
  */
 export function sequelizeRowStore(
   Model: AnyModelStatic,
@@ -74,6 +67,8 @@ export function sequelizeRowStore(
     contexts.set(name, configured?.context ?? contextFor(Model.name, name, options.labels?.[name]));
   }
   const fieldList = Object.freeze([...names]);
+  const unwrapped = () =>
+    unwrappedMethods(Model.sequelize!.getQueryInterface() as unknown as QueryInterfaceLike);
 
   return {
     name: options.name ?? Model.name,
@@ -85,15 +80,14 @@ export function sequelizeRowStore(
       return { ...context };
     },
     async scan(after: Cursor | undefined, limit: number): Promise<Row[]> {
-      const rows = (await Model.findAll({
-        // hooks: false: the stored values, not decrypted
-        ...({ hooks: false } as object),
-        attributes: [pk, ...fieldList],
-        ...(after === undefined ? {} : { where: { [pk]: { [Op.gt]: after } } }),
-        order: [[pk, 'ASC']],
+      // The stored values: the query interface's own select, which the adapter does not decrypt.
+      const rows = (await unwrapped().select(Model, Model.getTableName(), {
+        attributes: [[pkColumn, pk], ...fieldList.map((field) => [columns.get(field)!, field])],
+        ...(after === undefined ? {} : { where: { [pkColumn]: { [Op.gt]: after } } }),
+        order: [[pkColumn, 'ASC']],
         limit,
         raw: true,
-      })) as unknown as Record<string, unknown>[];
+      })) as Record<string, unknown>[];
       return rows.map((row) => {
         const values: Record<string, string | null> = {};
         for (const field of fieldList) {
@@ -114,8 +108,7 @@ export function sequelizeRowStore(
         throw new CmekConfigError(`${Model.name}.${field} is not a field of this store`);
       // The unwrapped query interface: `next` is already a token, and the guard would refuse the
       // where on the encrypted column that compare-and-set needs.
-      const qi = Model.sequelize!.getQueryInterface() as unknown as QueryInterfaceLike;
-      const result = await qi.bulkUpdate(
+      const result = await unwrapped().bulkUpdate(
         Model.getTableName(),
         { [column]: next },
         { [pkColumn]: id, [column]: expected },

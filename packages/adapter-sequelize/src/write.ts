@@ -6,7 +6,7 @@ import {
   encryptFieldValues,
 } from '@cmek/core';
 import { Utils } from 'sequelize';
-import type { FieldConfig, ModelConfig } from './config';
+import { configOf, type FieldConfig, type FieldSet } from './config';
 
 export type Values = Record<string, unknown>;
 
@@ -17,11 +17,11 @@ function notAString(field: FieldConfig, value: unknown): CmekError {
   if (value instanceof Utils.SequelizeMethod) {
     return new CmekQueryError(
       field.qualified,
-      `${field.qualified} is encrypted: an SQL expression (fn, col, literal) cannot be written to it; pass the plaintext string`,
+      `${field.display} is encrypted: an SQL expression (fn, col, literal) cannot be written to it; pass the plaintext string`,
     );
   }
   return new CmekInvalidInputError(
-    `${field.qualified} is encrypted and only holds strings (or null), not ${Buffer.isBuffer(value) ? 'a Buffer' : typeof value}`,
+    `${field.display} is encrypted and only holds strings (or null), not ${Buffer.isBuffer(value) ? 'a Buffer' : typeof value}`,
   );
 }
 
@@ -30,7 +30,7 @@ function notAString(field: FieldConfig, value: unknown): CmekError {
  * encrypted; `null` and `undefined` stay; a valid token of the field stays as it is.
  */
 export async function encryptRecords(
-  config: ModelConfig,
+  config: FieldSet,
   records: readonly Values[],
   known: Known,
 ): Promise<Values[]> {
@@ -49,9 +49,9 @@ export async function encryptRecords(
       values.push(value);
     }
     if (values.length === 0) continue;
-    const { stored, plaintexts } = await encryptFieldValues(config.envelope, values, {
+    const { stored, plaintexts } = await encryptFieldValues(field.envelope, values, {
       context: field.context,
-      label: field.qualified,
+      label: field.display,
     });
     for (const [n, i] of at.entries()) {
       out[i]![name] = stored[n];
@@ -66,7 +66,7 @@ export async function encryptRecords(
  * values) by their plaintext, in place: the ones this write made from `known`, others decrypted.
  */
 export async function restorePlaintext(
-  config: ModelConfig,
+  config: FieldSet,
   targets: readonly Values[],
   known: Known,
 ): Promise<void> {
@@ -75,17 +75,17 @@ export async function restorePlaintext(
     for (const target of targets) {
       if (!Object.hasOwn(target, name)) continue;
       const value = target[name];
-      if (!config.envelope.isEncrypted(value)) continue;
+      if (!field.envelope.isEncrypted(value)) continue;
       const plain = known.get(value);
       if (plain !== undefined) target[name] = plain;
       else pending.push([target, value]);
     }
     if (pending.length === 0) continue;
-    const plain = await config.envelope.decryptMany(
+    const plain = await field.envelope.decryptMany(
       pending.map(([, token]) => token),
       {
         context: field.context,
-        ...(config.plaintextPolicy ? { plaintextPolicy: config.plaintextPolicy } : {}),
+        ...(field.plaintextPolicy ? { plaintextPolicy: field.plaintextPolicy } : {}),
       },
     );
     for (const [i, [target]] of pending.entries()) target[name] = plain[i];
@@ -109,7 +109,7 @@ export function isInstance(value: unknown): value is InstanceLike {
 
 /** After a write: the instance's data values hold plaintext; its previous values too, where they held the same token. */
 export async function restoreInstances(
-  config: ModelConfig,
+  config: FieldSet,
   instances: readonly unknown[],
   known: Known,
 ): Promise<void> {
@@ -134,4 +134,58 @@ export async function restoreInstances(
       }
     }
   }
+}
+
+/** The fields of `set` by the attribute names of `model`, a model without encrypted fields over the same table. */
+function byModelAttributes(set: FieldSet, model: unknown): FieldSet {
+  const attributes = (model as { rawAttributes?: unknown } | undefined)?.rawAttributes;
+  if (typeof attributes !== 'object' || attributes === null) return set;
+  const byName = new Map(set.byName);
+  for (const [attribute, definition] of Object.entries(attributes)) {
+    const column = (definition as { field?: unknown } | null)?.field;
+    const field = set.byName.get(typeof column === 'string' ? column : attribute);
+    if (field && !byName.has(attribute)) byName.set(attribute, field);
+  }
+  return { byName };
+}
+
+/**
+ * After a write: the instances and rows it handed back (the instance saved, RETURNING rows,
+ * nested one level) hold plaintext. An instance of a model with encrypted fields is restored
+ * by that model's fields; any other by `set` (the table's encrypted columns) and its model's
+ * attribute names for them; plain rows by `set` and the attribute names of `model`. Tokens the
+ * write made come from `known`; others are decrypted.
+ */
+export async function restoreReturned(
+  set: FieldSet,
+  result: unknown,
+  known: Known,
+  model?: unknown,
+): Promise<void> {
+  const items = new Set<unknown>();
+  for (const item of Array.isArray(result) ? result : [result]) {
+    if (Array.isArray(item)) for (const inner of item) items.add(inner);
+    else items.add(item);
+  }
+  const sets = new Map<unknown, FieldSet>();
+  const instances = new Map<FieldSet, unknown[]>();
+  const rows: Values[] = [];
+  for (const item of items) {
+    if (isInstance(item)) {
+      const model = (item as { constructor?: unknown }).constructor;
+      let own = sets.get(model);
+      if (!own) {
+        own = configOf(model) ?? byModelAttributes(set, model);
+        sets.set(model, own);
+      }
+      const list = instances.get(own);
+      if (list) list.push(item);
+      else instances.set(own, [item]);
+    } else if (typeof item === 'object' && item !== null && !Buffer.isBuffer(item)) {
+      rows.push(item as Values);
+    }
+  }
+  for (const [own, list] of instances) await restoreInstances(own, list, known);
+  if (rows.length > 0)
+    await restorePlaintext(model ? byModelAttributes(set, model) : set, rows, known);
 }

@@ -421,6 +421,77 @@ for (const db of DATABASES) {
         ]);
       });
 
+      it('finders with hooks: false return plaintext', async () => {
+        const noHooks = { hooks: false } as object;
+        const all = await Integration.findAll({
+          where: { plan },
+          order: [['id', 'ASC']],
+          ...noHooks,
+        });
+        expect(all.map((r) => r.get('slackToken'))).toEqual(['r-1', 'r-2', '']);
+        expect(all.map((r) => r.get('webhookSecret'))).toEqual([UNICODE, null, 'w-3']);
+        expect(all.every((r) => r.changed() === false)).toBe(true);
+        const raw = (await Integration.findAll({
+          where: { plan },
+          order: [['id', 'ASC']],
+          raw: true,
+          ...noHooks,
+        })) as unknown as Record<string, unknown>[];
+        expect(raw.map((r) => r.slackToken)).toEqual(['r-1', 'r-2', '']);
+        expect(
+          (await Integration.findOne({ where: { id: ids[0] }, ...noHooks }))!.get('slackToken'),
+        ).toBe('r-1');
+        const byPk = (await Integration.findByPk(ids[2], noHooks))!;
+        expect(byPk.get('webhookSecret')).toBe('w-3');
+        const { rows } = await Integration.findAndCountAll({
+          where: { plan },
+          order: [['id', 'ASC']],
+          ...noHooks,
+        });
+        expect(rows.map((r) => r.get('slackToken'))).toEqual(['r-1', 'r-2', '']);
+        await rawUpdate(
+          sequelize,
+          table,
+          ids[2],
+          'webhookSecret',
+          await envelope.encrypt('w-3 again', ctx('webhookSecret')),
+        );
+        await byPk.reload(noHooks);
+        expect(byPk.get('webhookSecret')).toBe('w-3 again');
+        await byPk.update({ webhookSecret: 'w-3' });
+        // the stored values stay tokens: the finders decrypt what they read, nothing more
+        await expectStored(ids[2], 'webhookSecret', 'w-3');
+      });
+
+      it('an afterFind hook sees plaintext, even one added before encryptFields', async () => {
+        const hookedTable = uniqueTable('hooked');
+        const Hooked = sequelize.define(
+          'Hooked',
+          { secret: DataTypes.TEXT },
+          { tableName: hookedTable, timestamps: false },
+        );
+        const seen: unknown[] = [];
+        Hooked.addHook('afterFind', (result: unknown) => {
+          for (const row of Array.isArray(result) ? result : [result])
+            seen.push((row as Model | null)?.get('secret'));
+        });
+        await encryptFields(Hooked, { envelope, fields: ['secret'] });
+        await Hooked.sync({ force: true });
+        try {
+          const row = await Hooked.create({ secret: 'for the hook' });
+          const stored = (await rawRow(sequelize, hookedTable, row.get('id')))!.secret as string;
+          expect(stored).toMatch(TOKEN);
+          expect(await envelope.decrypt(stored, { context: { field: 'Hooked.secret' } })).toBe(
+            'for the hook',
+          );
+          await Hooked.findAll();
+          await Hooked.findByPk(row.get('id') as number);
+          expect(seen).toEqual(['for the hook', 'for the hook']);
+        } finally {
+          await Hooked.drop().catch(() => undefined);
+        }
+      });
+
       it('reload gives plaintext and a clean changed()', async () => {
         const row = (await Integration.findByPk(ids[0]))!;
         await rawUpdate(

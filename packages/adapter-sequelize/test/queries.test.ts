@@ -186,6 +186,93 @@ for (const db of DATABASES) {
           .length,
       ).toBe(2);
     });
+
+    it('Model.max, min, sum, aggregate and fn() of an encrypted field throw CmekQueryError', async () => {
+      const { fn, col } = sequelize;
+      const calls: [string, () => Promise<unknown>, string][] = [
+        ['max', () => Integration.max('secret'), 'Integration.secret'],
+        ['min', () => Integration.min('secret'), 'Integration.secret'],
+        ['sum', () => Integration.sum('secret'), 'Integration.secret'],
+        ['aggregate', () => Integration.aggregate('secret', 'max'), 'Integration.secret'],
+        [
+          'aggregate DISTINCT',
+          () => Integration.aggregate('secret', 'DISTINCT', { plain: false }),
+          'Integration.secret',
+        ],
+        [
+          'count distinct',
+          () => Integration.count({ col: 'secret', distinct: true }),
+          'Integration.secret',
+        ],
+        [
+          'fn in attributes',
+          () => Integration.findAll({ attributes: ['id', [fn('lower', col('secret')), 'l']] }),
+          'Integration.secret',
+        ],
+        [
+          'fn in attributes.include, hooks: false',
+          () =>
+            Integration.findAll({
+              attributes: { include: [[fn('length', col('Integration.secret')), 'n']] },
+              hooks: false,
+            } as object),
+          'Integration.secret',
+        ],
+        [
+          'fn in an include',
+          () =>
+            User.findAll({
+              include: [
+                {
+                  model: Integration,
+                  as: 'integrations',
+                  attributes: ['id', [fn('upper', col('integrations.secret')), 'u']],
+                },
+              ],
+            }),
+          'Integration.secret',
+        ],
+        [
+          'fn over an included column',
+          () =>
+            Integration.findAll({
+              attributes: ['id', [fn('max', col('account.apiKey')), 'm']],
+              include: [{ model: Account, as: 'account', attributes: [] }],
+              group: ['Integration.id'],
+            }),
+          'Account.apiKey',
+        ],
+        ['group', () => Integration.count({ group: ['secret'] }), 'Integration.secret'],
+        [
+          'queryInterface.rawSelect',
+          () =>
+            sequelize
+              .getQueryInterface()
+              .rawSelect(
+                tables.integrations,
+                { attributes: [[fn('max', col('secret')), 'm']] } as object,
+                'm',
+              ),
+          'Integration.secret',
+        ],
+      ];
+      for (const [what, call, field] of calls) {
+        await expect(call(), what).rejects.toSatisfy(
+          (e: unknown) => isQueryError(field)(e) && !(e as Error).message.includes('cmek:v1:'),
+        );
+      }
+      // what works on ciphertext still runs: counting rows and non-null values, aggregates of
+      // other columns, and selecting the column itself (decrypted, under an alias too)
+      expect(await Integration.count()).toBe(2);
+      expect(await Integration.count({ col: 'secret' })).toBe(2);
+      expect(await Integration.max('name')).toBe('two');
+      const aliased = await Integration.findAll({
+        attributes: ['id', [col('secret'), 'copy']],
+        order: [['id', 'ASC']],
+        raw: true,
+      });
+      expect(aliased.map((r) => (r as unknown as { copy: string }).copy)).toEqual(['s-1', 's-2']);
+    });
   });
 }
 

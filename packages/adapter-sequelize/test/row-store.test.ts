@@ -64,6 +64,39 @@ for (const db of DATABASES) {
       expect((await Secret.findByPk(id))!.get('token')).toBe('legacy-1');
     });
 
+    it('scans soft-deleted rows and rows a default scope hides', async () => {
+      const hiddenTable = uniqueTable('hidden');
+      const Hidden = sequelize.define(
+        'Hidden',
+        { token: DataTypes.TEXT, archived: { type: DataTypes.BOOLEAN, defaultValue: false } },
+        { tableName: hiddenTable, paranoid: true, defaultScope: { where: { archived: false } } },
+      );
+      await encryptFields(Hidden, { envelope, fields: ['token'] });
+      await Hidden.sync({ force: true });
+      try {
+        const kept = await Hidden.create({ token: 'kept' });
+        const deleted = await Hidden.create({ token: 'deleted' });
+        const archived = await Hidden.create({ token: 'archived', archived: true });
+        await deleted.destroy();
+        expect(await Hidden.count()).toBe(1);
+        const rows = await sequelizeRowStore(Hidden).scan(undefined, 10);
+        expect(rows.map((r) => Number(r.id))).toEqual([
+          Number(kept.get('id')),
+          Number(deleted.get('id')),
+          Number(archived.get('id')),
+        ]);
+        for (const [i, plain] of ['kept', 'deleted', 'archived'].entries()) {
+          const stored = rows[i]!.values.token!;
+          expect(stored).toMatch(/^cmek:v1:/);
+          expect(await envelope.decrypt(stored, { context: { field: 'Hidden.token' } })).toBe(
+            plain,
+          );
+        }
+      } finally {
+        await Hidden.drop().catch(() => undefined);
+      }
+    });
+
     it('drives the core backfill: every legacy value ends up encrypted and readable', async () => {
       const store = sequelizeRowStore(Secret);
       await rawUpdate(sequelize, table, ids[0], 'note', 'late note');
