@@ -14,11 +14,10 @@ import {
   newKek,
   rawRow,
   rawUpdate,
+  TOKEN,
   UNICODE,
   uniqueTable,
 } from './support';
-
-const TOKEN = /^cmek:v1:[A-Za-z0-9_-]+\|[A-Za-z0-9_-]{22}\|[A-Za-z0-9_=-]+$/;
 
 for (const db of DATABASES) {
   describe.skipIf(!db.url)(`write and read paths (${db.dialect})`, () => {

@@ -15,9 +15,16 @@ import {
 } from 'sequelize';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encryptFields } from '../src/index';
-import { connect, DATABASES, envelopeFor, newKek, rawRows, UNICODE, uniqueTable } from './support';
-
-const TOKEN = /^cmek:v1:[A-Za-z0-9_-]+\|[A-Za-z0-9_-]{22}\|[A-Za-z0-9_=-]+$/;
+import {
+  connect,
+  DATABASES,
+  envelopeFor,
+  newKek,
+  rawRows,
+  TOKEN,
+  UNICODE,
+  uniqueTable,
+} from './support';
 
 for (const db of DATABASES) {
   describe.skipIf(!db.url)(`the shared query interface (${db.dialect})`, () => {

@@ -123,5 +123,8 @@ export async function rawUpdate(
   );
 }
 
+/** A whole `cmek:v1` token: kek record, 22-character salt, padded Fernet part. */
+export const TOKEN = /^cmek:v1:[A-Za-z0-9_-]+\|[A-Za-z0-9_-]{22}\|[A-Za-z0-9_=-]+$/;
+
 export const UNICODE = 'pässwörd — 秘密の鍵 🔑👩‍💻 שלום';
 export const BIG = randomBytes(48 * 1024).toString('base64');
