@@ -38,6 +38,8 @@ export interface PluginConfig {
 }
 
 const configs = new WeakMap<object, PluginConfig>();
+/** The same configurations by the options object, which discriminators and clones keep. */
+const byOptions = new WeakMap<object, PluginConfig>();
 
 function checkContext(path: string, given: unknown): EncryptionContext {
   if (typeof given !== 'object' || given === null || Array.isArray(given)) {
@@ -87,15 +89,35 @@ export function normaliseOptions(schema: SchemaView, options: unknown): PluginCo
   return { envelope, fields, modelName: o.modelName, contexts };
 }
 
-export function rememberConfig(schema: object, config: PluginConfig): void {
+export function rememberConfig(schema: object, options: object, config: PluginConfig): void {
   if (configs.has(schema)) {
     throw new CmekConfigError('cmekPlugin is applied twice to the same schema');
   }
   configs.set(schema, config);
+  byOptions.set(options, config);
 }
 
 export function configOf(schema: object): PluginConfig | undefined {
   return configs.get(schema);
+}
+
+/**
+ * The configuration of the schema a model was compiled from: the plugin's own schema, or a
+ * schema Mongoose derived from it (a discriminator's, a clone), whose plugin list keeps the
+ * options object the plugin was given.
+ */
+export function configOfSchema(schema: unknown): PluginConfig | undefined {
+  if (typeof schema !== 'object' || schema === null) return undefined;
+  const own = configs.get(schema);
+  if (own !== undefined) return own;
+  const plugins = (schema as { plugins?: unknown }).plugins;
+  if (!Array.isArray(plugins)) return undefined;
+  for (const entry of plugins) {
+    const opts = (entry as { opts?: unknown } | null)?.opts;
+    if (typeof opts === 'object' && opts !== null && byOptions.has(opts))
+      return byOptions.get(opts);
+  }
+  return undefined;
 }
 
 /** The name a model's values are bound to: the base model's name for a discriminator. */

@@ -1,7 +1,10 @@
 /** `cmekPlugin`: the Mongoose middleware that encrypts on every write and decrypts on reads. */
 import { CmekConfigError } from '@cmek/core';
 import type { Schema } from 'mongoose';
+import { builtIn } from './built-in-middleware';
+import { encryptOperation } from './bulk-operation';
 import { type ContextOf, decryptSlots, encryptSlots, restore, type Saved } from './crypt';
+import { guardModel } from './model-guard';
 import {
   type CmekPluginOptions,
   contextFor,
@@ -11,6 +14,7 @@ import {
   rememberConfig,
 } from './options';
 import type { SchemaView } from './paths';
+import { checkPipelineOutput } from './pipeline-output';
 import { checkFilter, checkKey, checkPipeline, checkSort } from './query-rules';
 import { type Holder, isMongooseDocument, type Slot, SlotFinder } from './slots';
 import { encryptReplacement, encryptUpdate } from './update';
@@ -48,6 +52,8 @@ interface HookSchema {
   pre(names: string | string[], fn: Middleware): unknown;
   post(names: string | string[], options: object, fn: Middleware): unknown;
   post(names: string | string[], fn: Middleware): unknown;
+  /** Mongoose emits `init` with the model when a model is compiled from the schema (or a clone). */
+  on(event: 'init', listener: (model: unknown) => void): unknown;
 }
 
 const QUERY = { document: false, query: true };
@@ -95,41 +101,16 @@ async function decryptResults(
   if (slots.length > 0) await decryptSlots(config.envelope, slots, contextOf);
 }
 
-/** The encrypted copy of one `bulkWrite` operation. */
-async function encryptOperation(
-  config: PluginConfig,
-  operation: unknown,
-  contextOf: ContextOf,
-): Promise<unknown> {
-  if (!isObject(operation)) return operation;
-  const { envelope, fields } = config;
-  const out: Holder = { ...operation };
-  for (const [kind, spec] of Object.entries(operation)) {
-    if (!isObject(spec)) continue;
-    const next: Holder = { ...spec };
-    if ('filter' in spec) checkFilter(spec.filter, fields);
-    if ('sort' in spec) checkSort(spec.sort, fields);
-    if (kind === 'insertOne') {
-      next.document = await encryptReplacement(envelope, spec.document, fields, contextOf);
-    } else if (kind === 'updateOne' || kind === 'updateMany') {
-      next.update = await encryptUpdate(envelope, spec.update, fields, contextOf);
-    } else if (kind === 'replaceOne') {
-      next.replacement = await encryptReplacement(envelope, spec.replacement, fields, contextOf);
-    }
-    out[kind] = next;
-  }
-  return out;
-}
-
 /**
  * The Mongoose plugin: `schema.plugin(cmekPlugin, { envelope, fields: ['slackToken'] })`.
  * Apply it to the top-level schema (not to a schema used as a subdocument), after your own
- * middleware that reads or changes the encrypted paths.
+ * middleware that reads or changes the encrypted paths: a value set by a hook registered after
+ * it reaches the collection guard unencrypted and is refused.
  */
 export function cmekPlugin(schema: Schema, options: CmekPluginOptions): void {
   const hooks = schema as unknown as HookSchema;
   const config = normaliseOptions(schema as unknown as SchemaView, options);
-  rememberConfig(schema, config);
+  rememberConfig(schema, options, config);
   const { envelope, fields } = config;
   const contextsOf =
     (model: ModelLike | undefined): ContextOf =>
@@ -138,13 +119,14 @@ export function cmekPlugin(schema: Schema, options: CmekPluginOptions): void {
 
   // Documents: `save` (which `create` and `insertOne` use). The document's raw storage holds
   // the tokens only while the write runs; the plaintext is put back after it, or on failure.
+  // Every hook is marked built-in: Mongoose 9's `{ middleware: false }` does not skip it.
   const saving = new WeakMap<object, Saved[]>();
   const putBack = (doc: object): void => {
     const saved = saving.get(doc);
     saving.delete(doc);
     if (saved) restore(saved);
   };
-  hooks.pre('save', async function (this: DocumentLike) {
+  const encryptDocument = async function (this: DocumentLike) {
     if (this.$isSubdocument === true) {
       throw new CmekConfigError(
         'cmekPlugin is applied to a schema used as a subdocument: apply it to the top-level schema and declare the nested paths there',
@@ -155,21 +137,30 @@ export function cmekPlugin(schema: Schema, options: CmekPluginOptions): void {
     const slots = finder.collectAll(this._doc, fields);
     const saved = await encryptSlots(envelope, slots, contextsOf(model));
     saving.set(this, [...(saving.get(this) ?? []), ...saved]);
-  });
-  hooks.post('save', function (this: DocumentLike) {
-    putBack(this);
-  });
+  };
+  hooks.pre('save', builtIn(encryptDocument));
   hooks.post(
     'save',
-    function (this: DocumentLike, error: unknown, _doc: unknown, next: (error?: unknown) => void) {
+    builtIn(function (this: DocumentLike) {
+      putBack(this);
+    }),
+  );
+  hooks.post(
+    'save',
+    builtIn(function (
+      this: DocumentLike,
+      error: unknown,
+      _doc: unknown,
+      next: (error?: unknown) => void,
+    ) {
       putBack(this);
       next(error);
-    },
+    }),
   );
 
   // Model middleware: insertMany and bulkWrite. The entries of the array passed are replaced by
   // encrypted copies (the caller's objects themselves are not changed).
-  hooks.pre('insertMany', async function (this: ModelLike, first: unknown, second: unknown) {
+  const encryptInserts = async function (this: ModelLike, first: unknown, second: unknown) {
     const docs = argument(first, second);
     const contextOf = contextsOf(this);
     const list: unknown[] = Array.isArray(docs) ? docs : [docs];
@@ -187,21 +178,26 @@ export function cmekPlugin(schema: Schema, options: CmekPluginOptions): void {
       }
     }
     await encryptSlots(envelope, slots, contextOf);
-  });
-  hooks.post('insertMany', async function (this: ModelLike, docs: unknown) {
-    if (Array.isArray(docs)) await decryptResults(config, docs, contextsOf(this));
-  });
-  hooks.pre('bulkWrite', async function (this: ModelLike, first: unknown, second: unknown) {
+  };
+  hooks.pre('insertMany', builtIn(encryptInserts));
+  hooks.post(
+    'insertMany',
+    builtIn(async function (this: ModelLike, docs: unknown) {
+      if (Array.isArray(docs)) await decryptResults(config, docs, contextsOf(this));
+    }),
+  );
+  const encryptOperations = async function (this: ModelLike, first: unknown, second: unknown) {
     const operations = argument(first, second);
     if (!Array.isArray(operations)) return;
     const contextOf = contextsOf(this);
     for (let i = 0; i < operations.length; i++) {
       operations[i] = await encryptOperation(config, operations[i], contextOf);
     }
-  });
+  };
+  hooks.pre('bulkWrite', builtIn(encryptOperations));
 
   // Queries: filters and sorts are checked; updates and replacements are encrypted copies.
-  hooks.pre(FILTERED, QUERY, async function (this: QueryLike) {
+  const prepareQuery = async function (this: QueryLike) {
     checkFilter(this.getFilter(), fields);
     checkSort(this.getOptions().sort, fields);
     const op = this.op ?? '';
@@ -219,17 +215,29 @@ export function cmekPlugin(schema: Schema, options: CmekPluginOptions): void {
         );
       }
     }
-  });
-  hooks.post(RETURNING, QUERY, async function (this: QueryLike, result: unknown) {
+  };
+  hooks.pre(FILTERED, QUERY, builtIn(prepareQuery));
+  const decryptQueryResult = async function (this: QueryLike, result: unknown) {
     const options = this.getOptions();
     const wrapped =
       (options.includeResultMetadata === true || options.rawResult === true) &&
       isObject(result) &&
       'value' in result;
     await decryptResults(config, wrapped ? result.value : result, contextsOf(this.model));
-  });
+  };
+  hooks.post(RETURNING, QUERY, builtIn(decryptQueryResult));
 
-  hooks.pre('aggregate', function (this: AggregateLike) {
-    checkPipeline(this.pipeline(), fields, 'an aggregation stage');
-  });
+  // Aggregations: no stage may read an encrypted path; with $merge / $out, none may write one.
+  hooks.pre(
+    'aggregate',
+    builtIn(function (this: AggregateLike) {
+      const pipeline = this.pipeline();
+      checkPipeline(pipeline, fields, 'an aggregation stage');
+      checkPipelineOutput(pipeline, fields);
+    }),
+  );
+
+  // Below the middleware: the collection guard and the connection-level bulkWrite wrapper,
+  // installed when a model is compiled from this schema (model-guard.ts).
+  hooks.on('init', (model) => guardModel(model, fields));
 }

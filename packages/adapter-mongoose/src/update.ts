@@ -20,8 +20,11 @@ const PIPELINE_STAGES = new Set(['$set', '$addFields', '$unset', '$project']);
 /** Operators that only remove or reset a container or a value: no plaintext is written. */
 const HARMLESS_ON_CONTAINER = new Set(['$unset', '$pop', '$currentDate', '$inc', '$mul', '$bit']);
 
-/** The slots of `$set`-like assignments (`{ key: value }`) in a copied operator object. */
-function collectAssignments(
+/**
+ * The slots of `$set`-like assignments (`{ key: value }`) in an operator object: a copy (to
+ * encrypt) or, with a finder that does not copy, what is about to be sent (to check).
+ */
+export function collectAssignments(
   finder: SlotFinder,
   assignments: Holder,
   fields: readonly FieldPath[],
@@ -41,37 +44,41 @@ function collectAssignments(
   }
 }
 
-/** The slots of `$push` values (one element, or `{ $each: [...] }`) holding encrypted fields. */
-function collectPushed(
+/**
+ * The slots of `$push` (or `$addToSet`) values, one element or `{ $each: [...] }`, holding
+ * encrypted fields. `pushes` is written only when the finder copies.
+ */
+export function collectPushed(
   finder: SlotFinder,
   pushes: Holder,
   fields: readonly FieldPath[],
   out: Slot[],
+  op = '$push',
 ): void {
   for (const key of Object.keys(pushes)) {
     const segments = keySegments(key);
     for (const field of fields) {
       const rel = relation(segments, field.segments);
-      if (rel === 'equal' || rel === 'fieldIsPrefix') refuse(field, '$push');
+      if (rel === 'equal' || rel === 'fieldIsPrefix') refuse(field, op);
       if (rel !== 'keyIsPrefix') continue;
       const rest = field.segments.slice(segments.length);
       const value = pushes[key];
       if (isObject(value) && Object.hasOwn(value, '$each')) {
-        const copy = finder.root(value) as Holder;
-        pushes[key] = copy;
-        finder.collect(copy, '$each', rest, field, out);
+        const each = finder.root(value) as Holder;
+        if (each !== value) pushes[key] = each;
+        finder.collect(each, '$each', rest, field, out);
       } else {
         // one pushed element: walked through a holder, which receives the element's copy
         const holder: Holder = { element: value };
         finder.collect(holder, 'element', rest, field, out);
-        pushes[key] = holder.element;
+        if (holder.element !== value) pushes[key] = holder.element;
       }
     }
   }
 }
 
 /** `true` if a value (for `$addToSet`, `$pullAll`, `$min`, `$max`) holds an encrypted field. */
-function holds(value: unknown, rest: readonly string[], field: FieldPath): boolean {
+export function holds(value: unknown, rest: readonly string[], field: FieldPath): boolean {
   const out: Slot[] = [];
   new SlotFinder(false).collect({ v: value }, 'v', rest, field, out);
   return out.length > 0;
@@ -105,6 +112,38 @@ function checkOperator(op: string, args: Holder, fields: readonly FieldPath[]): 
   }
 }
 
+/**
+ * Throws if an update pipeline (also `$merge`'s `whenMatched`) reads or writes an encrypted
+ * path, or has a stage whose written keys cannot be checked.
+ */
+export function checkUpdatePipeline(
+  pipeline: readonly unknown[],
+  fields: readonly FieldPath[],
+  what = 'an update pipeline',
+): void {
+  checkPipeline(pipeline, fields, what);
+  for (const stage of pipeline) {
+    if (!isObject(stage)) continue;
+    for (const [name, spec] of Object.entries(stage)) {
+      if (!PIPELINE_STAGES.has(name)) {
+        throw new CmekQueryError(
+          fields[0]!.path,
+          `${what} with a ${name} stage cannot be checked for encrypted paths (${fields.map((f) => f.path).join(', ')}); use an update document`,
+        );
+      }
+      const keys =
+        typeof spec === 'string'
+          ? [spec]
+          : Array.isArray(spec)
+            ? spec
+            : isObject(spec)
+              ? Object.keys(spec)
+              : [];
+      for (const key of keys) checkKey(key, fields, what);
+    }
+  }
+}
+
 /** The encrypted copy of an update; the caller's object is left as it is. */
 export async function encryptUpdate(
   envelope: Envelope,
@@ -113,27 +152,7 @@ export async function encryptUpdate(
   contextOf: ContextOf,
 ): Promise<unknown> {
   if (Array.isArray(update)) {
-    checkPipeline(update, fields, 'an update pipeline');
-    for (const stage of update) {
-      if (!isObject(stage)) continue;
-      for (const [name, spec] of Object.entries(stage)) {
-        if (!PIPELINE_STAGES.has(name)) {
-          throw new CmekQueryError(
-            fields[0]!.path,
-            `an update pipeline with a ${name} stage cannot be checked for encrypted paths (${fields.map((f) => f.path).join(', ')}); use an update document`,
-          );
-        }
-        const keys =
-          typeof spec === 'string'
-            ? [spec]
-            : Array.isArray(spec)
-              ? spec
-              : isObject(spec)
-                ? Object.keys(spec)
-                : [];
-        for (const key of keys) checkKey(key, fields, 'an update pipeline');
-      }
-    }
+    checkUpdatePipeline(update, fields);
     return update;
   }
   if (!isObject(update)) return update;
