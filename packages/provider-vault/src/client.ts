@@ -29,6 +29,6 @@ export function createNodeVaultClient(endpoint: string, namespace?: string): Vau
     ...(namespace === undefined ? {} : { namespace }),
     // node-vault turns certificate checks off when VAULT_SKIP_VERIFY is set to anything, even
     // "false". The client created here always verifies; a client passed in decides for itself.
-    rpDefaults: { strictSSL: true },
+    requestOptions: { strictSSL: true },
   });
 }
