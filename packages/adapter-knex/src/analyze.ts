@@ -3,7 +3,7 @@
  * keys hold encrypted columns, and whether it filters, sorts or groups on ciphertext (refused).
  */
 import { CmekQueryError } from '@cmek/core';
-import { foldName } from './fold';
+import { type Identifiers, overlaps } from './identifiers';
 import { type BuilderState, isBuilder, isRaw, type Statement } from './internals';
 import { encryptedColumn, lookupTable } from './lookup';
 import { type ColumnName, parseColumn, parseTable } from './names';
@@ -25,7 +25,8 @@ export interface QueryPlan {
   readonly shape: 'rows' | 'first' | 'pluck' | 'none';
   /**
    * Result key → the encrypted column it holds. A result key the database returns in another
-   * letter case (SQLite names a result column as the table declares it) is matched folded.
+   * letter case (SQLite names a result column as the table declares it), or that an identifier
+   * mapper's `postProcessResponse` renamed, is matched by its spellings (`Identifiers`).
    */
   readonly read: ReadonlyMap<string, ColumnTarget>;
   /** Result keys the select list names as columns that are not encrypted. */
@@ -54,25 +55,29 @@ class Scope {
   constructor(
     readonly entries: readonly ScopeEntry[],
     readonly parent: Scope | undefined,
+    readonly identifiers: Identifiers,
   ) {}
 
   /**
    * The tables a qualifier names, in the nearest query level that has one: by alias first, then
    * by name, then (`schema.table.col` over a table named without its schema) by the qualifier's
-   * table part, all case-insensitively (`S.token` for `secrets as s`). Two aliases differing
+   * table part, all by their spellings: case-insensitively (`S.token` for `secrets as s`) and
+   * through the identifier mapping (`user_secrets.x` for `userSecrets`). Two aliases differing
    * only in case (possible on PostgreSQL) both match.
    */
   private entriesOf(qualifier: string): ScopeEntry[] {
-    const folded = foldName(qualifier);
-    const dot = folded.lastIndexOf('.');
-    const bare = dot === -1 ? undefined : folded.slice(dot + 1);
+    const { of } = this.identifiers;
+    const spelled = of(qualifier);
+    const bare = qualifier.includes('.') ? spelled.map(tablePart) : [];
     for (let scope: Scope | undefined = this; scope; scope = scope.parent) {
-      const byAlias = scope.entries.filter((e) => foldName(e.alias) === folded);
+      const byAlias = scope.entries.filter((e) => overlaps(of(e.alias), spelled));
       if (byAlias.length > 0) return byAlias;
-      const byName = scope.entries.filter((e) => foldName(e.name) === folded);
+      const byName = scope.entries.filter((e) => overlaps(of(e.name), spelled));
       if (byName.length > 0) return byName;
       const byTable = scope.entries.filter(
-        (e) => bare !== undefined && (foldName(e.alias) === bare || tablePart(e.name) === bare),
+        (e) =>
+          bare.length > 0 &&
+          (overlaps(of(e.alias), bare) || overlaps(of(e.name).map(tablePart), bare)),
       );
       if (byTable.length > 0) return byTable;
     }
@@ -127,10 +132,9 @@ class Scope {
   }
 }
 
-/** The folded table name without its schema. */
-function tablePart(name: string): string {
-  const folded = foldName(name);
-  return folded.slice(folded.lastIndexOf('.') + 1);
+/** A spelling of a table name without its schema. */
+function tablePart(spelling: string): string {
+  return spelling.slice(spelling.lastIndexOf('.') + 1);
 }
 
 /** The distinct encrypted columns a column name names in these tables. */
@@ -225,7 +229,7 @@ class Analysis {
   scopeOf(builder: BuilderState, parent: Scope | undefined): Scope {
     const schema = typeof builder._single.schema === 'string' ? builder._single.schema : undefined;
     const entries: ScopeEntry[] = [];
-    const outer = new Scope(entries, parent);
+    const outer = new Scope(entries, parent, this.tables.identifiers);
     const base = this.entryOf(builder._single.table, schema, outer);
     if (base) entries.push(base);
     for (const statement of builder._statements) {
@@ -430,7 +434,7 @@ export function planQuery(builder: BuilderState, tables: TableConfigs): QueryPla
     if (typeof column === 'string') pluck = scope.resolve(parseColumn(column));
     shape = 'pluck';
   } else if (RETURNS.has(method) && builder._single.returning !== undefined) {
-    const target = new Scope(scope.entries.slice(0, 1), undefined);
+    const target = new Scope(scope.entries.slice(0, 1), undefined, tables.identifiers);
     analysis.returning(builder._single.returning, target, result);
     shape = 'rows';
   }

@@ -1,7 +1,6 @@
 /** The setup check that every encrypted column is wide enough for the ciphertext it will hold. */
 import { CmekConfigError, type Envelope } from '@cmek/core';
 import type { Knex } from 'knex';
-import { foldName } from './fold';
 import type { TableConfigs } from './options';
 
 export interface CheckColumnsOptions {
@@ -15,8 +14,10 @@ export interface CheckColumnsOptions {
 export interface ColumnWidth {
   readonly table: string;
   /**
-   * The column as the table declares it. Identifiers are matched case-insensitively, so on
-   * PostgreSQL a configured `token` checks both `token` and a `"Token"` beside it.
+   * The column as the table declares it (as Knex returns it: through a `postProcessResponse`,
+   * if the instance has one). Identifiers are matched case-insensitively, so on PostgreSQL a
+   * configured `token` checks both `token` and a `"Token"` beside it, and through the identifier
+   * mapping, so `access_token` is found as `accessToken` and the other way round.
    */
   readonly column: string;
   /** The declared length; undefined for unbounded types (text). */
@@ -68,11 +69,11 @@ export async function checkColumns(
 ): Promise<ColumnWidth[]> {
   const out: ColumnWidth[] = [];
   const lengths = new Map<number, number>();
-  for (const table of tables.values()) {
+  for (const table of tables.list) {
     const info = (await knex(table.name).columnInfo()) as unknown as Record<string, ColumnMeta>;
     for (const configured of table.columns) {
-      // every declared column the adapter treats as this one (names match case-insensitively)
-      const declared = Object.keys(info).filter((c) => foldName(c) === foldName(configured));
+      // every declared column the adapter treats as this one (a spelling in common)
+      const declared = Object.keys(info).filter((c) => table.identifiers.same(c, configured));
       if (declared.length === 0) {
         throw new CmekConfigError(
           `${table.name}.${configured} is configured but the table has no such column`,

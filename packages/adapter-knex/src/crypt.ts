@@ -7,7 +7,7 @@ import {
   encryptFieldValues,
 } from '@cmek/core';
 import type { ColumnTarget, QueryPlan, WriteTargets } from './analyze';
-import { foldCache } from './fold';
+import type { Identifiers } from './identifiers';
 import { type BuilderState, isBuilder, isRaw } from './internals';
 import { encryptedColumn } from './lookup';
 import type { TableConfig } from './options';
@@ -184,21 +184,36 @@ function holdsToken(value: unknown, depth: number): boolean {
   return false;
 }
 
-/** Folded result key → the one encrypted column planned keys of that spelling hold, or null. */
-function foldedTargets(
+/** Each spelling of a planned key → the one encrypted column planned keys so spelled hold, or null. */
+function spelledTargets(
   read: ReadonlyMap<string, ColumnTarget>,
-  fold: (name: string) => string,
+  identifiers: Identifiers,
 ): Map<string, ColumnTarget | null> {
   const out = new Map<string, ColumnTarget | null>();
   for (const [key, target] of read) {
-    const folded = fold(key);
-    const previous = out.get(folded);
-    if (previous === undefined) out.set(folded, target);
-    else if (previous && (previous.table !== target.table || previous.column !== target.column)) {
-      out.set(folded, null);
+    for (const spelling of identifiers.of(key)) {
+      const previous = out.get(spelling);
+      if (previous === undefined) out.set(spelling, target);
+      else if (previous && (previous.table !== target.table || previous.column !== target.column)) {
+        out.set(spelling, null);
+      }
     }
   }
   return out;
+}
+
+/** The encrypted column a result key that is not planned as such holds, by its spellings. */
+function spelledTarget(
+  spelled: ReadonlyMap<string, ColumnTarget | null>,
+  identifiers: Identifiers,
+  key: string,
+): ColumnTarget | undefined {
+  for (const spelling of identifiers.of(key)) {
+    const target = spelled.get(spelling);
+    // null: planned keys of two columns are spelled so; a token there is refused as a leak
+    if (target !== undefined) return target ?? undefined;
+  }
+  return undefined;
 }
 
 const NO_KEYS: ReadonlySet<string> = new Set();
@@ -207,13 +222,16 @@ const NO_KEYS: ReadonlySet<string> = new Set();
  * Decrypts the planned keys of result rows in place, and refuses any other ciphertext.
  *
  * A planned key is matched as written first; a result key that is neither planned nor a column
- * the select list names as plain (`plain`) is then matched case-insensitively, since SQLite
- * names a result column as its table declares it (`select token` comes back as `Token`).
+ * the select list names as plain (`plain`) is then matched by its spellings: case-insensitively,
+ * since SQLite names a result column as its table declares it (`select token` comes back as
+ * `Token`), and through the identifier mapping, since the database returns the mapped name
+ * (`access_token` for `accessToken`) and a `postProcessResponse` may rename it again.
  */
 export async function decryptRowsInPlace(
   envelope: Envelope,
   read: ReadonlyMap<string, ColumnTarget>,
   rows: readonly unknown[],
+  identifiers: Identifiers,
   plain: ReadonlySet<string> = NO_KEYS,
 ): Promise<void> {
   const objects: RowObject[] = [];
@@ -221,15 +239,14 @@ export async function decryptRowsInPlace(
     if (isPlainRow(row)) objects.push(row);
     else if (holdsToken(row, 2)) throw leak('(row)');
   }
-  const fold = foldCache();
-  const folded = foldedTargets(read, fold);
+  const spelled = spelledTargets(read, identifiers);
   /** Per encrypted column: its target, and the (row, key) cells that hold it. */
   const cells = new Map<string, { target: ColumnTarget; at: [RowObject, string][] }>();
   for (const row of objects) {
     for (const key of Object.keys(row)) {
       let target = read.get(key);
-      if (target === undefined && !plain.has(key) && folded.size > 0) {
-        target = folded.get(fold(key)) ?? undefined;
+      if (target === undefined && !plain.has(key) && spelled.size > 0) {
+        target = spelledTarget(spelled, identifiers, key);
       }
       if (target === undefined) {
         if (holdsToken(row[key], 2)) throw leak(key);
@@ -258,6 +275,7 @@ export async function decryptResult(
   envelope: Envelope,
   plan: QueryPlan,
   result: unknown,
+  identifiers: Identifiers,
 ): Promise<unknown> {
   if (plan.shape === 'pluck') {
     if (!Array.isArray(result)) return result;
@@ -265,9 +283,10 @@ export async function decryptResult(
     if (result.some((v) => holdsToken(v, 1))) throw leak('pluck');
     return result;
   }
-  if (Array.isArray(result)) await decryptRowsInPlace(envelope, plan.read, result, plan.plain);
-  else if (isPlainRow(result)) {
-    await decryptRowsInPlace(envelope, plan.read, [result], plan.plain);
+  if (Array.isArray(result)) {
+    await decryptRowsInPlace(envelope, plan.read, result, identifiers, plan.plain);
+  } else if (isPlainRow(result)) {
+    await decryptRowsInPlace(envelope, plan.read, [result], identifiers, plan.plain);
   }
   return result;
 }

@@ -16,16 +16,3 @@
 export function foldName(name: string): string {
   return name.toUpperCase().toLowerCase();
 }
-
-/** `foldName` with a cache, for the keys of many result rows. */
-export function foldCache(): (name: string) => string {
-  const cache = new Map<string, string>();
-  return (name) => {
-    let folded = cache.get(name);
-    if (folded === undefined) {
-      folded = foldName(name);
-      cache.set(name, folded);
-    }
-    return folded;
-  };
-}

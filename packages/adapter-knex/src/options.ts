@@ -1,9 +1,13 @@
 /** The options of `withCmek` and their validation. */
 import { CmekConfigError, type EncryptionContext, type Envelope } from '@cmek/core';
 import { foldName } from './fold';
+import type { Identifiers } from './identifiers';
 
 export interface CmekTableOptions {
-  /** The encrypted columns, named as your queries name them. */
+  /**
+   * The encrypted columns, named as your queries or as the database name them (with an
+   * identifier mapper such as `knexSnakeCaseMappers`, either side's names match).
+   */
   readonly columns: readonly string[];
   /** The primary key, used by `rowStore(table)`. Default `id`. */
   readonly primaryKey?: string;
@@ -17,7 +21,7 @@ export interface CmekTableOptions {
 export interface WithCmekOptions {
   /** The envelope that encrypts and decrypts (from `createEnvelope`). */
   readonly envelope: Envelope;
-  /** The tables with encrypted columns, by table name. */
+  /** The tables with encrypted columns, by table name (either side's, with an identifier mapper). */
   readonly tables: Readonly<Record<string, CmekTableOptions>>;
 }
 
@@ -28,26 +32,49 @@ export interface TableConfig {
   readonly primaryKey: string;
   /** The encrypted columns, as configured. */
   readonly columns: ReadonlySet<string>;
-  /** Folded column name (`foldName`) → the configured column. */
-  readonly folded: ReadonlyMap<string, string>;
+  /**
+   * Each spelling of each configured column (`Identifiers.of`: folded, and folded as mapped to
+   * the database) → the configured column. Look names up with `encryptedColumn` (lookup.ts).
+   */
+  readonly spellings: ReadonlyMap<string, string>;
   readonly contexts: ReadonlyMap<string, EncryptionContext>;
+  /** How the wrapped Knex's identifiers are spelled. */
+  readonly identifiers: Identifiers;
 }
 
-/** The configured tables, by folded name (`foldName`): look them up with `lookupTable` (lookup.ts). */
-export type TableConfigs = ReadonlyMap<string, TableConfig>;
+/** The configured tables: look them up with `lookupTable` (lookup.ts). */
+export interface TableConfigs {
+  /** In the order configured. */
+  readonly list: readonly TableConfig[];
+  /** Each spelling of each configured table name → the table. */
+  readonly spellings: ReadonlyMap<string, TableConfig>;
+  /** How the wrapped Knex's identifiers are spelled (its config's `wrapIdentifier`). */
+  readonly identifiers: Identifiers;
+}
 
-/** Folded name → the first spelling given; throws when two spellings differ only in case. */
-function foldedNames(names: readonly string[], what: string): Map<string, string> {
+/**
+ * Each spelling of each name → the first name given with it; throws when two names share a
+ * spelling (they differ only in letter case, or the identifier mapping sends them to one
+ * database name).
+ */
+function spelledNames(
+  names: readonly string[],
+  what: string,
+  identifiers: Identifiers,
+): Map<string, string> {
   const out = new Map<string, string>();
   for (const name of names) {
-    const folded = foldName(name);
-    const previous = out.get(folded);
-    if (previous !== undefined && previous !== name) {
-      throw new CmekConfigError(
-        `${what} names '${previous}' and '${name}', which differ only in letter case: SQLite and MySQL / MariaDB treat them as one identifier and the adapter matches identifiers case-insensitively; configure it once`,
-      );
+    for (const spelling of identifiers.of(name)) {
+      const previous = out.get(spelling);
+      if (previous !== undefined && previous !== name) {
+        throw new CmekConfigError(
+          foldName(previous) === foldName(name)
+            ? `${what} names '${previous}' and '${name}', which differ only in letter case: SQLite and MySQL / MariaDB treat them as one identifier and the adapter matches identifiers case-insensitively; configure it once`
+            : `${what} names '${previous}' and '${name}', which the Knex config's wrapIdentifier sends to one database identifier ('${spelling}'); configure it once`,
+        );
+      }
+      out.set(spelling, previous ?? name);
     }
-    out.set(folded, previous ?? name);
   }
   return out;
 }
@@ -67,7 +94,7 @@ function contextOf(table: string, column: string, given: unknown): EncryptionCon
   return Object.freeze({ ...(given as EncryptionContext) });
 }
 
-export function normaliseTables(tables: unknown): TableConfigs {
+export function normaliseTables(tables: unknown, identifiers: Identifiers): TableConfigs {
   if (typeof tables !== 'object' || tables === null || Array.isArray(tables)) {
     throw new CmekConfigError('withCmek needs `tables`: an object of table name to { columns }');
   }
@@ -89,8 +116,8 @@ export function normaliseTables(tables: unknown): TableConfigs {
     if (typeof primaryKey !== 'string' || primaryKey.length === 0) {
       throw new CmekConfigError(`tables.${name}.primaryKey must be a column name`);
     }
-    const folded = foldedNames(columns as string[], `tables.${name}.columns`);
-    if (folded.has(foldName(primaryKey))) {
+    const spellings = spelledNames(columns as string[], `tables.${name}.columns`, identifiers);
+    if (identifiers.of(primaryKey).some((spelling) => spellings.has(spelling))) {
       throw new CmekConfigError(`tables.${name}: the primary key cannot be an encrypted column`);
     }
     const given = (options.context ?? {}) as Record<string, unknown>;
@@ -109,14 +136,19 @@ export function normaliseTables(tables: unknown): TableConfigs {
     out.set(name, {
       name,
       primaryKey,
-      columns: new Set(folded.values()),
-      folded,
+      columns: new Set(spellings.values()),
+      spellings,
       contexts,
+      identifiers,
     });
   }
-  foldedNames([...out.keys()], '`tables`');
+  const names = spelledNames([...out.keys()], '`tables`', identifiers);
   if (out.size === 0) throw new CmekConfigError('withCmek needs at least one table in `tables`');
-  return new Map([...out.values()].map((table) => [foldName(table.name), table]));
+  return {
+    list: [...out.values()],
+    spellings: new Map([...names].map(([spelling, name]) => [spelling, out.get(name)!])),
+    identifiers,
+  };
 }
 
 export function assertEnvelope(envelope: unknown): asserts envelope is Envelope {

@@ -9,6 +9,7 @@ import {
   type RowStore,
 } from '@cmek/core';
 import type { Knex } from 'knex';
+import { identifiersOf } from './identifiers';
 
 export interface KnexRowStoreOptions {
   /** A plain Knex instance (not the one `withCmek` returns): the store handles stored values. */
@@ -16,7 +17,10 @@ export interface KnexRowStoreOptions {
   readonly table: string;
   /** A column of unique, ordered values. Default `id`. */
   readonly primaryKey?: string;
-  /** The encrypted columns. */
+  /**
+   * The encrypted columns, as given to `withCmek` (either side's names under an identifier
+   * mapper: the scan reads each back under the key the instance's `postProcessResponse` gives it).
+   */
   readonly columns: readonly string[];
   /** Per-column context overrides; must match the ones given to `withCmek`. */
   readonly context?: Readonly<Record<string, EncryptionContext>>;
@@ -55,6 +59,23 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore {
   // MySQL / MariaDB compare strings case- and trailing-space-insensitively under the usual
   // collations; a compare-and-set must compare bytes.
   const binary = /mysql|maria/i.test(dialect);
+  const identifiers = identifiersOf(knex);
+
+  /**
+   * The value of a selected column in a scanned row: under its own key, or (renamed by the
+   * instance's `postProcessResponse`, `access_token` → `accessToken`) under the key spelled like
+   * it. A column missing from the row is an error, never a null the engine would skip.
+   */
+  const columnValue = (row: Record<string, unknown>, column: string): unknown => {
+    if (Object.hasOwn(row, column)) return row[column];
+    const key = Object.keys(row).find((k) => identifiers.same(k, column));
+    if (key === undefined) {
+      throw new CmekConfigError(
+        `the scan of ${table} returned no key for the column '${column}' (a postProcessResponse that renames result keys beyond its identifier mapping?)`,
+      );
+    }
+    return row[key];
+  };
 
   const fieldOf = (field: string): string => {
     if (!contexts.has(field)) {
@@ -83,8 +104,8 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore {
       const rows = (await query) as Record<string, unknown>[];
       return rows.map(
         (row): Row => ({
-          id: asCursor(row[primaryKey]),
-          values: Object.fromEntries(columns.map((c) => [c, asText(row[c])])),
+          id: asCursor(columnValue(row, primaryKey)),
+          values: Object.fromEntries(columns.map((c) => [c, asText(columnValue(row, c))])),
         }),
       );
     },

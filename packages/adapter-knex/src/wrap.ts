@@ -11,6 +11,7 @@ import {
   encryptRows,
   tableTargets,
 } from './crypt';
+import { identifiersOf } from './identifiers';
 import type { BuilderState } from './internals';
 import { lookupTable } from './lookup';
 import {
@@ -69,14 +70,14 @@ async function run(builder: BuilderState, plan: QueryPlan, ctx: Context): Promis
   } finally {
     restore?.();
   }
-  return decryptResult(ctx.envelope, plan, result);
+  return decryptResult(ctx.envelope, plan, result, ctx.tables.identifiers);
 }
 
 function decryptingStream(plan: QueryPlan, ctx: Context): Transform {
   return new Transform({
     objectMode: true,
     transform(row: unknown, _encoding, callback) {
-      decryptRowsInPlace(ctx.envelope, plan.read, [row], plan.plain).then(
+      decryptRowsInPlace(ctx.envelope, plan.read, [row], ctx.tables.identifiers, plan.plain).then(
         () => callback(null, row),
         (error: unknown) => callback(error as Error),
       );
@@ -154,7 +155,7 @@ function helpers(ctx: Context): CmekKnexHelpers {
       const read = new Map(
         [...config.columns].map((column) => [column, { table: config, column }]),
       );
-      await decryptRowsInPlace(ctx.envelope, read, rows);
+      await decryptRowsInPlace(ctx.envelope, read, rows, ctx.tables.identifiers);
       return rows;
     },
     rowStore(table) {
@@ -247,6 +248,6 @@ export function withCmek<K extends Knex>(knex: K, options: WithCmekOptions): Cme
     );
   }
   assertEnvelope(options?.envelope);
-  const tables = normaliseTables(options.tables);
+  const tables = normaliseTables(options.tables, identifiersOf(knex));
   return wrapKnex(knex, { envelope: options.envelope, tables, plain: knex });
 }

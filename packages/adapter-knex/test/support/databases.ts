@@ -11,8 +11,8 @@ export interface Database {
   readonly name: 'sqlite' | 'postgres' | 'mariadb';
   /** Undefined when the service is not running (its tests are skipped, or fail under CI). */
   readonly available: boolean;
-  /** A new, plain Knex instance on this database. */
-  connect(): Knex;
+  /** A new Knex instance on this database: plain, unless `extra` adds config (identifier mappers). */
+  connect(extra?: Partial<Knex.Config>): Knex;
   readonly returning: boolean;
 }
 
@@ -41,25 +41,27 @@ export const databases: readonly Database[] = [
     name: 'sqlite',
     available: true,
     returning: true,
-    connect: () =>
+    connect: (extra = {}) =>
       knexFactory({
         client: 'better-sqlite3',
         connection: { filename: sqliteFile() },
         useNullAsDefault: true,
+        ...extra,
       }),
   },
   {
     name: 'postgres',
     available: pgUrl !== undefined,
     returning: true,
-    connect: () => knexFactory({ client: 'pg', connection: pgUrl!, pool: { min: 0, max: 4 } }),
+    connect: (extra = {}) =>
+      knexFactory({ client: 'pg', connection: pgUrl!, pool: { min: 0, max: 4 }, ...extra }),
   },
   {
     name: 'mariadb',
     available: mysqlUrl !== undefined,
     returning: false,
-    connect: () =>
-      knexFactory({ client: 'mysql2', connection: mysqlUrl!, pool: { min: 0, max: 4 } }),
+    connect: (extra = {}) =>
+      knexFactory({ client: 'mysql2', connection: mysqlUrl!, pool: { min: 0, max: 4 }, ...extra }),
   },
 ];
 
