@@ -5,10 +5,9 @@
  * same tests run there and show the ordinary behaviour.
  */
 import { CmekQueryError } from '@cmek/core';
-import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctx, models, sample } from './support/models';
-import { at, type Database, expectToken, mongooses, mongoUrl, openDatabase } from './support/mongo';
+import { expectStored, models, sample } from './support/models';
+import { at, type Database, mongooses, mongoUrl, openDatabase } from './support/mongo';
 
 const SKIP = { middleware: false } as const;
 const SKIP_PRE = { middleware: { pre: false } } as const;
@@ -24,20 +23,9 @@ for (const { label, mongoose } of mongooses) {
     });
     afterAll(async () => db?.close());
 
-    const raw = async (_id: unknown) => {
-      const doc = await db.raw
-        .collection('integrations')
-        .findOne({ _id: new ObjectId(String(_id)) });
-      expect(doc).not.toBeNull();
-      return doc!;
-    };
     /** The raw document holds tokens of these plaintexts, and Mongoose reads them back. */
     const expectEncrypted = async (_id: unknown, expected: Record<string, string>) => {
-      const doc = await raw(_id);
-      for (const [path, plaintext] of Object.entries(expected)) {
-        const field = path.replace(/^webhooks\.\d+\.secret$/, 'webhooks.secret');
-        await expectToken(db.envelope, at(doc, path), ctx(field), plaintext);
-      }
+      await expectStored(db, _id, expected);
       const read = await m.Integration.findById(_id).lean();
       for (const [path, plaintext] of Object.entries(expected))
         expect(at(read, path)).toBe(plaintext);

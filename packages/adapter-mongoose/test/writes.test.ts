@@ -1,7 +1,6 @@
 /** Every write path stores ciphertext: checked by reading the raw documents with the driver. */
-import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctx, models, sample } from './support/models';
+import { ctx, expectStored, models, sample } from './support/models';
 import {
   at,
   type Database,
@@ -10,12 +9,8 @@ import {
   mongoUrl,
   onFerretDb,
   openDatabase,
+  rawIntegration,
 } from './support/mongo';
-
-/** Concrete raw path → the declared field it belongs to. */
-function fieldOf(path: string): string {
-  return path.replace(/^webhooks\.\d+\.secret$/, 'webhooks.secret');
-}
 
 for (const { label, mongoose } of mongooses) {
   describe.skipIf(!mongoUrl)(`writes (${label})`, () => {
@@ -28,23 +23,6 @@ for (const { label, mongoose } of mongooses) {
     });
     afterAll(async () => db?.close());
 
-    const rawDoc = async (_id: unknown) => {
-      // Mongoose 8's ObjectId is another bson major than the driver's: pass it as hex
-      const doc = await db.raw
-        .collection('integrations')
-        .findOne({ _id: new ObjectId(String(_id)) });
-      expect(doc).not.toBeNull();
-      return doc!;
-    };
-    /** Asserts each concrete path of the raw document holds a token of that plaintext. */
-    const expectStored = async (_id: unknown, expected: Record<string, string>) => {
-      const doc = await rawDoc(_id);
-      const tokens: Record<string, string> = {};
-      for (const [path, plaintext] of Object.entries(expected)) {
-        tokens[path] = await expectToken(db.envelope, at(doc, path), ctx(fieldOf(path)), plaintext);
-      }
-      return tokens;
-    };
     const ALL = {
       slackToken: 'xoxb-123',
       'settings.smtp.password': 'smtp-pass',
@@ -57,8 +35,8 @@ for (const { label, mongoose } of mongooses) {
     it('save of a new document stores every path encrypted; the document keeps the plaintext', async () => {
       const doc = new m.Integration(sample());
       await doc.save();
-      await expectStored(doc._id, ALL);
-      const raw = await rawDoc(doc._id);
+      await expectStored(db, doc._id, ALL);
+      const raw = await rawIntegration(db, doc._id);
       expect(raw.name).toBe('acme');
       expect(at(raw, 'settings.smtp.host')).toBe('smtp.example');
       expect(at(raw, 'extra.region')).toBe('eu');
@@ -73,14 +51,14 @@ for (const { label, mongoose } of mongooses) {
 
     it('save of a modified document encrypts the changed paths and leaves the others as stored', async () => {
       const created = await m.Integration.create(sample());
-      const before = await expectStored(created._id, ALL);
+      const before = await expectStored(db, created._id, ALL);
       const doc = (await m.Integration.findById(created._id))!;
       expect(doc.slackToken).toBe('xoxb-123');
       doc.slackToken = 'xoxb-new';
       doc.webhooks[1]!.secret = 'whsec-b2';
       doc.webhooks.push({ url: 'https://c.example', secret: 'whsec-c' });
       await doc.save();
-      const after = await expectStored(created._id, {
+      const after = await expectStored(db, created._id, {
         slackToken: 'xoxb-new',
         'settings.smtp.password': 'smtp-pass',
         'webhooks.0.secret': 'whsec-a',
@@ -93,7 +71,7 @@ for (const { label, mongoose } of mongooses) {
       // a change in a Mixed path, marked modified
       doc.set('extra', { apiKey: 'mixed-2' });
       await doc.save();
-      await expectStored(created._id, { 'extra.apiKey': 'mixed-2', slackToken: 'xoxb-new' });
+      await expectStored(db, created._id, { 'extra.apiKey': 'mixed-2', slackToken: 'xoxb-new' });
       expect(doc.get('extra').apiKey).toBe('mixed-2');
     });
 
@@ -108,13 +86,13 @@ for (const { label, mongoose } of mongooses) {
     it('create and insertMany store tokens; the objects passed are not changed', async () => {
       const input = sample();
       const [created] = await m.Integration.create([input]);
-      await expectStored(created!._id, ALL);
+      await expectStored(db, created!._id, ALL);
       expect(created!.slackToken).toBe('xoxb-123');
       const rows = [sample(), { ...sample(), slackToken: 'xoxb-2', webhooks: [] }];
       const first = rows[0]!;
       const inserted = await m.Integration.insertMany(rows);
-      await expectStored(inserted[0]!._id, ALL);
-      await expectStored(inserted[1]!._id, { slackToken: 'xoxb-2' });
+      await expectStored(db, inserted[0]!._id, ALL);
+      await expectStored(db, inserted[1]!._id, { slackToken: 'xoxb-2' });
       expect(inserted.map((d) => d.slackToken)).toEqual(['xoxb-123', 'xoxb-2']);
       expect(inserted[0]!.webhooks[0]!.secret).toBe('whsec-a');
       expect(input.slackToken).toBe('xoxb-123');
@@ -124,7 +102,7 @@ for (const { label, mongoose } of mongooses) {
       // a hydrated document passed to insertMany
       const doc = new m.Integration({ ...sample(), slackToken: 'xoxb-doc' });
       await m.Integration.insertMany([doc]);
-      await expectStored(doc._id, { slackToken: 'xoxb-doc', 'webhooks.1.secret': 'whsec-b' });
+      await expectStored(db, doc._id, { slackToken: 'xoxb-doc', 'webhooks.1.secret': 'whsec-b' });
       expect(doc.slackToken).toBe('xoxb-doc');
     });
 
@@ -135,30 +113,33 @@ for (const { label, mongoose } of mongooses) {
       const update = { $set: { slackToken: 'xoxb-set', 'settings.smtp.password': 'p-dotted' } };
       await m.Integration.updateOne({ _id: a._id }, update);
       expect(update.$set.slackToken).toBe('xoxb-set');
-      await expectStored(a._id, { slackToken: 'xoxb-set', 'settings.smtp.password': 'p-dotted' });
+      await expectStored(db, a._id, {
+        slackToken: 'xoxb-set',
+        'settings.smtp.password': 'p-dotted',
+      });
       // top-level keys (an implicit $set) and whole containers
       await m.Integration.updateOne(
         { _id: a._id },
         { slackToken: 'xoxb-top', profile: { pin: '1111', nick: 'n' } },
       );
-      await expectStored(a._id, { slackToken: 'xoxb-top', 'profile.pin': '1111' });
+      await expectStored(db, a._id, { slackToken: 'xoxb-top', 'profile.pin': '1111' });
       await m.Integration.updateOne(
         { _id: a._id },
         {
           $set: { settings: { smtp: { host: 'h', password: 'p-whole' } }, extra: { apiKey: 'k2' } },
         },
       );
-      await expectStored(a._id, { 'settings.smtp.password': 'p-whole', 'extra.apiKey': 'k2' });
+      await expectStored(db, a._id, { 'settings.smtp.password': 'p-whole', 'extra.apiKey': 'k2' });
       await m.Integration.updateOne({ _id: a._id }, { $set: { 'extra.apiKey': 'k3' } });
-      await expectStored(a._id, { 'extra.apiKey': 'k3' });
+      await expectStored(db, a._id, { 'extra.apiKey': 'k3' });
 
       const res = await m.Integration.updateMany(
         { name: 'many' },
         { $set: { slackToken: 'xoxb-many' } },
       );
       expect(res.modifiedCount).toBe(2);
-      await expectStored(b._id, { slackToken: 'xoxb-many' });
-      await expectStored(c._id, { slackToken: 'xoxb-many' });
+      await expectStored(db, b._id, { slackToken: 'xoxb-many' });
+      await expectStored(db, c._id, { slackToken: 'xoxb-many' });
 
       const found = await m.Integration.findOneAndUpdate(
         { _id: b._id },
@@ -167,10 +148,10 @@ for (const { label, mongoose } of mongooses) {
       );
       expect(found!.slackToken).toBe('xoxb-foau');
       expect(found!.webhooks[0]!.secret).toBe('whsec-a');
-      await expectStored(b._id, { slackToken: 'xoxb-foau' });
+      await expectStored(db, b._id, { slackToken: 'xoxb-foau' });
       const old = await m.Integration.findByIdAndUpdate(c._id, { slackToken: 'xoxb-byid' });
       expect(old!.slackToken).toBe('xoxb-many');
-      await expectStored(c._id, { slackToken: 'xoxb-byid' });
+      await expectStored(db, c._id, { slackToken: 'xoxb-byid' });
       const lean = await m.Integration.findOneAndUpdate(
         { _id: c._id },
         { $set: { 'profile.pin': '9999' } },
@@ -191,7 +172,7 @@ for (const { label, mongoose } of mongooses) {
           { _id: doc._id, 'webhooks.url': 'https://b.example' },
           { $set: { 'webhooks.$.secret': 's-positional' } },
         );
-        await expectStored(doc._id, {
+        await expectStored(db, doc._id, {
           'webhooks.0.secret': 'whsec-a',
           'webhooks.1.secret': 's-positional',
         });
@@ -199,13 +180,16 @@ for (const { label, mongoose } of mongooses) {
           { _id: doc._id },
           { $set: { 'webhooks.$[].secret': 's-all' } },
         );
-        await expectStored(doc._id, { 'webhooks.0.secret': 's-all', 'webhooks.1.secret': 's-all' });
+        await expectStored(db, doc._id, {
+          'webhooks.0.secret': 's-all',
+          'webhooks.1.secret': 's-all',
+        });
       });
 
     it('updates of secrets inside arrays of subdocuments, $push of new elements', async () => {
       const doc = await m.Integration.create(sample());
       await m.Integration.updateOne({ _id: doc._id }, { $set: { 'webhooks.0.secret': 's-index' } });
-      await expectStored(doc._id, {
+      await expectStored(db, doc._id, {
         'webhooks.0.secret': 's-index',
         'webhooks.1.secret': 'whsec-b',
       });
@@ -213,7 +197,7 @@ for (const { label, mongoose } of mongooses) {
         { _id: doc._id },
         { $set: { 'webhooks.1.secret': 's-index-1' } },
       );
-      await expectStored(doc._id, { 'webhooks.1.secret': 's-index-1' });
+      await expectStored(db, doc._id, { 'webhooks.1.secret': 's-index-1' });
       await m.Integration.updateOne(
         { _id: doc._id },
         { $push: { webhooks: { url: 'https://p.example', secret: 's-pushed' } } },
@@ -222,7 +206,7 @@ for (const { label, mongoose } of mongooses) {
         { _id: doc._id },
         { $push: { webhooks: { $each: [{ url: 'https://q.example', secret: 's-each' }] } } },
       );
-      await expectStored(doc._id, {
+      await expectStored(db, doc._id, {
         'webhooks.2.secret': 's-pushed',
         'webhooks.3.secret': 's-each',
       });
@@ -230,8 +214,8 @@ for (const { label, mongoose } of mongooses) {
         { _id: doc._id },
         { $set: { webhooks: [{ url: 'https://r.example', secret: 's-whole' }] } },
       );
-      await expectStored(doc._id, { 'webhooks.0.secret': 's-whole' });
-      const raw = await rawDoc(doc._id);
+      await expectStored(db, doc._id, { 'webhooks.0.secret': 's-whole' });
+      const raw = await rawIntegration(db, doc._id);
       expect((raw.webhooks as unknown[]).length).toBe(1);
     });
 
@@ -256,13 +240,13 @@ for (const { label, mongoose } of mongooses) {
         { upsert: true, new: true },
       );
       expect(doc!.slackToken).toBe('xoxb-soi');
-      await expectStored(doc!._id, { slackToken: 'xoxb-soi' });
+      await expectStored(db, doc!._id, { slackToken: 'xoxb-soi' });
     });
 
     it('replaceOne and findOneAndReplace', async () => {
       const doc = await m.Integration.create(sample());
       await m.Integration.replaceOne({ _id: doc._id }, { ...sample(), slackToken: 'xoxb-rep' });
-      await expectStored(doc._id, { ...ALL, slackToken: 'xoxb-rep' });
+      await expectStored(db, doc._id, { ...ALL, slackToken: 'xoxb-rep' });
       const replaced = await m.Integration.findOneAndReplace(
         { _id: doc._id },
         { name: 'r', slackToken: 'xoxb-foar', webhooks: [{ url: 'u', secret: 's-r' }] },
@@ -270,7 +254,7 @@ for (const { label, mongoose } of mongooses) {
       );
       expect(replaced!.slackToken).toBe('xoxb-foar');
       expect(replaced!.webhooks[0]!.secret).toBe('s-r');
-      await expectStored(doc._id, { slackToken: 'xoxb-foar', 'webhooks.0.secret': 's-r' });
+      await expectStored(db, doc._id, { slackToken: 'xoxb-foar', 'webhooks.0.secret': 's-r' });
     });
 
     it('bulkWrite: insertOne, updateOne, updateMany, replaceOne', async () => {
@@ -294,40 +278,40 @@ for (const { label, mongoose } of mongooses) {
         },
       ];
       await m.Integration.bulkWrite(ops as Parameters<typeof m.Integration.bulkWrite>[0]);
-      await expectStored(inserted, { ...ALL, slackToken: 'xoxb-bi' });
-      await expectStored(a._id, { slackToken: 'xoxb-bu', 'settings.smtp.password': 'p-bulk' });
-      await expectStored(b._id, { slackToken: 'xoxb-br' });
-      const raw = await rawDoc(b._id);
+      await expectStored(db, inserted, { ...ALL, slackToken: 'xoxb-bi' });
+      await expectStored(db, a._id, { slackToken: 'xoxb-bu', 'settings.smtp.password': 'p-bulk' });
+      await expectStored(db, b._id, { slackToken: 'xoxb-br' });
+      const raw = await rawIntegration(db, b._id);
       expect(raw.settings).toBeUndefined();
     });
 
     it('document.updateOne and discriminators (bound to the base model name)', async () => {
       const doc = await m.Integration.create(sample());
       await doc.updateOne({ $set: { slackToken: 'xoxb-docupdate' } });
-      await expectStored(doc._id, { slackToken: 'xoxb-docupdate' });
+      await expectStored(db, doc._id, { slackToken: 'xoxb-docupdate' });
       const Special = m.Integration.discriminator(
         'Special',
         new mongoose.Schema({ level: Number }),
       );
       const special = await Special.create({ ...sample(), level: 2 });
-      await expectStored(special._id, ALL);
+      await expectStored(db, special._id, ALL);
       const viaBase = await m.Integration.findById(special._id);
       expect(viaBase!.slackToken).toBe('xoxb-123');
       await Special.updateOne({ _id: special._id }, { $set: { 'profile.pin': '7777' } });
-      await expectStored(special._id, { 'profile.pin': '7777' });
+      await expectStored(db, special._id, { 'profile.pin': '7777' });
     });
 
     it('null stays null; $unset removes', async () => {
       const doc = await m.Integration.create({ name: 'nulls', slackToken: null });
-      let raw = await rawDoc(doc._id);
+      let raw = await rawIntegration(db, doc._id);
       expect(raw.slackToken).toBeNull();
       expect(doc.slackToken).toBeNull();
       await m.Integration.updateOne({ _id: doc._id }, { $set: { slackToken: 'x' } });
       await m.Integration.updateOne({ _id: doc._id }, { $set: { slackToken: null } });
-      raw = await rawDoc(doc._id);
+      raw = await rawIntegration(db, doc._id);
       expect(raw.slackToken).toBeNull();
       await m.Integration.updateOne({ _id: doc._id }, { $unset: { slackToken: 1 } });
-      raw = await rawDoc(doc._id);
+      raw = await rawIntegration(db, doc._id);
       expect('slackToken' in raw).toBe(false);
       const read = await m.Integration.findById(doc._id);
       expect(read!.slackToken).toBeUndefined();

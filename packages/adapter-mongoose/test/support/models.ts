@@ -1,7 +1,7 @@
 /** The models of the integration tests: every kind of encrypted path the plugin supports. */
 import type { Envelope } from '@cmek/core';
 import { cmekPlugin } from '../../src/index';
-import type { Database, Mongoose } from './mongo';
+import { at, type Database, expectToken, type Mongoose, rawIntegration } from './mongo';
 
 export const FIELDS = [
   'slackToken',
@@ -13,6 +13,25 @@ export const FIELDS = [
 
 export function ctx(path: string, model = 'Integration'): { field: string } {
   return { field: `${model}.${path}` };
+}
+
+/** Concrete raw path → the declared field it belongs to. */
+export function fieldOf(path: string): string {
+  return path.replace(/^webhooks\.\d+\.secret$/, 'webhooks.secret');
+}
+
+/** Asserts each concrete path of the stored document holds a token of that plaintext. */
+export async function expectStored(
+  db: Database,
+  id: unknown,
+  expected: Record<string, string>,
+): Promise<Record<string, string>> {
+  const doc = await rawIntegration(db, id);
+  const tokens: Record<string, string> = {};
+  for (const [path, plaintext] of Object.entries(expected)) {
+    tokens[path] = await expectToken(db.envelope, at(doc, path), ctx(fieldOf(path)), plaintext);
+  }
+  return tokens;
 }
 
 export function integrationSchema(mongoose: Mongoose, envelope: Envelope) {

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { createEnvelope, type EncryptionContext, type Envelope } from '@cmek/core';
 import { createLocalKekProviderFromKey } from '@cmek/provider-local';
 import { serviceUrl } from '@cmek/test-suite';
-import { type Db, MongoClient } from 'mongodb';
+import { type Db, type Document, MongoClient, ObjectId } from 'mongodb';
 import mongoose9 from 'mongoose';
 import mongoose8 from 'mongoose8';
 
@@ -71,6 +71,14 @@ export async function expectToken(
   if (plaintext.length >= 4) assert.ok(!token.includes(plaintext), 'the token holds the plaintext');
   assert.equal(await envelope.decrypt(token, { context }), plaintext);
   return token;
+}
+
+/** The stored `integrations` document of `id`, read with the driver (around Mongoose). */
+export async function rawIntegration(db: Database, id: unknown): Promise<Document> {
+  // Mongoose 8's ObjectId is another bson major than the driver's: pass it as hex
+  const doc = await db.raw.collection('integrations').findOne({ _id: new ObjectId(String(id)) });
+  assert.ok(doc !== null, 'no stored document with this id');
+  return doc;
 }
 
 /** A value at a dotted path of a raw document (array indexes as segments). */
