@@ -29,6 +29,30 @@ export interface FieldSet {
   readonly byName: ReadonlyMap<string, FieldConfig>;
 }
 
+const folded = new WeakMap<FieldSet, ReadonlyMap<string, FieldConfig>>();
+
+/**
+ * The encrypted field a record key, filter key or column names: exactly, else in another letter
+ * case. SQLite and MySQL / MariaDB resolve column names case-insensitively, so a seeder's
+ * `{ SLACK_TOKEN: … }` reaches the column `slack_token`: matching it only exactly would write
+ * plaintext. On PostgreSQL the looser match can only treat one more name as encrypted.
+ */
+export function fieldNamed(set: FieldSet, name: string): FieldConfig | undefined {
+  const exact = set.byName.get(name);
+  if (exact !== undefined) return exact;
+  let byFolded = folded.get(set);
+  if (byFolded === undefined) {
+    const map = new Map<string, FieldConfig>();
+    for (const [key, field] of set.byName) {
+      const lower = key.toLowerCase();
+      if (!map.has(lower)) map.set(lower, field);
+    }
+    folded.set(set, map);
+    byFolded = map;
+  }
+  return byFolded.get(name.toLowerCase());
+}
+
 export interface ModelConfig extends FieldSet {
   readonly model: AnyModelStatic;
   readonly envelope: Envelope;

@@ -6,7 +6,7 @@
  */
 import { CmekQueryError } from '@cmek/core';
 import { Utils } from 'sequelize';
-import { configOf, type FieldConfig, type FieldSet } from './config';
+import { configOf, type FieldConfig, type FieldSet, fieldNamed } from './config';
 
 /** The slice of a validated `include` entry the guard and the decrypter read. */
 export interface IncludeLike {
@@ -36,7 +36,7 @@ function ownResolver(
 ): Resolve {
   return (path) => {
     if (path.length === 0) return undefined;
-    if (path.length === 1) return config?.byName.get(path[0]!);
+    if (path.length === 1) return config ? fieldNamed(config, path[0]!) : undefined;
     // `$Alias.nested.column$` walks the include tree; `Model.column` names the model itself.
     const [head, ...rest] = path;
     if (names.includes(head!)) return ownResolver(config, include, names)(rest);
@@ -230,7 +230,7 @@ function walkOrder(order: unknown, resolve: Resolve): void {
         } else {
           const last = models[models.length - 1] as { model?: unknown } | undefined;
           const target = configOf(last?.model ?? last);
-          const field = target?.byName.get(head);
+          const field = target ? fieldNamed(target, head) : undefined;
           if (field) throw queryError(field, 'an order');
         }
       }

@@ -8,7 +8,7 @@
  * interface (`modelQueryInterface`), or a table reached through the shared one
  * (`shared-query-interface.ts`).
  */
-import { configOf, type FieldSet, type ModelConfig } from './config';
+import { configOf, type FieldSet, fieldNamed, type ModelConfig } from './config';
 import { assertQueryable, type FindLike, queryError } from './guard';
 import { decryptResults, type FindOptionsLike } from './read';
 import { encryptRecords, type Known, restoreReturned, type Values } from './write';
@@ -78,7 +78,7 @@ export function interceptors(target: Target, real: Methods): Methods {
     async (model, tableName, where, amounts, extra, options) => {
       checkWhere(tableName, where);
       for (const key of Object.keys(valuesOf(amounts))) {
-        const field = fields.byName.get(key);
+        const field = fieldNamed(fields, key);
         if (field) throw queryError(field, 'arithmetic (increment / decrement)');
       }
       const known: Known = new Map();

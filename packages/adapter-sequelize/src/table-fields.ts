@@ -11,7 +11,7 @@ export interface TableFields extends FieldSet {
   readonly table: string;
   /** The names a filter may prefix a column with: the table and the models over it. */
   readonly names: readonly string[];
-  /** Columns two models encrypt under different contexts: a write to one is refused. */
+  /** Columns (lower case) two models encrypt under different contexts: a write to one is refused. */
   readonly conflicts: ReadonlyMap<string, string>;
 }
 
@@ -111,9 +111,9 @@ export function tableFieldsOf(
       };
       const seen = byName.get(field.column);
       if (!seen) byName.set(field.column, own);
-      else if (!sameContext(seen, own) && !conflicts.has(field.column)) {
+      else if (!sameContext(seen, own) && !conflicts.has(field.column.toLowerCase())) {
         conflicts.set(
-          field.column,
+          field.column.toLowerCase(),
           `${table.shown}.${field.column} is encrypted by ${seen.qualified} and by ${field.qualified} under different contexts, so a value written to the table cannot be encrypted for both: write it through one of the models, or pin one label for both`,
         );
       }
@@ -131,12 +131,9 @@ export function tableFieldsOf(
 export function assertNoConflict(fields: TableFields, records: readonly object[]): void {
   if (fields.conflicts.size === 0) return;
   for (const record of records) {
-    for (const [column, message] of fields.conflicts) {
-      if (
-        Object.hasOwn(record, column) &&
-        (record as Record<string, unknown>)[column] !== undefined
-      )
-        throw new CmekConfigError(message);
+    for (const [key, value] of Object.entries(record)) {
+      const message = value === undefined ? undefined : fields.conflicts.get(key.toLowerCase());
+      if (message !== undefined) throw new CmekConfigError(message);
     }
   }
 }

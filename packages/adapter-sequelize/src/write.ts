@@ -6,7 +6,7 @@ import {
   encryptFieldValues,
 } from '@cmek/core';
 import { Utils } from 'sequelize';
-import { configOf, type FieldConfig, type FieldSet } from './config';
+import { configOf, type FieldConfig, type FieldSet, fieldNamed } from './config';
 
 export type Values = Record<string, unknown>;
 
@@ -35,7 +35,16 @@ export async function encryptRecords(
   known: Known,
 ): Promise<Values[]> {
   const out = records.map((record) => ({ ...record }));
-  for (const [name, field] of config.byName) {
+  // The keys the records use for encrypted fields, in whatever letter case they are written.
+  const keys = new Map<string, FieldConfig>();
+  for (const row of out) {
+    for (const key of Object.keys(row)) {
+      if (keys.has(key)) continue;
+      const field = fieldNamed(config, key);
+      if (field !== undefined) keys.set(key, field);
+    }
+  }
+  for (const [name, field] of keys) {
     const at: number[] = [];
     const values: string[] = [];
     for (const [i, row] of out.entries()) {

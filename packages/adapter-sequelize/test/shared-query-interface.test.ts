@@ -117,6 +117,34 @@ for (const db of DATABASES) {
       ]);
     });
 
+    it('a column named in another letter case is encrypted, and a where on it refused', async () => {
+      const [a, b] = [name(), name()];
+      const before = await rawRows(sequelize, table);
+      const writes = async () => {
+        await qi().bulkInsert(table, [
+          { name: a, SLACK_TOKEN: 'upper-1', WebhookSecret: 'mixed-1' },
+        ]);
+        await qi().insert(null, table, { name: b, Slack_Token: 'mixed-2' }, {});
+      };
+      if (db.dialect === 'postgres') {
+        // Sequelize quotes identifiers there: another spelling is another column, which does
+        // not exist, so the database refuses the write and nothing is stored
+        await expect(writes()).rejects.toThrow();
+        expect(await rawRows(sequelize, table)).toEqual(before);
+      } else {
+        // SQLite and MariaDB resolve column names in any letter case
+        await writes();
+        await expectEncrypted(a, 'slackToken', 'upper-1');
+        await expectEncrypted(a, 'webhookSecret', 'mixed-1');
+        await expectEncrypted(b, 'slackToken', 'mixed-2');
+      }
+      const stored = await rawRows(sequelize, table);
+      await expect(
+        qi().bulkUpdate(table, { plan: 'changed' }, { SLACK_TOKEN: 'needle-value' }),
+      ).rejects.toSatisfy(refused('CMEK_QUERY', 'slack_token', 'needle'));
+      expect(await rawRows(sequelize, table)).toEqual(stored);
+    });
+
     it('queryInterface.insert stores a token', async () => {
       const key = name();
       await qi().insert(
