@@ -58,3 +58,44 @@ export function canonicalContext(context: EncryptionContext | undefined): Buffer
   for (const [k, v] of entries) parts.push(u16(k.length), k, u16(v.length), v);
   return Buffer.concat(parts);
 }
+
+/** `canon(context)` with a string form of the same bytes, the cache key of the value keys. */
+export interface CanonicalContext {
+  readonly bytes: Buffer;
+  /** The bytes as latin1 text: one character per byte, so equal keys mean equal bytes. */
+  readonly key: string;
+}
+
+const EMPTY_CANON: CanonicalContext = { bytes: EMPTY, key: '' };
+const FIELD_CACHE_SIZE = 1024;
+/** The `{ field }` contexts adapters pass on every call, by their field label. */
+const byField = new Map<string, CanonicalContext>();
+
+function canonOf(context: EncryptionContext | undefined): CanonicalContext {
+  const bytes = canonicalContext(context);
+  return bytes.length === 0 ? EMPTY_CANON : { bytes, key: bytes.toString('latin1') };
+}
+
+/**
+ * `canonicalContext` plus its key, memoized for the one-key `{ field }` context (the adapters'
+ * default): the canonical bytes depend on the label alone, so the cache is keyed by it, never by
+ * the (mutable) object. Any other context is encoded afresh.
+ */
+export function canonicalContextOf(context: EncryptionContext | undefined): CanonicalContext {
+  if (context === undefined) return EMPTY_CANON;
+  if (typeof context !== 'object' || context === null || Array.isArray(context)) {
+    return canonOf(context);
+  }
+  const keys = Object.keys(context);
+  const field = context.field;
+  if (keys.length !== 1 || keys[0] !== 'field' || typeof field !== 'string') {
+    return canonOf(context);
+  }
+  let canon = byField.get(field);
+  if (canon === undefined) {
+    canon = canonOf({ field });
+    if (byField.size >= FIELD_CACHE_SIZE) byField.clear();
+    byField.set(field, canon);
+  }
+  return canon;
+}

@@ -13,6 +13,16 @@ export interface DekCacheOptions {
   maxUses?: number;
   /** Age after which a DEK is no longer used for new values. Default 10 minutes. */
   maxAgeMs?: number;
+  /**
+   * Contexts (fields) a cached DEK keeps a salt and value key for; beyond it the least recently
+   * added one is zeroed and the field gets a new salt on its next value. Default 256.
+   */
+  maxContexts?: number;
+  /**
+   * `true`: a new salt, and so a new HKDF, for every value (the revision-1 behaviour). Default
+   * `false`: one salt per (DEK, context), drawn when the DEK is first used for that context.
+   */
+  saltPerValue?: boolean;
 }
 
 export interface DecryptCacheOptions {
@@ -27,7 +37,10 @@ export interface EnvelopeOptions {
   kek: KekProvider | Keyring;
   /** Write-side DEK reuse; `false` generates a DEK per value (one KEK call per encrypt). */
   dekCache?: DekCacheOptions | false;
-  /** Read-side LRU of unwrapped DEKs; `false` unwraps on every decrypt. */
+  /**
+   * Read-side LRU of unwrapped DEKs, and beside it an LRU of derived value keys (by kek part,
+   * salt and context) under the same limits; `false` unwraps on every decrypt.
+   */
   decryptCache?: DecryptCacheOptions | false;
   /** Default `allow`. */
   plaintextPolicy?: PlaintextPolicy;
@@ -77,7 +90,11 @@ export interface Envelope {
     tokens: readonly (string | null | undefined)[],
     options?: DecryptOptions,
   ): Promise<(string | null)[]>;
-  /** `true` for a string that starts with `cmek:` (a token, possibly of a future version). */
+  /**
+   * `true` for a string that is a token, possibly of a future version (it starts with `cmek:`), or
+   * a damaged one (see the core README, "What `allow` accepts"): decrypt refuses those with
+   * `CmekFormatError`, never returns them as plaintext.
+   */
   isEncrypted(value: unknown): value is string;
   /** The routing data of a token, without decrypting it; throws `CmekFormatError` if malformed. */
   inspect(token: string): TokenInfo;

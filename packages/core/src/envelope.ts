@@ -1,5 +1,8 @@
 /** `createEnvelope`: encrypt and decrypt field values as `cmek:v1:` tokens. */
-import { canonicalContext, isWellFormed } from './context';
+import { isUtf8 } from 'node:buffer';
+import { canonicalContextOf, isWellFormed } from './context';
+import { type DecryptBatch, decryptBatch, decryptOne } from './decrypt-batch';
+import { encryptBatch } from './encrypt-batch';
 import type {
   CryptOptions,
   DecryptCacheOptions,
@@ -11,27 +14,22 @@ import type {
   PlaintextPolicy,
   TokenInfo,
 } from './envelope-types';
-import {
-  CmekClosedError,
-  CmekConfigError,
-  CmekError,
-  CmekInvalidInputError,
-  CmekPlaintextRejectedError,
-} from './errors';
+import { CmekClosedError, CmekConfigError, CmekInvalidInputError } from './errors';
 import type { CmekEvent } from './events';
-import { deriveValueKey, openFernet, SALT_LENGTH, sealFernet } from './fernet';
 import type { Emit } from './kek-calls';
 import { createKeyring, isKeyring, type Keyring } from './keyring';
-import { randomBytesFromPool } from './random-pool';
 import { ReadDekCache } from './read-dek-cache';
-import type { DekRecord } from './record';
-import { formatToken, inspectToken, isCmekString, type ParsedToken, parseToken } from './token';
+import { inspectToken } from './token';
+import { isTokenLike } from './token-shape';
 import { WriteDekCache } from './write-dek-cache';
 
 export const DEFAULT_DEK_CACHE: Required<DekCacheOptions> = {
   maxUses: 10_000,
   maxAgeMs: 10 * 60_000,
+  maxContexts: 256,
+  saltPerValue: false,
 };
+const { saltPerValue: _default, ...DEFAULT_DEK_LIMITS } = DEFAULT_DEK_CACHE;
 export const DEFAULT_DECRYPT_CACHE: Required<DecryptCacheOptions> = {
   maxEntries: 1_000,
   maxAgeMs: 10 * 60_000,
@@ -59,6 +57,22 @@ function limitsOf<T extends object>(
   return merged;
 }
 
+function dekCacheOf(value: DekCacheOptions | false | undefined) {
+  if (value === false || value === undefined || typeof value !== 'object' || value === null) {
+    // `limitsOf` accepts `false` and `undefined` and refuses anything else that is not an object.
+    return { limits: limitsOf(value, DEFAULT_DEK_LIMITS, 'dekCache'), saltPerValue: false };
+  }
+  const saltPerValue = value.saltPerValue;
+  if (saltPerValue !== undefined && typeof saltPerValue !== 'boolean') {
+    throw new CmekConfigError('dekCache.saltPerValue must be true or false');
+  }
+  const { saltPerValue: _, ...limits } = value;
+  return {
+    limits: limitsOf(limits, DEFAULT_DEK_LIMITS, 'dekCache'),
+    saltPerValue: saltPerValue ?? DEFAULT_DEK_CACHE.saltPerValue,
+  };
+}
+
 function policyOf(value: unknown, name: string): PlaintextPolicy {
   if (!POLICIES.includes(value as PlaintextPolicy)) {
     throw new CmekConfigError(`${name} must be one of ${POLICIES.join(', ')}`);
@@ -75,8 +89,18 @@ function bytesOf(value: Encryptable): Buffer {
     }
     return Buffer.from(value, 'utf8');
   }
-  if (value instanceof Uint8Array)
-    return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof Uint8Array) {
+    const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    // A value decrypts to a string (or to these bytes through decryptBytes): bytes that are not
+    // UTF-8 would come back from decrypt changed (U+FFFD), so they are refused, like a lone
+    // surrogate in a string.
+    if (!isUtf8(bytes)) {
+      throw new CmekInvalidInputError(
+        'the bytes are not valid UTF-8: decrypt would return them changed; encode binary values (base64) before encrypting',
+      );
+    }
+    return bytes;
+  }
   throw new CmekInvalidInputError(
     `only strings and Uint8Array values can be encrypted, not ${typeof value}`,
   );
@@ -93,6 +117,7 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
   if (listener !== undefined && typeof listener !== 'function') {
     throw new CmekConfigError('onEvent must be a function');
   }
+  const reporting = listener !== undefined;
   const emit: Emit = listener
     ? (event: CmekEvent) => {
         try {
@@ -111,13 +136,20 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
     keyring,
     emit,
     limitsOf(options.decryptCache, DEFAULT_DECRYPT_CACHE, 'decryptCache'),
+    reporting,
   );
-  // A value read back right after it was written (an ORM reload) costs no unwrap.
+  const dekCache = dekCacheOf(options.dekCache);
+  // A value read back right after it was written costs no unwrap and no HKDF.
   const writeCache = new WriteDekCache(
     keyring.primary,
     emit,
-    limitsOf(options.dekCache, DEFAULT_DEK_CACHE, 'dekCache'),
-    (kekText, dek) => readCache.store(kekText, dek),
+    dekCache.limits,
+    {
+      onDek: (kekText, dek, record) => readCache.store(kekText, dek, record),
+      onValueKey: (kekText, saltText, canonKey, vk) =>
+        readCache.storeValueKey(kekText, saltText, canonKey, vk),
+    },
+    reporting,
   );
   let closed = false;
 
@@ -125,155 +157,78 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
     if (closed) throw new CmekClosedError();
   };
 
-  async function encryptAll(
+  function encryptAll(
     values: readonly (Encryptable | null | undefined)[],
     context: CryptOptions['context'],
-  ): Promise<(string | null)[]> {
+  ): (string | null)[] | Promise<(string | null)[]> {
     ensureOpen();
-    const canon = canonicalContext(context);
-    const plaintexts = values.map((v) => (v === null || v === undefined ? null : bytesOf(v)));
-    const out: (string | null)[] = plaintexts.map(() => null);
-    const todo = plaintexts.flatMap((p, i) => (p === null ? [] : [i]));
-    let next = 0;
-    while (next < todo.length) {
-      const lease =
-        writeCache.tryLease(todo.length - next) ?? (await writeCache.lease(todo.length - next));
-      try {
-        ensureOpen();
-        const now = Math.floor(Date.now() / 1000);
-        for (let n = 0; n < lease.uses && next < todo.length; n++, next++) {
-          const index = todo[next]!;
-          const random = randomBytesFromPool(SALT_LENGTH + 16);
-          const salt = random.subarray(0, SALT_LENGTH);
-          const vk = deriveValueKey(lease.dek, salt, canon);
-          out[index] = formatToken(
-            lease.kekText,
-            salt,
-            sealFernet(vk, plaintexts[index]!, random.subarray(SALT_LENGTH), now),
-          );
-          vk.fill(0);
-        }
-      } finally {
-        lease.dek.fill(0);
-      }
-    }
-    return out;
-  }
-
-  function fieldOf(options: CryptOptions | undefined): string | undefined {
-    return options?.context?.field;
-  }
-
-  function fail(error: unknown, options: CryptOptions | undefined, record?: DekRecord): never {
-    if (CmekError.isInstance(error)) {
-      const field = fieldOf(options);
-      emit({
-        type: 'decrypt-failed',
-        errorCode: error.code,
-        ...(record ? { providerId: record.providerId, keyRef: record.keyRef } : {}),
-        ...(field === undefined ? {} : { field }),
-      });
-    }
-    throw error;
+    const canon = canonicalContextOf(context);
+    return encryptBatch({
+      cache: writeCache,
+      canon,
+      plaintexts: values.map((v) => (v === null || v === undefined ? null : bytesOf(v))),
+      saltPerValue: dekCache.saltPerValue,
+      ensureOpen,
+    });
   }
 
   /** Decrypts a batch to bytes; legacy plaintext follows the policy; null stays null. */
-  async function decryptAll(
+  function decryptAll(
     tokens: readonly (string | null | undefined)[],
     options: DecryptOptions | undefined,
-  ): Promise<(Buffer | null)[]> {
+  ): (Buffer | null)[] | Promise<(Buffer | null)[]> {
+    return decryptBatch(tokens, batchOf(options));
+  }
+
+  function batchOf(options: DecryptOptions | undefined): DecryptBatch {
     ensureOpen();
     const policy =
       options?.plaintextPolicy === undefined
         ? defaultPolicy
         : policyOf(options.plaintextPolicy, 'plaintextPolicy');
-    const canon = canonicalContext(options?.context);
-    const out: (Buffer | null)[] = tokens.map(() => null);
-    const parsed: [number, ParsedToken][] = [];
-    const records = new Map<string, DekRecord>();
-    for (const [i, token] of tokens.entries()) {
-      if (token === null || token === undefined) continue;
-      if (typeof token !== 'string') {
-        throw new CmekInvalidInputError(`only strings can be decrypted, not ${typeof token}`);
-      }
-      if (!isCmekString(token)) {
-        if (policy === 'reject') {
-          const field = fieldOf(options);
-          fail(
-            new CmekPlaintextRejectedError(
-              `a stored value${field ? ` of ${field}` : ''} is not encrypted and the plaintext policy is 'reject'; run the backfill`,
-              field,
-            ),
-            options,
-          );
-        }
-        const field = fieldOf(options);
-        emit({ type: 'plaintext-read', policy, ...(field === undefined ? {} : { field }) });
-        out[i] = Buffer.from(token, 'utf8');
-        continue;
-      }
-      let parsedToken: ParsedToken;
-      try {
-        parsedToken = parseToken(token, records);
-      } catch (error) {
-        fail(error, options);
-      }
-      parsed.push([i, parsedToken]);
-      records.set(parsedToken.kekText, parsedToken.record);
-    }
-    if (parsed.length === 0) return out;
-    let deks = readCache.cached(records);
-    if (deks === undefined) {
-      try {
-        deks = await readCache.resolve(records);
-      } catch (error) {
-        const first = records.values().next().value;
-        fail(error, options, records.size === 1 ? first : undefined);
-      }
-    }
-    try {
-      ensureOpen();
-      for (const [i, token] of parsed) {
-        const vk = deriveValueKey(deks.get(token.kekText)!, token.salt, canon);
-        try {
-          out[i] = openFernet(vk, token.fernet, maxAgeMs).plaintext;
-        } catch (error) {
-          fail(error, options, token.record);
-        } finally {
-          vk.fill(0);
-        }
-      }
-    } finally {
-      for (const dek of deks.values()) dek.fill(0);
-    }
-    return out;
+    const field = options?.context?.field;
+    return {
+      cache: readCache,
+      canon: canonicalContextOf(options?.context),
+      policy,
+      maxAgeMs,
+      field,
+      emit,
+      reporting,
+      ensureOpen,
+    };
   }
 
   const envelope = {
     keyring,
     async encrypt(value: Encryptable | null | undefined, options?: CryptOptions) {
-      return (await encryptAll([value], options?.context))[0] ?? null;
+      const tokens = encryptAll([value], options?.context);
+      return ((tokens instanceof Promise ? await tokens : tokens)[0] ?? null) as string;
     },
     async decrypt(token: string | null | undefined, options?: DecryptOptions) {
-      const [bytes] = await decryptAll([token], options);
-      return bytes === null || bytes === undefined ? null : bytes.toString('utf8');
+      const one = decryptOne(token, batchOf(options));
+      const bytes = one instanceof Promise ? await one : one;
+      return bytes === null ? null : bytes.toString('utf8');
     },
     async decryptBytes(token: string, options?: DecryptOptions): Promise<Uint8Array> {
       if (typeof token !== 'string')
         throw new CmekInvalidInputError('decryptBytes needs a token string');
-      const [bytes] = await decryptAll([token], options);
-      return new Uint8Array(bytes!);
+      const one = decryptOne(token, batchOf(options));
+      return new Uint8Array((one instanceof Promise ? await one : one)!);
     },
     async encryptMany(values: readonly (Encryptable | null | undefined)[], options?: CryptOptions) {
       if (!Array.isArray(values)) throw new CmekInvalidInputError('encryptMany needs an array');
-      return encryptAll(values, options?.context);
+      const tokens = encryptAll(values, options?.context);
+      return tokens instanceof Promise ? await tokens : tokens;
     },
     async decryptMany(tokens: readonly (string | null | undefined)[], options?: DecryptOptions) {
       if (!Array.isArray(tokens)) throw new CmekInvalidInputError('decryptMany needs an array');
-      const all = await decryptAll(tokens, options);
-      return all.map((bytes) => (bytes === null ? null : bytes.toString('utf8')));
+      const all = decryptAll(tokens, options);
+      return (all instanceof Promise ? await all : all).map((bytes) =>
+        bytes === null ? null : bytes.toString('utf8'),
+      );
     },
-    isEncrypted: (value: unknown): value is string => isCmekString(value),
+    isEncrypted: (value: unknown): value is string => isTokenLike(value),
     inspect: (token: string): TokenInfo => inspectToken(token),
     async close() {
       if (closed) return;

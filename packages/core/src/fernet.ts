@@ -32,6 +32,18 @@ export function deriveValueKey(dek: Uint8Array, salt: Uint8Array, canonContext: 
   return vk;
 }
 
+/** A value key with its two halves cut once (a cached key is used for many values). */
+export interface FernetKey {
+  /** The whole key: zeroing it zeroes both halves. */
+  readonly vk: Buffer;
+  readonly signing: Buffer;
+  readonly encryption: Buffer;
+}
+
+export function fernetKey(vk: Buffer): FernetKey {
+  return { vk, signing: vk.subarray(0, 16), encryption: vk.subarray(16, 32) };
+}
+
 /** Seals a plaintext under a value key with an explicit IV and timestamp (seconds). */
 export function sealFernet(
   vk: Buffer,
@@ -39,14 +51,24 @@ export function sealFernet(
   iv: Uint8Array,
   timestampSeconds: number,
 ): string {
-  const cipher = createCipheriv('aes-128-cbc', vk.subarray(16, 32), iv);
+  return sealFernetWith(fernetKey(vk), plaintext, iv, timestampSeconds);
+}
+
+export function sealFernetWith(
+  key: FernetKey,
+  plaintext: Uint8Array,
+  iv: Uint8Array,
+  timestampSeconds: number,
+): string {
+  const cipher = createCipheriv('aes-128-cbc', key.encryption, iv);
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   const header = Buffer.allocUnsafe(HEADER);
   header[0] = VERSION;
-  header.writeBigUInt64BE(BigInt(timestampSeconds), 1);
+  header.writeUInt32BE(Math.floor(timestampSeconds / 2 ** 32), 1);
+  header.writeUInt32BE(timestampSeconds >>> 0, 5);
   Buffer.from(iv.buffer, iv.byteOffset, iv.byteLength).copy(header, 9);
   const signed = Buffer.concat([header, body]);
-  const mac = createHmac('sha256', vk.subarray(0, 16)).update(signed).digest();
+  const mac = createHmac('sha256', key.signing).update(signed).digest();
   return encodeB64urlPadded(Buffer.concat([signed, mac]));
 }
 
@@ -60,6 +82,10 @@ export interface OpenedFernet {
  * failure (base64, length, version, HMAC, padding, age) is the same `CmekDecryptionError`.
  */
 export function openFernet(vk: Buffer, token: string, maxAgeMs?: number): OpenedFernet {
+  return openFernetWith(fernetKey(vk), token, maxAgeMs);
+}
+
+export function openFernetWith(key: FernetKey, token: string, maxAgeMs?: number): OpenedFernet {
   const raw = tryDecodeB64urlPadded(token);
   if (
     raw === undefined ||
@@ -70,19 +96,16 @@ export function openFernet(vk: Buffer, token: string, maxAgeMs?: number): Opened
     throw new CmekDecryptionError();
   }
   const signed = raw.subarray(0, raw.length - HMAC_LEN);
-  const expected = createHmac('sha256', vk.subarray(0, 16)).update(signed).digest();
+  const expected = createHmac('sha256', key.signing).update(signed).digest();
   if (!timingSafeEqual(expected, raw.subarray(raw.length - HMAC_LEN)))
     throw new CmekDecryptionError();
-  const timestampSeconds = Number(raw.readBigUInt64BE(1));
+  // Read as two 32-bit halves: a BigInt per call costs more than the rest of this check.
+  const timestampSeconds = raw.readUInt32BE(1) * 2 ** 32 + raw.readUInt32BE(5);
   if (maxAgeMs !== undefined && timestampSeconds * 1000 + maxAgeMs < Date.now()) {
     throw new CmekDecryptionError('the value is older than the configured maxTokenAgeMs');
   }
   try {
-    const decipher = createDecipheriv(
-      'aes-128-cbc',
-      vk.subarray(16, 32),
-      signed.subarray(9, HEADER),
-    );
+    const decipher = createDecipheriv('aes-128-cbc', key.encryption, signed.subarray(9, HEADER));
     const plaintext = Buffer.concat([decipher.update(signed.subarray(HEADER)), decipher.final()]);
     return { plaintext, timestampSeconds };
   } catch {

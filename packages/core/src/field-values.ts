@@ -30,6 +30,7 @@ export async function encryptFieldValues(
   options: FieldValuesOptions,
 ): Promise<SealedFieldValues> {
   const { context, label } = options;
+  for (const v of values) assertFieldValue(v, label);
   const tokenAt: number[] = [];
   for (const [i, v] of values.entries()) if (envelope.isEncrypted(v)) tokenAt.push(i);
   const plaintexts: (Encryptable | null)[] = values.map((v) => v ?? null);
@@ -58,4 +59,32 @@ export async function encryptFieldValues(
   );
   for (const i of tokenAt) stored[i] = values[i] as string;
   return { stored, plaintexts };
+}
+
+/** What a value is, for an error message that must not show the value itself. */
+export function describeValueType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Uint8Array) return 'bytes';
+  if (value instanceof Date) return 'a Date';
+  const type = typeof value;
+  if (type === 'object') return 'an object';
+  return type === 'undefined' ? 'undefined' : `a ${type}`;
+}
+
+/**
+ * Refuses, before any ORM sees it, a value an encrypted field cannot take: anything but a
+ * string, a Uint8Array (valid UTF-8, checked by the envelope), `null` or `undefined`. The error
+ * names the field and the value's type, never the value, so an ORM's cast or validation error
+ * can never carry a secret written to the wrong type.
+ */
+export function assertFieldValue(
+  value: unknown,
+  label: string,
+): asserts value is Encryptable | null | undefined {
+  if (value === null || value === undefined) return;
+  if (typeof value === 'string' || value instanceof Uint8Array) return;
+  throw new CmekInvalidInputError(
+    `${label} is encrypted and takes a string or null, not ${describeValueType(value)}`,
+  );
 }

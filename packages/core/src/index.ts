@@ -39,6 +39,8 @@ export type {
   PlaintextReadEvent,
 } from './events';
 export {
+  assertFieldValue,
+  describeValueType,
   encryptFieldValues,
   type FieldValuesOptions,
   type SealedFieldValues,

@@ -1,30 +1,59 @@
 /**
  * The read-side cache: an LRU of unwrapped DEKs keyed by the token's `kek` part (the wrapped-DEK
- * record), bounded by `maxEntries` and `maxAgeMs`. DEKs are zeroed when evicted and on close.
+ * record), bounded by `maxEntries` and `maxAgeMs`, each with its decoded record. Beside it an LRU
+ * of value keys keyed by (kek part, salt part, canon(context)) under the same limits (SPEC §3,
+ * revision 2): at most `maxEntries` of them, each dropped with its DEK. Every DEK and value key is
+ * zeroed when evicted, expired, replaced and on close.
+ *
  * Concurrent misses for the same record share one unwrap; the misses of one batch are unwrapped
  * together, one `unwrapMany` per provider where the provider has it.
  */
+import type { CanonicalContext } from './context';
 import type { DecryptCacheOptions } from './envelope-types';
+import { deriveValueKey, type FernetKey, fernetKey } from './fernet';
 import type { Emit } from './kek-calls';
 import { unwrapMany } from './kek-calls';
 import type { Keyring } from './keyring';
 import type { KekProvider } from './provider';
 import type { DekRecord } from './record';
 
-interface Entry {
+/** The length of every salt part (16 bytes, unpadded base64url): the value-key map's keys rely on it. */
+export const SALT_TEXT_LENGTH = 22;
+
+export interface ReadEntry {
+  readonly kekText: string;
   readonly dek: Buffer;
+  readonly record: DekRecord;
   readonly expiresAt: number;
+  /** By salt part + canonical context key (the salt part has a fixed length). */
+  readonly keys: Map<string, ValueKey>;
+}
+
+interface ValueKey {
+  readonly vk: Buffer;
+  readonly key: FernetKey;
+  readonly owner: ReadEntry;
+  /** `saltText + canonKey`: the key in `owner.keys`. */
+  readonly mapKey: string;
+  readonly saltText: string;
+  readonly canonKey: string;
 }
 
 export class ReadDekCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, ReadEntry>();
+  /** Every cached value key, least recently used first. */
+  private readonly valueKeys = new Set<ValueKey>();
   private readonly inFlight = new Map<string, Promise<void>>();
+  private newest: ReadEntry | undefined;
+  private newestValueKey: ValueKey | undefined;
   private closed = false;
 
   constructor(
     private readonly keyring: Keyring,
     private readonly emit: Emit,
     private readonly limits: Required<DecryptCacheOptions> | false,
+    /** Off: no cache-hit / cache-miss event objects are built (nobody listens). */
+    private readonly reporting = true,
   ) {}
 
   /**
@@ -40,10 +69,10 @@ export class ReadDekCache {
         const misses = new Map<KekProvider, [string, DekRecord][]>();
         for (const [kekText, record] of pending) {
           const provider = this.keyring.resolve(record.providerId, record.keyRef);
-          const hit = this.lookup(kekText);
+          const hit = this.hit(kekText);
           if (hit !== undefined) {
-            this.event('cache-hit', record);
-            result.set(kekText, Buffer.from(hit));
+            this.reportHit(record);
+            result.set(kekText, Buffer.from(hit.dek));
             pending.delete(kekText);
             continue;
           }
@@ -72,28 +101,158 @@ export class ReadDekCache {
   }
 
   /**
-   * The DEKs (private copies) when every record is in the cache, without awaiting anything; else
-   * `undefined` and nothing is touched, and the caller goes through `resolve`.
+   * The cached entry of a kek part, marked as used, or `undefined` (not cached, expired, caching
+   * off). Synchronous; reports nothing (the caller reports one hit per record and batch). A hit
+   * proves the kek part well formed: only decoded or self-made records are stored.
    */
-  cached(records: ReadonlyMap<string, DekRecord>): Map<string, Buffer> | undefined {
+  hit(kekText: string): ReadEntry | undefined {
     if (this.limits === false) return undefined;
-    const now = Date.now();
-    for (const kekText of records.keys()) {
-      const entry = this.entries.get(kekText);
-      if (entry === undefined || entry.expiresAt <= now) return undefined;
+    const entry = this.entries.get(kekText);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= Date.now()) {
+      this.drop(entry);
+      return undefined;
     }
-    const result = new Map<string, Buffer>();
-    for (const [kekText, record] of records) {
-      this.event('cache-hit', record);
-      result.set(kekText, Buffer.from(this.lookup(kekText)!));
+    if (this.newest !== entry) {
+      this.entries.delete(kekText);
+      this.entries.set(kekText, entry);
+      this.newest = entry;
     }
-    return result;
+    return entry;
+  }
+
+  /**
+   * The cached entry of the kek part `token.slice(start, end)`, as `hit` does; the entry used last
+   * is compared in place, without cutting and hashing the kek part.
+   */
+  hitIn(token: string, start: number, end: number): ReadEntry | undefined {
+    const last = this.newest;
+    if (
+      last !== undefined &&
+      last.kekText.length === end - start &&
+      token.startsWith(last.kekText, start)
+    ) {
+      if (last.expiresAt > Date.now()) return last;
+      this.drop(last);
+      return undefined;
+    }
+    return this.hit(token.slice(start, end));
+  }
+
+  /** The cached value key for a salt part and context, or `undefined`. */
+  cachedValueKey(
+    entry: ReadEntry,
+    saltText: string,
+    canon: CanonicalContext,
+  ): FernetKey | undefined {
+    const last = this.newestValueKey;
+    if (
+      last !== undefined &&
+      last.owner === entry &&
+      last.saltText === saltText &&
+      last.canonKey === canon.key
+    ) {
+      return last.key;
+    }
+    if (saltText.length !== SALT_TEXT_LENGTH) return undefined;
+    const found = entry.keys.get(saltText + canon.key);
+    if (found === undefined) return undefined;
+    this.valueKeys.delete(found);
+    this.valueKeys.add(found);
+    this.newestValueKey = found;
+    return found.key;
+  }
+
+  /**
+   * Derives the value key of `entry`'s DEK for a decoded (16-byte) salt and keeps it; the key
+   * belongs to the cache (the caller must not zero or keep it).
+   */
+  deriveValueKey(
+    entry: ReadEntry,
+    saltText: string,
+    salt: Buffer,
+    canon: CanonicalContext,
+  ): FernetKey {
+    const vk = deriveValueKey(entry.dek, salt, canon.bytes);
+    return this.keep(entry, saltText, canon.key, vk);
+  }
+
+  /** A value key the writer derived for a DEK it also stored here (a copy the cache now owns). */
+  storeValueKey(kekText: string, saltText: string, canonKey: string, vk: Buffer): void {
+    const entry = this.limits === false ? undefined : this.entries.get(kekText);
+    if (entry === undefined || saltText.length !== SALT_TEXT_LENGTH || this.closed) {
+      vk.fill(0);
+      return;
+    }
+    this.keep(entry, saltText, canonKey, vk);
+  }
+
+  /** The entry of a kek part if it is cached, without marking it used. */
+  peek(kekText: string): ReadEntry | undefined {
+    const entry = this.limits === false ? undefined : this.entries.get(kekText);
+    return entry !== undefined && entry.expiresAt > Date.now() ? entry : undefined;
+  }
+
+  reportHit(record: DekRecord): void {
+    this.event('cache-hit', record);
   }
 
   close(): void {
     this.closed = true;
-    for (const entry of this.entries.values()) entry.dek.fill(0);
-    this.entries.clear();
+    for (const entry of [...this.entries.values()]) this.drop(entry);
+  }
+
+  /** Keeps the DEK (owned by the cache from now on) or zeroes it if caching is off. */
+  store(kekText: string, dek: Buffer, record: DekRecord): void {
+    if (this.limits === false || this.closed) {
+      dek.fill(0);
+      return;
+    }
+    const previous = this.entries.get(kekText);
+    if (previous !== undefined) this.drop(previous);
+    const entry: ReadEntry = {
+      kekText,
+      dek,
+      record,
+      expiresAt: Date.now() + this.limits.maxAgeMs,
+      keys: new Map(),
+    };
+    this.entries.set(kekText, entry);
+    this.newest = entry;
+    while (this.entries.size > this.limits.maxEntries) {
+      this.drop(this.entries.values().next().value as ReadEntry);
+    }
+  }
+
+  private keep(entry: ReadEntry, saltText: string, canonKey: string, vk: Buffer): FernetKey {
+    const key = fernetKey(vk);
+    if (this.limits === false) return key;
+    const mapKey = saltText + canonKey;
+    const previous = entry.keys.get(mapKey);
+    if (previous !== undefined) this.forget(previous);
+    const valueKey: ValueKey = { vk, key, owner: entry, mapKey, saltText, canonKey };
+    entry.keys.set(mapKey, valueKey);
+    this.valueKeys.add(valueKey);
+    this.newestValueKey = valueKey;
+    while (this.valueKeys.size > this.limits.maxEntries) {
+      this.forget(this.valueKeys.values().next().value as ValueKey);
+    }
+    return key;
+  }
+
+  private forget(valueKey: ValueKey): void {
+    valueKey.vk.fill(0);
+    valueKey.owner.keys.delete(valueKey.mapKey);
+    this.valueKeys.delete(valueKey);
+    if (this.newestValueKey === valueKey) this.newestValueKey = undefined;
+  }
+
+  /** Zeroes a DEK and its value keys and forgets them. */
+  private drop(entry: ReadEntry): void {
+    for (const valueKey of [...entry.keys.values()]) this.forget(valueKey);
+    entry.dek.fill(0);
+    if (this.entries.get(entry.kekText) === entry) this.entries.delete(entry.kekText);
+    if (this.newest === entry) this.newest = undefined;
   }
 
   private unwrapBatch(
@@ -105,9 +264,9 @@ export class ReadDekCache {
     const flight = unwrapMany(this.emit, provider, items)
       .then((deks) => {
         deks.forEach((dek, i) => {
-          const kekText = list[i]![0];
+          const [kekText, record] = list[i]!;
           result.set(kekText, Buffer.from(dek));
-          this.store(kekText, dek);
+          this.store(kekText, dek, record);
         });
       })
       .finally(() => {
@@ -117,40 +276,8 @@ export class ReadDekCache {
     return flight;
   }
 
-  private lookup(kekText: string): Buffer | undefined {
-    if (this.limits === false) return undefined;
-    const entry = this.entries.get(kekText);
-    if (entry === undefined) return undefined;
-    this.entries.delete(kekText);
-    if (entry.expiresAt <= Date.now()) {
-      entry.dek.fill(0);
-      return undefined;
-    }
-    this.entries.set(kekText, entry);
-    return entry.dek;
-  }
-
-  /** Keeps the DEK (owned by the cache from now on) or zeroes it if caching is off. */
-  store(kekText: string, dek: Buffer): void {
-    if (this.limits === false || this.closed) {
-      dek.fill(0);
-      return;
-    }
-    const previous = this.entries.get(kekText);
-    if (previous !== undefined) {
-      previous.dek.fill(0);
-      this.entries.delete(kekText);
-    }
-    this.entries.set(kekText, { dek, expiresAt: Date.now() + this.limits.maxAgeMs });
-    while (this.entries.size > this.limits.maxEntries) {
-      const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry];
-      oldest.dek.fill(0);
-      this.entries.delete(oldestKey);
-    }
-  }
-
   private event(type: 'cache-hit' | 'cache-miss', record: DekRecord): void {
-    if (this.limits === false) return;
+    if (this.limits === false || !this.reporting) return;
     this.emit({ type, cache: 'decrypt', providerId: record.providerId, keyRef: record.keyRef });
   }
 }

@@ -13,13 +13,11 @@ export interface ParsedToken {
   /** The `kek` part as written: the cache key of its DEK. */
   readonly kekText: string;
   readonly record: DekRecord;
+  /** The salt part as written (22 characters). */
+  readonly saltText: string;
   readonly salt: Buffer;
   /** The Fernet part, still encoded: its errors are decryption errors (SPEC §4). */
   readonly fernet: string;
-}
-
-export function isCmekString(value: unknown): value is string {
-  return typeof value === 'string' && value.startsWith(CMEK_PREFIX);
 }
 
 export function formatToken(kekText: string, salt: Uint8Array, fernet: string): string {
@@ -52,9 +50,15 @@ export function parseToken(token: string, known?: ReadonlyMap<string, DekRecord>
   }
   const [kekText, saltText, fernet] = parts as [string, string, string];
   const record = known?.get(kekText) ?? decodeRecord(decodeB64url(kekText, 'the kek part'));
+  const salt = decodeSalt(saltText);
+  return { kekText, record, saltText, salt, fernet };
+}
+
+/** The salt part: canonical unpadded base64url of 16 bytes, else `CmekFormatError`. */
+export function decodeSalt(saltText: string): Buffer {
   const salt = decodeB64url(saltText, 'the salt part');
   if (salt.length !== SALT_LENGTH) throw new CmekFormatError('the salt must be 16 bytes');
-  return { kekText, record, salt, fernet };
+  return salt;
 }
 
 /** A short non-secret fingerprint of a wrapped-DEK record (equal for values that share a DEK). */

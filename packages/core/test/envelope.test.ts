@@ -27,9 +27,30 @@ describe('createEnvelope: encrypt and decrypt', () => {
       expect(token).not.toContain(value || '\u0000');
       expect(await env.decrypt(token, { context: ctx })).toBe(value);
     }
-    const bytes = new Uint8Array([0, 255, 1, 254, 128]);
+    const bytes = new Uint8Array(Buffer.from('päß ✓ 🔑\u0000', 'utf8'));
     const token = await env.encrypt(bytes);
     expect(Array.from(await env.decryptBytes(token))).toEqual(Array.from(bytes));
+    expect(await env.decrypt(token)).toBe('päß ✓ 🔑\u0000');
+  });
+
+  it('refuses bytes that are not UTF-8 (issue 19), alone and in a batch, with CMEK_INVALID_INPUT', async () => {
+    const kek = memoryProvider();
+    const env = createEnvelope({ kek });
+    const bad = Buffer.from([0xff, 0xfe, 0xc3]);
+    for (const run of [
+      () => env.encrypt(bad),
+      () => env.encrypt(new Uint8Array(bad)),
+      () => env.encryptMany(['fine', bad, null]),
+      () => env.encrypt(Buffer.from([0xed, 0xa0, 0x80])), // an encoded lone surrogate
+    ]) {
+      const error = await run().catch((e: unknown) => e);
+      expect(CmekInvalidInputError.isInstance(error)).toBe(true);
+      expect((error as CmekInvalidInputError).code).toBe('CMEK_INVALID_INPUT');
+    }
+    // Refused before any KEK call; valid UTF-8 bytes decrypt to the equal string.
+    expect(kek.calls.generateDataKey).toBe(0);
+    const [token] = await env.encryptMany([Buffer.from('h\u00e9', 'utf8')]);
+    expect(await env.decrypt(token!)).toBe('h\u00e9');
   });
 
   it('passes null and undefined through without encrypting them', async () => {
@@ -42,13 +63,14 @@ describe('createEnvelope: encrypt and decrypt', () => {
     expect(kek.calls.generateDataKey).toBe(1);
   });
 
-  it('gives every value its own salt and IV even under one DEK', async () => {
+  it('gives every value its own IV; values of one DEK and context share a salt (SPEC §3 rev. 2)', async () => {
     const env = createEnvelope({ kek: memoryProvider() });
-    const a = await env.encrypt('same');
-    const b = await env.encrypt('same');
+    const a = await env.encrypt('same', { context: ctx });
+    const b = await env.encrypt('same', { context: ctx });
     expect(a).not.toBe(b);
     expect(env.inspect(a).dekId).toBe(env.inspect(b).dekId);
-    expect(a.split('|')[1]).not.toBe(b.split('|')[1]);
+    expect(a.split('|')[1]).toBe(b.split('|')[1]);
+    expect(a.split('|')[2]!.slice(0, 32)).not.toBe(b.split('|')[2]!.slice(0, 32));
   });
 
   it('binds the value to its context: another context, or none, does not decrypt', async () => {

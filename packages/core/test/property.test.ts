@@ -2,14 +2,14 @@
  * Property tests (fast-check): round trips over arbitrary strings, bytes and contexts; a value is
  * bound to its context; and no single change to a token yields a plaintext or a non-cmek error.
  */
+import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeB64url, encodeB64urlPadded } from '../src/base64url';
 import {
   CmekDecryptionError,
-  CmekError,
   CmekFormatError,
-  CmekPlaintextRejectedError,
+  CmekInvalidInputError,
   CmekUnknownKekError,
   createEnvelope,
   type EncryptionContext,
@@ -53,20 +53,32 @@ function isTokenFailure(error: unknown): boolean {
   );
 }
 
+/** What a token truncated to fewer than four characters is: indistinguishable from a plaintext. */
+const SHORT_PLAINTEXTS = new Set(['', 'c', 'cm', 'cme']);
+
 /**
- * Decrypts a damaged token under policy `reject`. A string that still starts with `cmek:` must fail
- * with a token failure; one that no longer does is legacy plaintext (SPEC §6), which `reject`
- * refuses (under `allow` it would come back as the stored string itself, not a decryption).
+ * Decrypts a damaged token under the default policy `allow`. It must fail with a token failure
+ * (issue 19: a token whose prefix was damaged has the shape of a token, so it is a format error,
+ * never legacy plaintext), and `isEncrypted` must say it is a token; only a truncation to fewer
+ * than four characters reads back as the stored string. Under `reject` and `warn` the error is
+ * the same.
  */
 async function expectRejected(damaged: string, ctx: EncryptionContext): Promise<void> {
-  const result = await outcome(() =>
-    env.decrypt(damaged, { context: ctx, plaintextPolicy: 'reject' }),
-  );
+  const result = await outcome(() => env.decrypt(damaged, { context: ctx }));
+  if (SHORT_PLAINTEXTS.has(damaged)) {
+    expect(result).toEqual({ value: damaged });
+    return;
+  }
   expect('error' in result, `decrypted a damaged token to ${JSON.stringify(result)}`).toBe(true);
   const { error } = result as { error: unknown };
-  expect(CmekError.isInstance(error), String(error)).toBe(true);
-  if (damaged.startsWith('cmek:')) expect(isTokenFailure(error), String(error)).toBe(true);
-  else expect(CmekPlaintextRejectedError.isInstance(error)).toBe(true);
+  expect(isTokenFailure(error), String(error)).toBe(true);
+  expect(env.isEncrypted(damaged)).toBe(true);
+  if (!damaged.startsWith('cmek:')) {
+    for (const plaintextPolicy of ['warn', 'reject'] as const) {
+      const other = await outcome(() => env.decrypt(damaged, { context: ctx, plaintextPolicy }));
+      expect(CmekFormatError.isInstance((other as { error?: unknown }).error)).toBe(true);
+    }
+  }
 }
 
 describe('round trips', () => {
@@ -81,13 +93,23 @@ describe('round trips', () => {
     );
   });
 
-  it('any bytes, through decryptBytes', async () => {
+  it('any UTF-8 bytes, through decryptBytes and decrypt; any other bytes are refused', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), context, async (bytes, ctx) => {
+      fc.asyncProperty(text(100), context, async (value, ctx) => {
+        const bytes = new Uint8Array(Buffer.from(value, 'utf8'));
         const token = await env.encrypt(bytes, { context: ctx });
         const back = await env.decryptBytes(token, { context: ctx });
         expect(back).toBeInstanceOf(Uint8Array);
         expect(Buffer.from(back).equals(Buffer.from(bytes))).toBe(true);
+        expect(await env.decrypt(token, { context: ctx })).toBe(value);
+      }),
+      { numRuns: RUNS },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), context, async (bytes, ctx) => {
+        fc.pre(!isUtf8(bytes));
+        const error = await env.encrypt(bytes, { context: ctx }).catch((e: unknown) => e);
+        expect(CmekInvalidInputError.isInstance(error)).toBe(true);
       }),
       { numRuns: RUNS },
     );

@@ -445,15 +445,20 @@ describe('inspect', () => {
 });
 
 describe('isEncrypted', () => {
-  it('is true for any string that starts with cmek: (a future version too), false otherwise', async () => {
+  it('is true for any string that starts with cmek: (a future version too) or a damaged prefix, false otherwise', async () => {
     const env = createEnvelope({ kek: memoryProvider() });
-    expect(env.isEncrypted(await env.encrypt('x'))).toBe(true);
+    const token = await env.encrypt('x');
+    expect(env.isEncrypted(token)).toBe(true);
     expect(env.isEncrypted('cmek:v2:whatever')).toBe(true);
     expect(env.isEncrypted('cmek:')).toBe(true);
+    // Issue 19: a damaged prefix is still a token (decrypt refuses it with CMEK_FORMAT).
+    for (const value of ['CMEK:v1:x', ' cmek:v1:x', 'cmek', 'CMEK', `#${token.slice(1)}`]) {
+      expect(env.isEncrypted(value), value.slice(0, 12)).toBe(true);
+    }
     for (const value of [
-      'CMEK:v1:x',
-      ' cmek:v1:x',
-      'cmek',
+      'cme',
+      'cm',
+      'a cmek:v1:x',
       '',
       null,
       undefined,

@@ -3,7 +3,8 @@ import { CmekConfigError, CmekError } from '../errors';
 import type { CmekEvent } from '../events';
 import { isKeyring } from '../keyring';
 import type { Row, RowStore } from '../row-store';
-import { isCmekString, type ParsedToken, parseToken, TOKEN_PREFIX } from '../token';
+import { type ParsedToken, parseToken, TOKEN_PREFIX } from '../token';
+import { isTokenLike } from '../token-shape';
 import { countFailure, positiveInteger } from './counts';
 import { DekMover, isFatal } from './dek-mover';
 import { type PlannedWrite, runWrites } from './driver';
@@ -68,7 +69,7 @@ export async function rewrap(store: RowStore, options: RewrapOptions): Promise<W
         rows.forEach((row, i) => {
           const value = row.values[field];
           if (value === null || value === undefined) report.nulls++;
-          else if (!isCmekString(value)) report.plaintext++;
+          else if (!isTokenLike(value)) report.plaintext++;
           else {
             let parsed: ParsedToken;
             try {

@@ -1,7 +1,8 @@
 /** `verify`: the inventory of a store: plaintext, encrypted per KEK, undecryptable. */
 import { CmekConfigError, CmekError } from '../errors';
 import type { Cursor, RowStore } from '../row-store';
-import { isCmekString, parseToken } from '../token';
+import { parseToken } from '../token';
+import { isTokenLike } from '../token-shape';
 import { positiveInteger } from './counts';
 import { checkStore } from './driver';
 import type { ProgressEvent, VerifyFieldReport, VerifyOptions, VerifyReport } from './types';
@@ -96,7 +97,7 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
       for (const row of batch) {
         const value = row.values[field];
         if (value === null || value === undefined) report.nulls++;
-        else if (!isCmekString(value)) report.plaintext++;
+        else if (!isTokenLike(value)) report.plaintext++;
         else tokens.push(value);
       }
       if (tokens.length === 0) continue;

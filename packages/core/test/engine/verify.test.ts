@@ -57,6 +57,24 @@ describe('verify', () => {
     expect(store.casCalls).toBe(100 + 90); // the backfill's writes only
   });
 
+  it('counts a token with a damaged prefix as undecryptable, never as plaintext; backfill skips it', async () => {
+    const kek = testProvider({ keyRef: 'a' });
+    const envelope = createEnvelope({ kek });
+    const store = new MemoryStore('users', ['secret']);
+    seed(store, 3);
+    await backfill(store, { envelope });
+    const token = store.rows.get(1)!.secret!;
+    store.rows.get(1)!.secret = `CMEK:V1:${token.slice(8)}`;
+    store.rows.get(2)!.secret = token.slice(8); // the prefix cut off
+    store.rows.get(3)!.secret = 'legacy';
+    const report = await verify(store, { envelope });
+    expect(report.fields.secret).toMatchObject({ plaintext: 1, undecryptable: 2 });
+    expect(report.fields.secret!.errors).toEqual([{ code: 'CMEK_FORMAT', count: 2 }]);
+    const again = await backfill(store, { envelope });
+    expect(again.fields.secret).toMatchObject({ candidates: 1, skipped: 2 });
+    expect(store.rows.get(2)!.secret).toBe(token.slice(8));
+  });
+
   it('reports zero undecryptable once every value is under the remaining KEK', async () => {
     const a = testProvider({ keyRef: 'a' });
     const store = new MemoryStore('t', ['secret']);

@@ -49,6 +49,17 @@ SALT2 = bytes(range(0xD0, 0xE0))
 IV2 = bytes(range(0xE0, 0xF0))
 TIMESTAMP2 = 1_800_000_000
 
+# Revision 2 (SPEC 3, salt reuse): one writer, one DEK, values that share a salt; and one DEK
+# used under two contexts, with a salt each.
+IV_SHARED = [bytes(range(0x10 + 16 * i, 0x20 + 16 * i)) for i in range(3)]
+DEK3 = bytes(range(0x90, 0xB0))
+NONCE3 = bytes(range(0x50, 0x5C))
+SALT3 = bytes(range(0x30, 0x40))
+SALT4 = bytes(range(0x70, 0x80))
+IV3 = bytes(range(0xF0, 0x100))
+IV4 = bytes(range(0x00, 0x10))
+TIMESTAMP3 = 1_765_000_000
+
 FIELD_CONTEXT = {"field": "users.email"}
 
 # Keys that sort one way by UTF-8 bytes and the other way by UTF-16 code units:
@@ -166,11 +177,50 @@ def strict_b64url_padded(text: str) -> bytes | None:
     return data if b64url_padded(data) == text else None
 
 
+SALT_TEXT = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+def is_record_text(text: str) -> bool:
+    rec = strict_b64url(text)
+    if rec is None or len(rec) < 2 or rec[0] != 0x01:
+        return False
+    p = rec[1]
+    if not 1 <= p <= 32 or len(rec) < 4 + p or not re.fullmatch(rb"[a-z0-9-]+", rec[2:2 + p]):
+        return False
+    (k,) = struct.unpack(">H", rec[2 + p:4 + p])
+    if k > 1024 or len(rec) < 4 + p + k:
+        return False
+    try:
+        rec[4 + p:4 + p + k].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return 1 <= len(rec) - 4 - p - k <= 8192
+
+
+def is_token_like(value: str) -> bool:
+    """The damaged-prefix rule (issue 19), stricter than SPEC 6 under plaintextPolicy 'allow':
+    a value is a token, never legacy plaintext, when it starts with "cmek:" (SPEC 1); or with
+    "cmek:" in any letter case after at most 8 whitespace characters; or is exactly "cmek" in any
+    case; or is, after a damaged prefix of at most 12 characters, <kek>|<salt>|<fernet> with kek
+    canonical base64url of a well-formed record (SPEC 2), salt 22 base64url characters and fernet
+    starting "gAAAAA". Separators are found from the right (a damaged prefix may hold a '|')."""
+    if re.match(r"[ \t\n\r\f\v]{0,8}[cC][mM][eE][kK]:", value) or re.fullmatch(r"[cC][mM][eE][kK]", value):
+        return True
+    second = value.rfind("|")
+    if second < 1 or not value.startswith("gAAAAA", second + 1):
+        return False
+    first = value.rfind("|", 0, second)
+    if first < 0 or not SALT_TEXT.fullmatch(value[first + 1:second]):
+        return False
+    head = value[:first]
+    return any(is_record_text(head[skip:]) for skip in range(0, min(12, len(head) - 1) + 1))
+
+
 def reference_open(token: str, context: dict[str, str], keks: dict[tuple[str, str], bytes]) -> bytes:
     """Opens a token as the SPEC says, raising Outcome(<error class>) on failure."""
     if not token.startswith(PREFIX):
-        # Every vector starts with "cmek:"; anything else would be legacy plaintext (SPEC 6).
-        assert token.startswith("cmek:"), "vectors never use legacy plaintext"
+        # Every vector has the shape of a token; anything else would be legacy plaintext (SPEC 6).
+        assert is_token_like(token), "vectors never use legacy plaintext"
         raise Outcome(FORMAT)
     parts = token[len(PREFIX):].split("|")
     if len(parts) != 3:
@@ -303,6 +353,28 @@ def valid_vectors():
                    b"xoxb-123456789-secret", {"utf8": "xoxb-123456789-secret"}, FIELD_CONTEXT,
                    dek=DEK2, nonce=NONCE2, salt=SALT2, iv=IV2, timestamp=TIMESTAMP2),
     ]
+    # Revision 2: a writer reuses one salt per (DEK, context). `writer` orders the values of one
+    # writer: replayed in `step` order by one envelope, each step draws `draws` from the CSPRNG.
+    shared = [
+        ("shared-salt-1", b"first of three values under one salt", ["salt", "iv"]),
+        ("shared-salt-2", b"second", ["iv"]),
+        ("shared-salt-3", b"", ["iv"]),
+    ]
+    for step, (name, text, draws) in enumerate(shared, start=1):
+        vector = make_valid(name, "one DEK, one context, one salt: the values differ by IV and plaintext only (SPEC 3, revision 2)",
+                            text, {"utf8": text.decode("utf-8")}, FIELD_CONTEXT,
+                            dek=DEK3, nonce=NONCE3, salt=SALT3, iv=IV_SHARED[step - 1], timestamp=TIMESTAMP3)
+        vector["writer"] = {"group": "shared-salt", "step": step, "draws": draws}
+        v.append(vector)
+    for step, (name, context, salt, iv) in enumerate([
+        ("context-salt-email", {"field": "users.email"}, SALT3, IV3),
+        ("context-salt-phone", {"field": "users.phone"}, SALT4, IV4),
+    ], start=1):
+        vector = make_valid(name, "one DEK under two contexts: each context has its own salt (SPEC 3, revision 2)",
+                            b"+1 555 0100", {"utf8": "+1 555 0100"}, context,
+                            dek=DEK3, nonce=NONCE3, salt=salt, iv=iv, timestamp=TIMESTAMP3)
+        vector["writer"] = {"group": "context-salts", "step": step, "draws": ["salt", "iv"]}
+        v.append(vector)
     return v
 
 
@@ -507,6 +579,25 @@ def invalid_vectors(valid):
     add("prefix-no-version-colon", "cmek:v1" + rest, FORMAT)
     add("prefix-only", PREFIX, FORMAT)
     full = token_of(kek_t, salt_t, fernet_t)
+    # -- a damaged prefix (issue 19): the value still has the shape of a token, so it is a format
+    #    error under every plaintext policy, 'allow' included, never legacy plaintext
+    damaged_note = "not 'cmek:v1:' but the shape of a token: a format error under plaintextPolicy allow, warn and reject (stricter than SPEC 6)"
+    for name, token in [
+        ("prefix-damaged-first-char", "#" + full[1:]),
+        ("prefix-damaged-swapped-chars", "mcek:v1:" + rest),
+        ("prefix-damaged-colon-changed", "cmek;v1:" + rest),
+        ("prefix-damaged-colon-deleted", "cmekv1:" + rest),
+        ("prefix-damaged-uppercase", "CMEK:V1:" + rest),
+        ("prefix-damaged-capitalized", "Cmek:v1:" + rest),
+        ("prefix-damaged-first-char-deleted", "mek:v1:" + rest),
+        ("prefix-damaged-cmek-missing", "v1:" + rest),
+        ("prefix-damaged-prefix-missing", rest),
+        ("prefix-damaged-bar-inserted", "cm|ek:v1:" + rest),
+        ("prefix-damaged-leading-space", " " + full),
+        ("prefix-damaged-truncated-to-4", full[:4]),
+    ]:
+        assert not token.startswith("cmek:"), name
+        add(name, token, FORMAT, damaged_note)
     k_end = len(PREFIX) + len(kek_t)
     s_end = k_end + 1 + len(salt_t)
     add("truncated-in-prefix", full[:6], FORMAT)
@@ -599,6 +690,13 @@ def check(valid, invalid):
                 raise AssertionError(f"python Fernet opened {e['name']}")
 
 
+LEGACY_PLAINTEXT = [
+    "", "c", "cm", "cme", "cmek-", "cmekv1", "my cmek: notes", "hunter2", "xoxb-123456789-secret",
+    "a|b|gAAAAA", "v1:abc|def|gAAAAAB", "CMEKS are fun", "  cmek", "user@example.com",
+    "\u212amek:v1:", "\u00a0cmek:v1:",
+]
+
+
 def main():
     valid = valid_vectors()
     invalid = invalid_vectors(valid)
@@ -617,6 +715,8 @@ def main():
                        "canonContext, wrappedDek, record and valueKey are the intermediate values, in hex.",
         "vectors": valid,
     }, indent=2, ensure_ascii=True) + "\n")
+    for text in LEGACY_PLAINTEXT:
+        assert not is_token_like(text), text
     (HERE / "invalid.json").write_text(json.dumps({
         **common,
         "description": "Mutations of valid vectors. Decrypt `token` under `context` with a keyring holding the local KEK of the valid vectors "
@@ -624,6 +724,8 @@ def main():
                        "it must fail with `error` / `code` and never return a plaintext. `note` explains a case whose class needed a reading of the SPEC.",
         "kek": KEK.hex(),
         "vectors": invalid,
+        "legacyPlaintextDescription": "Values that are not tokens under the damaged-prefix rule: under plaintextPolicy 'allow' each reads back as it is.",
+        "legacyPlaintext": LEGACY_PLAINTEXT,
     }, indent=2, ensure_ascii=True) + "\n")
     print(f"{len(valid)} valid, {len(invalid)} invalid vectors written to {HERE}")
 
