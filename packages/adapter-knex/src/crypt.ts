@@ -1,5 +1,6 @@
 /** Encrypting a query's pending values and decrypting its result, per the query's plan. */
 import {
+  assertFieldValue,
   CmekInvalidInputError,
   CmekQueryError,
   type EncryptionContext,
@@ -8,7 +9,7 @@ import {
 } from '@cmek/core';
 import type { ColumnTarget, QueryPlan, WriteTargets } from './analyze';
 import type { Identifiers } from './identifiers';
-import { type BuilderState, isBuilder, isRaw } from './internals';
+import { type BuilderState, isBuilder, isRaw, isRef, objectUpdatesOf } from './internals';
 import { encryptedColumn } from './lookup';
 import type { TableConfig } from './options';
 
@@ -32,6 +33,30 @@ function notEncryptable(target: ColumnTarget | undefined, what: string): CmekQue
     target?.column ?? '(write)',
     `${what} for ${name} cannot be encrypted: pass the plaintext value itself`,
   );
+}
+
+/** What a value Knex would write as SQL rather than bind is, for the refusal's message. */
+function sqlValueType(value: unknown): string | undefined {
+  if (isRef(value)) return 'a knex.ref() reference';
+  if (isRaw(value)) return 'a knex.raw() SQL fragment';
+  if (isBuilder(value) || typeof value === 'function') return 'a subquery';
+  return undefined;
+}
+
+/**
+ * Refuses, before Knex or the driver sees it, a value an encrypted column cannot take: SQL
+ * (raw, ref, subquery) and every non-string (numbers, booleans, objects, arrays, Dates, …).
+ * The message names the column and the type, never the value.
+ */
+function assertColumnValue(target: ColumnTarget, value: unknown): void {
+  const label = `${target.table.name}.${target.column}`;
+  const sql = sqlValueType(value);
+  if (sql !== undefined) {
+    throw new CmekInvalidInputError(
+      `${label} is encrypted and takes a string or null, not ${sql}: pass the plaintext value itself`,
+    );
+  }
+  assertFieldValue(value, label);
 }
 
 export type TargetOf = (key: string) => ColumnTarget | undefined;
@@ -78,18 +103,20 @@ export async function encryptRows(
       if (target) keys.set(key, target);
     }
   }
-  for (const [key, target] of keys) {
+  // every value checked before any is encrypted: a refused value costs no KEK call
+  const columns = [...keys].map(([key, target]) => {
     const at: number[] = [];
     const values: (string | Uint8Array | null | undefined)[] = [];
     for (const [i, row] of out.entries()) {
       if (!Object.hasOwn(row, key)) continue;
       const value = row[key];
-      if (isRaw(value) || isBuilder(value) || typeof value === 'function') {
-        throw notEncryptable(target, 'a raw SQL fragment, reference or subquery');
-      }
+      assertColumnValue(target, value);
       at.push(i);
       values.push(value as string | Uint8Array | null | undefined);
     }
+    return { key, target, at, values };
+  });
+  for (const { key, target, at, values } of columns) {
     const context = target.table.contexts.get(target.column)!;
     const tokens = await encryptColumn(envelope, target, values, context);
     for (const [n, i] of at.entries()) out[i]![key] = tokens[n] ?? null;
@@ -125,6 +152,11 @@ export async function encryptPending(
     else if (some) throw notEncryptable(some, `an ${key} from a subquery or raw SQL`);
   }
   const update = single.update;
+  for (const [column, json] of objectUpdatesOf(builder) ?? []) {
+    const target = targetOf(column);
+    // still the JSON text Knex made of the object: refused as the object it was
+    if (target && isPlainRow(update) && update[column] === json) assertColumnValue(target, {});
+  }
   if (isPlainRow(update)) replace('update', (await encryptRows(envelope, targetOf, [update]))[0]);
   const merge = single.merge as { updates?: unknown } | undefined;
   if (merge && isPlainRow(merge.updates)) {

@@ -27,6 +27,7 @@ export interface BuilderState {
   client: ClientLike;
   then: (onFulfilled?: unknown, onRejected?: unknown) => Promise<unknown>;
   clone(): BuilderState;
+  toSQL(): unknown;
 }
 
 export interface ClientLike {
@@ -54,4 +55,23 @@ export function isRaw(value: unknown): boolean {
 /** A `knex.ref()` value. */
 export function isRef(value: unknown): boolean {
   return typeof value === 'object' && value !== null && value.constructor?.name === 'Ref';
+}
+
+const OBJECT_UPDATES = Symbol('cmek.knex.objectUpdates');
+
+/**
+ * The columns `update(column, value)` was given a plain object for, with its JSON text: Knex
+ * writes such a value as JSON when `update` is called, so the adapter records it then and
+ * refuses it when the query runs (an object is no value of an encrypted column).
+ */
+export function objectUpdatesOf(builder: object, create = false): Map<string, string> | undefined {
+  const state = builder as Record<symbol, Map<string, string> | undefined>;
+  if (create) state[OBJECT_UPDATES] ??= new Map();
+  return state[OBJECT_UPDATES];
+}
+
+export function isPlainObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
 }

@@ -2,7 +2,9 @@
 import {
   type CasWrite,
   CmekConfigError,
+  CmekError,
   CmekInvalidInputError,
+  CmekQueryError,
   type Cursor,
   type EncryptionContext,
   type Row,
@@ -10,6 +12,7 @@ import {
 } from '@cmek/core';
 import type { Knex } from 'knex';
 import { identifiersOf } from './identifiers';
+import { type CompilableBuilder, redactInPlace, type Secrets, secretsOf } from './redact';
 
 export interface KnexRowStoreOptions {
   /** A plain Knex instance (not the one `withCmek` returns): the store handles stored values. */
@@ -116,13 +119,22 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore {
       for (const w of writes) fieldOf(w.field);
       if (writes.length === 0) return [];
       // one transaction: one connection and one commit for the whole batch
-      return knex.transaction(async (trx) => {
-        const results: boolean[] = [];
-        for (const w of writes) {
-          results.push(await compareAndSetOn(trx, w.id, w.field, w.expected, w.next));
-        }
-        return results;
-      });
+      try {
+        return await knex.transaction(async (trx) => {
+          const results: boolean[] = [];
+          for (const w of writes) {
+            results.push(await compareAndSetOn(trx, w.id, w.field, w.expected, w.next));
+          }
+          return results;
+        });
+      } catch (error) {
+        // BEGIN / COMMIT failing (a lost connection) carry no bound value; the writes' own
+        // errors are already CmekQueryErrors
+        throw casError(error, 'compareAndSetMany', undefined, {
+          statements: [],
+          values: writes.flatMap((w) => [w.expected, w.next]).sort((a, b) => b.length - a.length),
+        });
+      }
     },
   };
 
@@ -137,7 +149,35 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore {
     const query = db(table).where(primaryKey, id);
     if (binary) query.whereRaw('BINARY ?? = BINARY ?', [field, expected]);
     else query.where(field, expected);
-    const changed = await query.update({ [field]: next });
-    return changed === 1;
+    try {
+      const changed = await query.update({ [field]: next });
+      return changed === 1;
+    } catch (error) {
+      // the old value (often the legacy plaintext) and the new token are bound values
+      throw casError(error, 'compareAndSet', field, secretsOf(query as CompilableBuilder));
+    }
+  }
+
+  /**
+   * A driver error of a compare-and-set as a `CmekQueryError` whose message holds no bound
+   * value; the driver error, scrubbed of them too, is its (non-enumerable) `cause`.
+   */
+  function casError(
+    error: unknown,
+    what: string,
+    field: string | undefined,
+    secrets: Secrets,
+  ): unknown {
+    if (CmekError.isInstance(error)) return error;
+    redactInPlace(error, secrets);
+    const code = (error as { code?: unknown } | null)?.code;
+    const message = error instanceof Error ? error.message : 'a non-Error value';
+    return new CmekQueryError(
+      field ?? '(batch)',
+      `${what} on ${field ? `${table}.${field}` : table} failed in the database${
+        typeof code === 'string' || typeof code === 'number' ? ` (${code})` : ''
+      }: ${message}`,
+      { cause: error },
+    );
   }
 }

@@ -12,7 +12,7 @@ import {
   tableTargets,
 } from './crypt';
 import { identifiersOf } from './identifiers';
-import type { BuilderState } from './internals';
+import { type BuilderState, isPlainObject, objectUpdatesOf } from './internals';
 import { lookupTable } from './lookup';
 import {
   assertEnvelope,
@@ -21,6 +21,7 @@ import {
   type TableConfigs,
   type WithCmekOptions,
 } from './options';
+import { redactInPlace, secretsOf } from './redact';
 import { knexRowStore } from './row-store';
 
 /** What `withCmek` adds to the Knex instance it returns (and to its transactions). */
@@ -67,22 +68,66 @@ async function run(builder: BuilderState, plan: QueryPlan, ctx: Context): Promis
   let result: unknown;
   try {
     result = await protoThen.call(builder);
+  } catch (error) {
+    // the builder still holds the encrypted values here: the statement's bound values
+    throw plan.write ? redactInPlace(error, secretsOf(builder)) : error;
   } finally {
     restore?.();
   }
   return decryptResult(ctx.envelope, plan, result, ctx.tables.identifiers);
 }
 
+/** Rows a stream decrypts together at most: one `decryptMany` per column per batch. */
+const STREAM_BATCH = 500;
+
+/**
+ * Decrypts streamed rows in batches: the rows that arrive together (a driver pushes a page of
+ * rows in one tick) are decrypted with one `decryptMany` per column, and a batch is flushed when
+ * it is full, when no more rows arrive in the same turn of the event loop, or at the end.
+ * Rows come out in order.
+ */
 function decryptingStream(plan: QueryPlan, ctx: Context): Transform {
-  return new Transform({
+  let batch: unknown[] = [];
+  let scheduled = false;
+  let chain: Promise<void> = Promise.resolve();
+  const flush = (): Promise<void> => {
+    scheduled = false;
+    const rows = batch;
+    batch = [];
+    chain = chain.then(async () => {
+      if (rows.length === 0) return;
+      await decryptRowsInPlace(ctx.envelope, plan.read, rows, ctx.tables.identifiers, plan.plain);
+      for (const row of rows) out.push(row);
+    });
+    return chain;
+  };
+  const out = new Transform({
     objectMode: true,
     transform(row: unknown, _encoding, callback) {
-      decryptRowsInPlace(ctx.envelope, plan.read, [row], ctx.tables.identifiers, plan.plain).then(
-        () => callback(null, row),
+      batch.push(row);
+      if (batch.length >= STREAM_BATCH) {
+        flush().then(
+          () => callback(),
+          (error: unknown) => callback(error as Error),
+        );
+        return;
+      }
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(() => {
+          if (scheduled) flush().catch((error: unknown) => out.destroy(error as Error));
+        });
+      }
+      callback();
+    },
+    flush(callback) {
+      flush().then(
+        () => callback(),
         (error: unknown) => callback(error as Error),
       );
     },
   });
+  return out;
 }
 
 function patchBuilder<T>(value: T, ctx: Context): T {
@@ -125,8 +170,19 @@ function patchBuilder<T>(value: T, ctx: Context): T {
       .stream(options)
       .pipe(writable);
   };
+  builder.update = function update(this: BuilderState, ...args: unknown[]) {
+    const [column, value] = args;
+    if (typeof column === 'string' && isPlainObject(value)) {
+      objectUpdatesOf(this, true)!.set(column, JSON.stringify(value));
+    }
+    return (protoOf(this).update as (...a: unknown[]) => unknown).apply(this, args);
+  };
   builder.clone = function clone(this: BuilderState) {
-    return patchBuilder((protoOf(this).clone as () => BuilderState).call(this), ctx);
+    const copy = patchBuilder((protoOf(this).clone as () => BuilderState).call(this), ctx);
+    for (const [column, json] of objectUpdatesOf(this) ?? []) {
+      objectUpdatesOf(copy, true)!.set(column, json);
+    }
+    return copy;
   };
   return value;
 }

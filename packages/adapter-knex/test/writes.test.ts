@@ -220,14 +220,21 @@ for (const db of databases) {
     });
 
     it('a rejected write (raw value for an encrypted column) writes nothing', async () => {
+      // a value Knex would write as SQL is no string: refused as invalid input, naming the column
       await expect(
         app(t.secrets).insert({ name: 'raw', token: app.raw("'leak'") }),
-      ).rejects.toMatchObject({ code: 'CMEK_QUERY', field: 'token' });
+      ).rejects.toMatchObject({
+        code: 'CMEK_INVALID_INPUT',
+        message: expect.stringContaining(`${t.secrets}.token`),
+      });
       await expect(
         app(t.secrets)
           .where({ name: 'x' })
           .update({ token: app.ref('name') }),
-      ).rejects.toMatchObject({ code: 'CMEK_QUERY', field: 'token' });
+      ).rejects.toMatchObject({
+        code: 'CMEK_INVALID_INPUT',
+        message: expect.stringContaining(`${t.secrets}.token`),
+      });
       await expect(app(t.secrets).where({ name: 'x' }).increment('token', 1)).rejects.toMatchObject(
         { code: 'CMEK_QUERY', field: 'token' },
       );

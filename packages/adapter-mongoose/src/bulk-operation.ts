@@ -1,13 +1,10 @@
 /** The encrypted copy of one bulk write operation (`Model.bulkWrite`, `connection.bulkWrite`). */
 import type { ContextOf } from './crypt';
+import { isObject } from './objects';
 import type { PluginConfig } from './options';
 import { checkFilter, checkSort } from './query-rules';
 import type { Holder } from './slots';
 import { encryptReplacement, encryptUpdate } from './update';
-
-function isObject(value: unknown): value is Holder {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * `{ insertOne: { document } }`, `{ updateOne | updateMany: { filter, update } }`,

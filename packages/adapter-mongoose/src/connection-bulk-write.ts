@@ -11,6 +11,7 @@
  */
 import { encryptOperation } from './bulk-operation';
 import { guardedFields } from './collection-guard';
+import { isObject } from './objects';
 import { configOfSchema, contextFor, type ModelLike } from './options';
 import { checkBulkOperations } from './outgoing';
 import type { Holder } from './slots';
@@ -27,10 +28,6 @@ interface ModelView extends ModelLike {
 }
 
 type Method = (this: ConnectionLike, ...args: unknown[]) => Promise<unknown>;
-
-function isObject(value: unknown): value is Holder {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function modelOf(connection: ConnectionLike, ref: unknown): ModelView | undefined {
   if (typeof ref === 'function') return ref as ModelView;

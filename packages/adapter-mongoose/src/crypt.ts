@@ -1,10 +1,11 @@
 /** Encrypting and decrypting the values of slots, one batch per field. */
 import {
-  CmekInvalidInputError,
+  type Encryptable,
   type EncryptionContext,
   type Envelope,
   encryptFieldValues,
 } from '@cmek/core';
+import { bytesToString, labelOf, refusalOf } from './non-strings';
 import type { FieldPath } from './paths';
 import type { Holder, Slot } from './slots';
 
@@ -16,6 +17,8 @@ export interface Saved {
   readonly key: string | number;
   readonly before: unknown;
   readonly after: unknown;
+  /** The plaintext the token `after` holds, as the string it decrypts to. */
+  readonly plaintext: string;
 }
 
 function byField(slots: readonly Slot[]): Map<FieldPath, Slot[]> {
@@ -37,23 +40,27 @@ export async function encryptSlots(
   const saved: Saved[] = [];
   await Promise.all(
     [...byField(slots)].map(async ([field, group]) => {
-      const values = group.map(({ holder, key }) => {
+      const label = labelOf(field);
+      const values = group.map(({ holder, key }): Encryptable | null => {
         const value = holder[key];
-        if (value === null || value === undefined) return null;
-        if (typeof value !== 'string') {
-          throw new CmekInvalidInputError(
-            `the encrypted path '${field.path}' must hold a string or null, not ${Array.isArray(value) ? 'an array' : `a value of type ${typeof value}`}`,
-          );
-        }
-        return value;
+        const refusal = refusalOf(value, label);
+        if (refusal !== undefined) throw refusal;
+        return (value as Encryptable | undefined) ?? null;
       });
-      const { stored: tokens } = await encryptFieldValues(envelope, values, {
+      const { stored: tokens, plaintexts } = await encryptFieldValues(envelope, values, {
         context: contextOf(field),
-        label: `the encrypted path '${field.path}'`,
+        label,
       });
       for (const [i, { holder, key }] of group.entries()) {
-        if (values[i] === null) continue;
-        saved.push({ holder, key, before: holder[key], after: tokens[i] });
+        const plaintext = plaintexts[i];
+        if (values[i] === null || plaintext == null) continue;
+        saved.push({
+          holder,
+          key,
+          before: holder[key],
+          after: tokens[i],
+          plaintext: typeof plaintext === 'string' ? plaintext : bytesToString(plaintext),
+        });
         holder[key] = tokens[i];
       }
     }),

@@ -6,14 +6,11 @@
  * refused before anything is sent. Nothing here decrypts, and no message holds a value.
  */
 import { CmekPlaintextRejectedError, TOKEN_PREFIX } from '@cmek/core';
+import { isObject } from './objects';
 import { type FieldPath, keySegments, relation } from './paths';
 import { checkKey, refuse } from './query-rules';
 import { type Holder, type Slot, SlotFinder } from './slots';
 import { checkUpdatePipeline, collectAssignments, collectPushed, holds } from './update';
-
-function isObject(value: unknown): value is Holder {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Operators whose values are stored as they are. */
 const ASSIGNING = new Set(['$set', '$setOnInsert', '$min', '$max']);

@@ -39,19 +39,35 @@ export interface SchemaView {
   pathType(path: string): string;
 }
 
-interface SchemaTypeView {
+export interface SchemaTypeView {
   readonly instance?: string;
+  readonly path?: string;
+  /** Adds a setter (Mongoose runs the last one added first, before the cast). */
+  set?(fn: (this: unknown, value: unknown) => unknown): unknown;
+  cast?(value: unknown): unknown;
   readonly schema?: SchemaView;
   readonly $isMongooseDocumentArray?: boolean;
   readonly $isSingleNested?: boolean;
   readonly $isMongooseArray?: boolean;
 }
 
+/** A declared path resolved in its schema. */
+export interface Resolved {
+  /** `true` when the path crosses an array of subdocuments. */
+  readonly inArray: boolean;
+  /** The `String` schema type the path ends at; `undefined` for a path inside a `Mixed`. */
+  readonly leaf: SchemaTypeView | undefined;
+}
+
 /**
  * Checks a declared path against the schema: it must end at a `String` path, or lie inside a
  * `Mixed` path, possibly through nested objects, single subdocuments and arrays of subdocuments.
  */
-function resolve(schema: SchemaView, segments: readonly string[], declared: string): boolean {
+export function resolvePath(
+  schema: SchemaView,
+  segments: readonly string[],
+  declared: string,
+): Resolved {
   let inArray = false;
   let current = schema;
   let start = 0;
@@ -66,7 +82,7 @@ function resolve(schema: SchemaView, segments: readonly string[], declared: stri
     }
     const last = end === segments.length;
     // inside a Mixed value the shape is unknown: arrays are found (and handled) at run time
-    if (type.instance === 'Mixed') return inArray;
+    if (type.instance === 'Mixed') return { inArray, leaf: undefined };
     if (type.$isMongooseDocumentArray === true && type.schema !== undefined) {
       if (last) break;
       inArray = true;
@@ -80,7 +96,7 @@ function resolve(schema: SchemaView, segments: readonly string[], declared: stri
       start = end;
       continue;
     }
-    if (last && type.instance === 'String') return inArray;
+    if (last && type.instance === 'String') return { inArray, leaf: type };
     break;
   }
   throw new CmekConfigError(
@@ -111,7 +127,8 @@ export function parseFields(schema: SchemaView, fields: unknown): FieldPath[] {
         `cmekPlugin: '${declared}' is declared twice or overlaps another declared path`,
       );
     }
-    const inArray = resolve(schema, segments, declared) || raw.length !== segments.length;
+    const inArray =
+      resolvePath(schema, segments, declared).inArray || raw.length !== segments.length;
     out.push({ path, segments, inArray });
   }
   return out;

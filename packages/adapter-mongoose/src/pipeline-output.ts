@@ -8,13 +8,10 @@
  * the plugin's in the output too, whichever collection it goes to).
  */
 import { CmekQueryError } from '@cmek/core';
+import { isObject } from './objects';
 import { type FieldPath, keySegments, relation } from './paths';
 import type { Holder } from './slots';
 import { checkUpdatePipeline } from './update';
-
-function isObject(value: unknown): value is Holder {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function refuseWrite(field: FieldPath, stage: string): never {
   throw new CmekQueryError(

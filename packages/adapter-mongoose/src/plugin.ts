@@ -4,7 +4,10 @@ import type { Schema } from 'mongoose';
 import { builtIn } from './built-in-middleware';
 import { encryptOperation } from './bulk-operation';
 import { type ContextOf, decryptSlots, encryptSlots, restore, type Saved } from './crypt';
+import { insertedPlaintexts, rememberInserted, scopeInsertMany } from './insert-plaintexts';
 import { guardModel } from './model-guard';
+import { refusalIn, refuseNonStrings } from './non-strings';
+import { isObject } from './objects';
 import {
   type CmekPluginOptions,
   contextFor,
@@ -13,7 +16,7 @@ import {
   type PluginConfig,
   rememberConfig,
 } from './options';
-import type { SchemaView } from './paths';
+import { resolvePath, type SchemaView } from './paths';
 import { checkPipelineOutput } from './pipeline-output';
 import { checkFilter, checkKey, checkPipeline, checkSort } from './query-rules';
 import { type Holder, isMongooseDocument, type Slot, SlotFinder } from './slots';
@@ -75,27 +78,32 @@ const UPDATES = new Set(['updateOne', 'updateMany', 'findOneAndUpdate']);
 const REPLACEMENTS = new Set(['replaceOne', 'findOneAndReplace']);
 const RETURNING = ['find', 'findOne', 'findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete'];
 
-function isObject(value: unknown): value is Holder {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Mongoose 8 passes `next` first to middleware that declares parameters; Mongoose 9 does not. */
 function argument(first: unknown, second: unknown): unknown {
   return typeof first === 'function' ? second : first;
 }
 
-/** Decrypts, in place, hydrated documents or lean objects (a result, or an array of them). */
+/**
+ * Decrypts, in place, hydrated documents or lean objects (a result, or an array of them): one
+ * `decryptMany` per field for the whole result. A token in `known` (just written by this call)
+ * gets its plaintext from there instead.
+ */
 async function decryptResults(
   config: PluginConfig,
   results: unknown,
   contextOf: ContextOf,
+  known: ReadonlyMap<string, string> = new Map(),
 ): Promise<void> {
   const list = Array.isArray(results) ? results : [results];
   const finder = new SlotFinder(false);
   const slots: Slot[] = [];
   for (const item of list) {
-    if (item !== null && typeof item === 'object') {
-      slots.push(...finder.collectAll(finder.root(item), config.fields));
+    if (item === null || typeof item !== 'object') continue;
+    for (const slot of finder.collectAll(finder.root(item), config.fields)) {
+      const value = slot.holder[slot.key];
+      const plaintext = typeof value === 'string' ? known.get(value) : undefined;
+      if (plaintext === undefined) slots.push(slot);
+      else slot.holder[slot.key] = plaintext;
     }
   }
   if (slots.length > 0) await decryptSlots(config.envelope, slots, contextOf);
@@ -112,6 +120,11 @@ export function cmekPlugin(schema: Schema, options: CmekPluginOptions): void {
   const config = normaliseOptions(schema as unknown as SchemaView, options);
   rememberConfig(schema, options, config);
   const { envelope, fields } = config;
+  // Non-strings are refused before Mongoose's cast could put them in a CastError (non-strings.ts).
+  for (const field of fields) {
+    const { leaf } = resolvePath(schema as unknown as SchemaView, field.segments, field.path);
+    if (leaf !== undefined) refuseNonStrings(leaf, field);
+  }
   const contextsOf =
     (model: ModelLike | undefined): ContextOf =>
     (field) =>
@@ -132,12 +145,21 @@ export function cmekPlugin(schema: Schema, options: CmekPluginOptions): void {
         'cmekPlugin is applied to a schema used as a subdocument: apply it to the top-level schema and declare the nested paths there',
       );
     }
+    const refused = refusalIn(this);
+    if (refused !== undefined) throw refused;
     const model = this.constructor;
     const finder = new SlotFinder(false);
     const slots = finder.collectAll(this._doc, fields);
     const saved = await encryptSlots(envelope, slots, contextsOf(model));
     saving.set(this, [...(saving.get(this) ?? []), ...saved]);
   };
+  hooks.pre(
+    'validate',
+    builtIn(function (this: DocumentLike) {
+      const refused = refusalIn(this);
+      if (refused !== undefined) throw refused;
+    }),
+  );
   hooks.pre('save', builtIn(encryptDocument));
   hooks.post(
     'save',
@@ -177,13 +199,16 @@ export function cmekPlugin(schema: Schema, options: CmekPluginOptions): void {
         docs[i] = copy;
       }
     }
-    await encryptSlots(envelope, slots, contextOf);
+    rememberInserted(await encryptSlots(envelope, slots, contextOf));
   };
   hooks.pre('insertMany', builtIn(encryptInserts));
+  // the returned documents get the plaintext of the tokens just written back (insert-plaintexts.ts)
   hooks.post(
     'insertMany',
     builtIn(async function (this: ModelLike, docs: unknown) {
-      if (Array.isArray(docs)) await decryptResults(config, docs, contextsOf(this));
+      if (Array.isArray(docs)) {
+        await decryptResults(config, docs, contextsOf(this), insertedPlaintexts());
+      }
     }),
   );
   const encryptOperations = async function (this: ModelLike, first: unknown, second: unknown) {
@@ -239,5 +264,8 @@ export function cmekPlugin(schema: Schema, options: CmekPluginOptions): void {
 
   // Below the middleware: the collection guard and the connection-level bulkWrite wrapper,
   // installed when a model is compiled from this schema (model-guard.ts).
-  hooks.on('init', (model) => guardModel(model, fields));
+  hooks.on('init', (model) => {
+    guardModel(model, fields);
+    scopeInsertMany(model);
+  });
 }

@@ -3,6 +3,7 @@
  * Each check throws `CmekQueryError` naming the path, never the value.
  */
 import { CmekQueryError } from '@cmek/core';
+import { isObject } from './objects';
 import { type FieldPath, keySegments, relation } from './paths';
 import { SlotFinder } from './slots';
 
@@ -11,10 +12,6 @@ function refuse(field: FieldPath, what: string): never {
     field.path,
     `${what} on the encrypted path '${field.path}' cannot work: the database holds only ciphertext there`,
   );
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Conditions on an encrypted value that ciphertext still answers: presence and null. */

@@ -6,13 +6,10 @@
  */
 import { CmekQueryError, type Envelope } from '@cmek/core';
 import { type ContextOf, encryptSlots } from './crypt';
+import { isObject } from './objects';
 import { type FieldPath, keySegments, relation } from './paths';
 import { checkFilter, checkKey, checkPipeline, refuse } from './query-rules';
 import { type Holder, type Slot, SlotFinder } from './slots';
-
-function isObject(value: unknown): value is Holder {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Update pipeline stages whose written keys can be checked. */
 const PIPELINE_STAGES = new Set(['$set', '$addFields', '$unset', '$project']);

@@ -49,6 +49,6 @@ describe('encryptUpdate', () => {
   it('refuses a non-string value for an encrypted path, naming the path only', async () => {
     await expect(
       encryptUpdate(envelope, { $set: { token: 12345 } }, fields, contextOf),
-    ).rejects.toThrow(/'token' must hold a string or null/);
+    ).rejects.toThrow(/'token' is encrypted and takes a string or null, not a number/);
   });
 });

@@ -21,6 +21,7 @@ import {
 } from './config';
 import { modelQueryInterface, type QueryInterfaceLike } from './query-interface';
 import { originalsOf } from './shared-query-interface';
+import { guardValidation } from './validation';
 
 export interface EncryptedFieldOptions {
   /**
@@ -172,6 +173,7 @@ export async function encryptFields(
     byName,
   };
   register(config);
+  guardValidation(config);
 
   // The model's own view of the query interface (every write and finder of the model), and the
   // shared one intercepted for the model's table (seeders, data migrations, other models).

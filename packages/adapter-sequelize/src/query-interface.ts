@@ -11,6 +11,7 @@
 import { configOf, type FieldSet, fieldNamed, type ModelConfig } from './config';
 import { assertQueryable, type FindLike, queryError } from './guard';
 import { decryptResults, type FindOptionsLike } from './read';
+import { redactError } from './redact';
 import { encryptRecords, type Known, restoreReturned, type Values } from './write';
 
 export type Method = (...args: unknown[]) => Promise<unknown>;
@@ -71,6 +72,17 @@ export function interceptors(target: Target, real: Methods): Methods {
     target.beforeWrite?.(records);
     return encryptRecords(fields, records, known);
   };
+  /**
+   * Runs the real write; a failure (a constraint violation, a lost connection) is rethrown as the
+   * same Sequelize error with every token and plaintext of the write taken out of it.
+   */
+  const write = async (known: Known, run: () => Promise<unknown>): Promise<unknown> => {
+    try {
+      return await run();
+    } catch (error) {
+      throw redactError(error, known.values(), fields.byName.keys());
+    }
+  };
 
   /** `increment` / `decrement`: a where on an encrypted field, or arithmetic on one, is refused. */
   const arithmetic =
@@ -86,7 +98,9 @@ export function interceptors(target: Target, real: Methods): Methods {
         typeof extra === 'object' && extra !== null
           ? (await seal([extra as Values], known))[0]
           : extra;
-      const result = await run(model, tableName, where, amounts, sealedExtra, options);
+      const result = await write(known, () =>
+        run(model, tableName, where, amounts, sealedExtra, options),
+      );
       await restoreReturned(fields, result, known);
       return result;
     };
@@ -95,14 +109,16 @@ export function interceptors(target: Target, real: Methods): Methods {
     async insert(instance, tableName, values, options) {
       const known: Known = new Map();
       const [sealed] = await seal([valuesOf(values)], known);
-      const result = await real.insert(instance, tableName, sealed, options);
+      const result = await write(known, () => real.insert(instance, tableName, sealed, options));
       await restoreReturned(fields, [instance, result], known);
       return result;
     },
     async update(instance, tableName, values, where, options) {
       const known: Known = new Map();
       const [sealed] = await seal([valuesOf(values)], known);
-      const result = await real.update(instance, tableName, sealed, where, options);
+      const result = await write(known, () =>
+        real.update(instance, tableName, sealed, where, options),
+      );
       await restoreReturned(fields, [instance], known);
       return result;
     },
@@ -110,7 +126,9 @@ export function interceptors(target: Target, real: Methods): Methods {
       const known: Known = new Map();
       const rows = Array.isArray(records) ? (records as Values[]) : [];
       const sealed = await seal(rows, known);
-      const result = await real.bulkInsert(tableName, sealed, options, attributes);
+      const result = await write(known, () =>
+        real.bulkInsert(tableName, sealed, options, attributes),
+      );
       // RETURNING rows (PostgreSQL, SQLite) are copied into the instances: give them plaintext.
       if (Array.isArray(result)) await restoreReturned(fields, result, known);
       return result;
@@ -119,7 +137,9 @@ export function interceptors(target: Target, real: Methods): Methods {
       checkWhere(tableName, where);
       const known: Known = new Map();
       const [sealed] = await seal([valuesOf(values)], known);
-      const result = await real.bulkUpdate(tableName, sealed, where, options, attributes);
+      const result = await write(known, () =>
+        real.bulkUpdate(tableName, sealed, where, options, attributes),
+      );
       if (Array.isArray(result)) await restoreReturned(fields, result, known);
       return result;
     },
@@ -132,7 +152,9 @@ export function interceptors(target: Target, real: Methods): Methods {
         valuesOf(updateValues),
         known,
       );
-      const result = await real.upsert(tableName, sealedInsert, sealedUpdate, where, options);
+      const result = await write(known, () =>
+        real.upsert(tableName, sealedInsert, sealedUpdate, where, options),
+      );
       if (Array.isArray(result)) await restoreReturned(fields, [result[0]], known);
       return result;
     },

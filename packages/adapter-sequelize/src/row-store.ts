@@ -1,6 +1,8 @@
 /** `sequelizeRowStore`: the `RowStore` the backfill / rewrap / verify engine drives, over a model. */
 import {
+  type CasWrite,
   CmekConfigError,
+  CmekQueryError,
   type Cursor,
   type EncryptionContext,
   type Row,
@@ -9,6 +11,8 @@ import {
 import { Op } from 'sequelize';
 import { type AnyModelStatic, configOf, contextFor } from './config';
 import type { QueryInterfaceLike } from './query-interface';
+import { redactError } from './redact';
+import { type CasTarget, compareAndSetColumn, compareAndSetOne } from './row-store-writes';
 import { unwrappedMethods } from './shared-query-interface';
 
 export interface SequelizeRowStoreOptions {
@@ -21,22 +25,25 @@ export interface SequelizeRowStoreOptions {
   readonly labels?: Readonly<Record<string, string>>;
 }
 
-function affected(result: unknown): number {
-  if (typeof result === 'number') return result;
-  if (Array.isArray(result) && typeof result[0] === 'number') return result[0];
-  const rows =
-    (result as { affectedRows?: unknown; changes?: unknown; rowCount?: unknown } | null) ?? {};
-  for (const value of [rows.affectedRows, rows.changes, rows.rowCount])
-    if (typeof value === 'number') return value;
-  return 0;
+/** How a database error is named in a message: its class and driver code, never its text. */
+function describeFailure(error: unknown): string {
+  const name = (error as { name?: unknown } | null)?.name;
+  const parent = (error as { parent?: { code?: unknown } } | null)?.parent;
+  const code = parent?.code ?? (error as { code?: unknown } | null)?.code;
+  const parts = [typeof name === 'string' && /^\w{1,60}$/.test(name) ? name : 'an error'];
+  if ((typeof code === 'string' && /^\w{1,40}$/.test(code)) || typeof code === 'number')
+    parts.push(`code ${code}`);
+  return parts.join(', ');
 }
 
 /**
  * A `RowStore` over `Model`'s `fields` (default: the fields `encryptFields` configured): scans
  * by primary key (keyset pagination, `WHERE pk > ? ORDER BY pk LIMIT ?`) and writes with
- * compare-and-set (`UPDATE … SET field = ? WHERE pk = ? AND field = ?`). It reads and writes the
- * stored values themselves, through the query interface as it was before the adapter: no
- * decryption, no encryption, no hooks.
+ * compare-and-set (`UPDATE … SET field = ? WHERE pk = ? AND field = ?`, batched by
+ * `compareAndSetMany`: see `row-store-writes.ts`). It reads and writes the stored values
+ * themselves, around the adapter: no decryption, no encryption, no hooks. A database failure is
+ * a `CmekQueryError` naming the field and the error's class and code; the database error, with
+ * every value of the call taken out, is its (non-enumerable) `cause`.
  */
 export function sequelizeRowStore(
   Model: AnyModelStatic,
@@ -69,6 +76,44 @@ export function sequelizeRowStore(
   const fieldList = Object.freeze([...names]);
   const unwrapped = () =>
     unwrappedMethods(Model.sequelize!.getQueryInterface() as unknown as QueryInterfaceLike);
+  const casTarget = (): CasTarget => {
+    const sequelize = Model.sequelize!;
+    const qi = sequelize.getQueryInterface();
+    // `queryInterface.quoteTable` is typed but not implemented; the query generator has it.
+    const generator = (qi as unknown as { queryGenerator: { quoteTable(t: unknown): string } })
+      .queryGenerator;
+    return {
+      sequelize,
+      table: generator.quoteTable(Model.getTableName()),
+      pk,
+      pkColumn: qi.quoteIdentifier(pkColumn),
+    };
+  };
+  const columnOf = (field: string): string => {
+    const column = columns.get(field);
+    if (column === undefined)
+      throw new CmekConfigError(`${Model.name}.${field} is not a field of this store`);
+    return Model.sequelize!.getQueryInterface().quoteIdentifier(column);
+  };
+  /** Runs a database call; its failure becomes a `CmekQueryError` holding no value. */
+  const guarded = async <T>(
+    what: string,
+    field: string,
+    secrets: readonly string[],
+    run: () => Promise<T>,
+  ): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      if (CmekConfigError.isInstance(error)) throw error;
+      redactError(error, secrets, [...columns.keys(), ...columns.values()]);
+      throw new CmekQueryError(
+        `${Model.name}.${field}`,
+        `the ${what} of ${Model.name}.${field} failed in the database (${describeFailure(error)}); the database error, without its values, is the cause`,
+        { cause: error },
+      );
+    }
+  };
 
   return {
     name: options.name ?? Model.name,
@@ -81,13 +126,15 @@ export function sequelizeRowStore(
     },
     async scan(after: Cursor | undefined, limit: number): Promise<Row[]> {
       // The stored values: the query interface's own select, which the adapter does not decrypt.
-      const rows = (await unwrapped().select(Model, Model.getTableName(), {
-        attributes: [[pkColumn, pk], ...fieldList.map((field) => [columns.get(field)!, field])],
-        ...(after === undefined ? {} : { where: { [pkColumn]: { [Op.gt]: after } } }),
-        order: [[pkColumn, 'ASC']],
-        limit,
-        raw: true,
-      })) as Record<string, unknown>[];
+      const rows = (await guarded('scan', fieldList.join(', '), [], () =>
+        unwrapped().select(Model, Model.getTableName(), {
+          attributes: [[pkColumn, pk], ...fieldList.map((field) => [columns.get(field)!, field])],
+          ...(after === undefined ? {} : { where: { [pkColumn]: { [Op.gt]: after } } }),
+          order: [[pkColumn, 'ASC']],
+          limit,
+          raw: true,
+        }),
+      )) as Record<string, unknown>[];
       return rows.map((row) => {
         const values: Record<string, string | null> = {};
         for (const field of fieldList) {
@@ -103,19 +150,30 @@ export function sequelizeRowStore(
       expected: string,
       next: string,
     ): Promise<boolean> {
-      const column = columns.get(field);
-      if (column === undefined)
-        throw new CmekConfigError(`${Model.name}.${field} is not a field of this store`);
-      // The unwrapped query interface: `next` is already a token, and the guard would refuse the
-      // where on the encrypted column that compare-and-set needs.
-      const result = await unwrapped().bulkUpdate(
-        Model.getTableName(),
-        { [column]: next },
-        { [pkColumn]: id, [column]: expected },
-        { model: Model },
-        Model.getAttributes(),
+      const column = columnOf(field);
+      return guarded('compare-and-set', field, [expected, next], () =>
+        compareAndSetOne(casTarget(), column, { id, field, expected, next }),
       );
-      return affected(result) === 1;
+    },
+    /** One statement (one transaction on MySQL / MariaDB) per field of the batch. */
+    async compareAndSetMany(writes: readonly CasWrite[]): Promise<boolean[]> {
+      const byField = new Map<string, number[]>();
+      for (const [i, write] of writes.entries()) {
+        columnOf(write.field);
+        const list = byField.get(write.field);
+        if (list) list.push(i);
+        else byField.set(write.field, [i]);
+      }
+      const results: boolean[] = new Array(writes.length).fill(false);
+      for (const [field, at] of byField) {
+        const own = at.map((i) => writes[i]!);
+        const secrets = own.flatMap((w) => [w.expected, w.next]);
+        const done = await guarded('compare-and-set', field, secrets, () =>
+          compareAndSetColumn(casTarget(), columnOf(field), own),
+        );
+        for (const [n, i] of at.entries()) results[i] = done[n]!;
+      }
+      return results;
     },
   };
 }

@@ -1,8 +1,10 @@
 /** The write side: encrypting the values that reach the database, and giving instances their plaintext back. */
+import { isUtf8 } from 'node:buffer';
 import {
-  type CmekError,
+  assertFieldValue,
   CmekInvalidInputError,
   CmekQueryError,
+  type Encryptable,
   encryptFieldValues,
 } from '@cmek/core';
 import { Utils } from 'sequelize';
@@ -13,21 +15,38 @@ export type Values = Record<string, unknown>;
 /** Token → plaintext for the values one write encrypted (or verified): restoring costs nothing. */
 export type Known = Map<string, string>;
 
-function notAString(field: FieldConfig, value: unknown): CmekError {
+/**
+ * Refuses, naming the field and the value's type but never the value, what an encrypted field
+ * cannot take: an SQL expression (`CmekQueryError`); anything but a string, UTF-8 bytes or null
+ * (`CmekInvalidInputError`). Bytes that are not valid UTF-8 are refused here too, before any
+ * validator sees them (the envelope would refuse them later: values decrypt to strings).
+ */
+export function assertWritable(
+  field: FieldConfig,
+  value: unknown,
+): asserts value is Encryptable | null | undefined {
   if (value instanceof Utils.SequelizeMethod) {
-    return new CmekQueryError(
+    throw new CmekQueryError(
       field.qualified,
       `${field.display} is encrypted: an SQL expression (fn, col, literal) cannot be written to it; pass the plaintext string`,
     );
   }
-  return new CmekInvalidInputError(
-    `${field.display} is encrypted and only holds strings (or null), not ${Buffer.isBuffer(value) ? 'a Buffer' : typeof value}`,
-  );
+  assertFieldValue(value, field.display);
+  if (value instanceof Uint8Array && !isUtf8(value)) {
+    throw new CmekInvalidInputError(
+      `${field.display} is encrypted and takes a string or UTF-8 bytes: these bytes are not valid UTF-8 (values decrypt to strings; encode binary data, e.g. base64, first)`,
+    );
+  }
+}
+
+/** The text of a plaintext: strings as they are, UTF-8 bytes decoded (what a read returns). */
+export function textOf(value: Encryptable): string {
+  return typeof value === 'string' ? value : Buffer.from(value).toString('utf8');
 }
 
 /**
  * Copies of `records` (keyed by attribute or column names) with every encrypted field's string
- * encrypted; `null` and `undefined` stay; a valid token of the field stays as it is.
+ * (or UTF-8 bytes) encrypted; `null` and `undefined` stay; a valid token of the field stays as it is.
  */
 export async function encryptRecords(
   config: FieldSet,
@@ -46,14 +65,14 @@ export async function encryptRecords(
   }
   for (const [name, field] of keys) {
     const at: number[] = [];
-    const values: string[] = [];
+    const values: Encryptable[] = [];
     for (const [i, row] of out.entries()) {
       if (!Object.hasOwn(row, name)) continue;
       const value = row[name];
+      assertWritable(field, value);
       if (value === null || value === undefined) continue;
-      if (typeof value !== 'string') throw notAString(field, value);
       // A token this write already made or verified (an upsert's insert and update values).
-      if (known.has(value)) continue;
+      if (typeof value === 'string' && known.has(value)) continue;
       at.push(i);
       values.push(value);
     }
@@ -64,7 +83,7 @@ export async function encryptRecords(
     });
     for (const [n, i] of at.entries()) {
       out[i]![name] = stored[n];
-      known.set(stored[n]!, plaintexts[n] as string);
+      known.set(stored[n]!, textOf(plaintexts[n] as Encryptable));
     }
   }
   return out;
@@ -124,6 +143,14 @@ export async function restoreInstances(
 ): Promise<void> {
   const live = instances.filter(isInstance);
   if (live.length === 0) return;
+  // Bytes written stay bytes in an instance no RETURNING row replaced: give it the string a
+  // read returns.
+  for (const inst of live) {
+    for (const name of config.byName.keys()) {
+      const value = inst.dataValues[name];
+      if (value instanceof Uint8Array) inst.dataValues[name] = textOf(value);
+    }
+  }
   const before = live.map((inst) => ({ ...inst.dataValues }));
   await restorePlaintext(
     config,
