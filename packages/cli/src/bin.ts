@@ -1,7 +1,8 @@
 #!/usr/bin/env node
+import { describeError, errorLines } from './error-report';
 import { main } from './main';
 
 main().catch((error: unknown) => {
-  process.stderr.write(`cmek: ${error instanceof Error ? error.message : String(error)}\n`);
+  for (const text of errorLines(describeError(error))) process.stderr.write(`${text}\n`);
   process.exit(1);
 });

@@ -1,42 +1,41 @@
 /** The `cmek` command line (commander), runnable in-process: `run(argv, io)` returns the exit code. */
-import { CmekError } from '@cmek/core';
+import { CmekInvalidInputError } from '@cmek/core';
 import { Command, CommanderError, Option } from 'commander';
 import { runKeygen } from './commands/keygen';
-import { collect, positiveInt, withStoreOptions } from './commands/shared';
+import { collect, positiveInt, withStoreOptions, withVerbose } from './commands/shared';
 import { runDecrypt, runInspect } from './commands/token';
 import { runVerify } from './commands/verify';
 import { runWriteCommand } from './commands/write';
 import { EXIT, type ExitCode } from './exit-codes';
-import { type CliIo, line, processIo } from './io';
+import { helpAfter } from './help';
+import { type CliIo, processIo } from './io';
+import { newSession, printJsonReport, reportFailure, type Session } from './session';
+import { VERSION } from './version';
 
-const USAGE_CODES = new Set(['CMEK_CONFIG', 'CMEK_INVALID_INPUT']);
-
-function messageOf(error: unknown): string {
-  if (CmekError.isInstance(error)) {
-    const cause =
-      error.code === 'CMEK_CONFIG' && error.cause instanceof Error
-        ? `: ${error.cause.message}`
-        : '';
-    return `${error.message}${cause} [${error.code}]`;
-  }
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return text.slice(0, 500);
-}
-
-function build(io: CliIo, setCode: (code: ExitCode) => void): Command {
+function build(io: CliIo, session: Session, setCode: (code: ExitCode) => void): Command {
   const program = new Command('cmek')
     .description(
       'Backfill, rotate and verify cmek:v1 encrypted fields; inspect and decrypt tokens.',
     )
+    .version(VERSION, '-V, --version', 'print the version of @cmek/cli')
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     })
     .showHelpAfterError();
+  /** Every subcommand: `--verbose`, the examples and exit codes after its help, the session. */
+  const command = (name: string): Command =>
+    withVerbose(program.command(name))
+      .addHelpText('after', helpAfter(name))
+      .hook('preAction', (_self, action) => {
+        const options = action.opts<{ json?: boolean; verbose?: boolean }>();
+        session.command = name;
+        session.json = options.json === true;
+        session.verbose = options.verbose === true;
+      });
 
-  program
-    .command('keygen')
+  command('keygen')
     .description('write a new local KEK file (32 random bytes, mode 0600); never replaces a file')
     .argument('<path>', 'where to write the key file')
     .option('--json', 'print { path, keyRef } as JSON')
@@ -59,19 +58,15 @@ function build(io: CliIo, setCode: (code: ExitCode) => void): Command {
       .option('--restart', 'ignore and delete the checkpoint: start at the first row');
 
   writeOptions(
-    program
-      .command('backfill')
-      .description(
-        'encrypt legacy plaintext values in place, resumably, never overwriting concurrent writes',
-      ),
-  ).action(async (options) => setCode(await runWriteCommand('backfill', options, io)));
+    command('backfill').description(
+      'encrypt legacy plaintext values in place, resumably, never overwriting concurrent writes',
+    ),
+  ).action(async (options) => setCode(await runWriteCommand('backfill', options, io, session)));
 
   writeOptions(
-    program
-      .command('rotate')
-      .description(
-        "rewrap every DEK to the keyring's primary KEK (the Fernet parts are left as they are)",
-      ),
+    command('rotate').description(
+      "rewrap every DEK to the keyring's primary KEK (the Fernet parts are left as they are)",
+    ),
   )
     .option(
       '--old-key-file <file>',
@@ -82,18 +77,15 @@ function build(io: CliIo, setCode: (code: ExitCode) => void): Command {
       '--include-primary',
       'also pass DEKs already under the primary through its server-side rewrap (Vault key versions)',
     )
-    .action(async (options) => setCode(await runWriteCommand('rewrap', options, io)));
+    .action(async (options) => setCode(await runWriteCommand('rewrap', options, io, session)));
 
   withStoreOptions(
-    program
-      .command('verify')
-      .description(
-        'count plaintext, encrypted per KEK and undecryptable values; exit 3 if any is undecryptable',
-      ),
-  ).action(async (options) => setCode(await runVerify(options, io)));
+    command('verify').description(
+      'count plaintext, encrypted per KEK and undecryptable values; exit 3 if any is undecryptable',
+    ),
+  ).action(async (options) => setCode(await runVerify(options, io, session)));
 
-  program
-    .command('inspect')
+  command('inspect')
     .description(
       "show a token's provider, key reference and DEK id (no key needed, nothing decrypted)",
     )
@@ -103,13 +95,13 @@ function build(io: CliIo, setCode: (code: ExitCode) => void): Command {
       setCode(await runInspect(token, options, io)),
     );
 
-  program
-    .command('decrypt')
+  command('decrypt')
     .description(
       'decrypt one token with the config keyring (prints the plaintext: handle with care)',
     )
     .argument('<token>', "the token, or '-' to read it from stdin (keeps it out of shell history)")
     .option('-c, --config <file>', 'the config file')
+    .option('--json', 'print { value } as JSON; on failure, the error report')
     .option('--store <name>', 'use the context of this store ... ')
     .option('--field <field>', '... and this field')
     .addOption(
@@ -117,15 +109,23 @@ function build(io: CliIo, setCode: (code: ExitCode) => void): Command {
         collect,
       ),
     )
-    .action(async (token: string, options) => setCode(await runDecrypt(token, options, io)));
+    .action(async (token: string, options) =>
+      setCode(await runDecrypt(token, options, io, session)),
+    );
 
   return program;
 }
 
 /** Runs `cmek` with `argv` (without the node and script entries); resolves to the exit code. */
-export async function run(argv: readonly string[], io: CliIo = processIo()): Promise<ExitCode> {
+export async function run(
+  argv: readonly string[],
+  io: CliIo = processIo(),
+  onSession?: (session: Session) => void,
+): Promise<ExitCode> {
   let code: ExitCode = EXIT.ok;
-  const program = build(io, (c) => {
+  const session = newSession(argv);
+  onSession?.(session);
+  const program = build(io, session, (c) => {
     code = c;
   });
   try {
@@ -134,9 +134,13 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version print and exit 0; every other parse error is a usage error.
-      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      if (error.exitCode === 0) return EXIT.ok;
+      if (session.json) {
+        const usage = new CmekInvalidInputError(error.message.replace(/^error: /, ''));
+        printJsonReport(session, io.stdout, EXIT.usage, usage, {});
+      }
+      return EXIT.usage;
     }
-    line(io.stderr, `cmek: ${messageOf(error)}`);
-    return CmekError.isInstance(error) && USAGE_CODES.has(error.code) ? EXIT.usage : EXIT.failure;
+    return reportFailure(session, error, io);
   }
 }

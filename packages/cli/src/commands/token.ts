@@ -3,6 +3,7 @@ import { CmekInvalidInputError, createEnvelope, inspectToken } from '@cmek/core'
 import { keyringOf, loadConfig, storesOf } from '../config';
 import { EXIT, type ExitCode } from '../exit-codes';
 import { type CliIo, line } from '../io';
+import { printJsonReport, type Session } from '../session';
 
 async function readToken(arg: string, io: CliIo): Promise<string> {
   if (arg !== '-') return arg.trim();
@@ -29,6 +30,7 @@ export async function runInspect(
 
 export interface DecryptOptions {
   config?: string;
+  json?: boolean;
   context?: string[];
   store?: string;
   field?: string;
@@ -49,6 +51,7 @@ export async function runDecrypt(
   arg: string,
   options: DecryptOptions,
   io: CliIo,
+  session: Session,
 ): Promise<ExitCode> {
   const token = await readToken(arg, io);
   const loaded = await loadConfig(options.config, io.cwd, io.importModule);
@@ -79,7 +82,9 @@ export async function runDecrypt(
         io.stderr,
         'cmek: warning: the decrypted value is now in this terminal (and its scrollback or any log of it); clear them when done',
       );
-      line(io.stdout, plaintext);
+      if (options.json === true) {
+        printJsonReport(session, io.stdout, EXIT.ok, undefined, { value: plaintext });
+      } else line(io.stdout, plaintext);
       return EXIT.ok;
     } finally {
       await envelope.close();

@@ -1,10 +1,17 @@
 /** `cmek verify`: plaintext, encrypted per KEK and undecryptable, per store and field. */
-import { createEnvelope, type VerifyReport, verify } from '@cmek/core';
+import {
+  type Cursor,
+  createEnvelope,
+  type ProgressEvent,
+  type VerifyReport,
+  verify,
+} from '@cmek/core';
 import { keyringOf, loadConfig, storesOf } from '../config';
 import { EXIT, type ExitCode } from '../exit-codes';
 import { type CliIo, line } from '../io';
-import { progressFor } from '../progress';
-import type { CommonOptions } from './shared';
+import { both, progressFor } from '../progress';
+import { printJsonReport, type Session } from '../session';
+import { type CommonOptions, progressOptions } from './shared';
 
 function describe(io: CliIo, report: VerifyReport): void {
   line(
@@ -25,25 +32,66 @@ function describe(io: CliIo, report: VerifyReport): void {
   }
 }
 
-export async function runVerify(options: CommonOptions, io: CliIo): Promise<ExitCode> {
+/** A store whose inventory did not finish: the rows read before the command stopped. */
+interface UnfinishedVerifyReport {
+  readonly operation: 'verify';
+  readonly store: string;
+  readonly status: 'failed' | 'interrupted';
+  readonly rows: number;
+  readonly cursor: Cursor | null;
+}
+
+export async function runVerify(
+  options: CommonOptions,
+  io: CliIo,
+  session: Session,
+): Promise<ExitCode> {
   const loaded = await loadConfig(options.config, io.cwd, io.importModule);
   try {
     const stores = await storesOf(loaded, options.store);
     const envelope = createEnvelope({ kek: await keyringOf(loaded) });
-    const progress = progressFor(io, options.json !== true);
+    const progress = progressFor(io, progressOptions(options));
     const reports: VerifyReport[] = [];
+    let latest: ProgressEvent | undefined;
+    const body = (inFlight?: UnfinishedVerifyReport['status']): Record<string, unknown> => {
+      const current: UnfinishedVerifyReport[] =
+        inFlight !== undefined &&
+        session.store !== undefined &&
+        !reports.some((r) => r.store === session.store)
+          ? [
+              {
+                operation: 'verify',
+                store: session.store,
+                status: inFlight,
+                rows: latest?.store === session.store ? latest.rows : 0,
+                cursor: latest?.store === session.store ? latest.cursor : null,
+              },
+            ]
+          : [];
+      const all = [...reports, ...current];
+      return {
+        undecryptable: reports.reduce((sum, r) => sum + r.undecryptable, 0),
+        stores: all,
+        notRun: stores.map((s) => s.name).filter((name) => !all.some((r) => r.store === name)),
+      };
+    };
+    session.snapshot = (status) => body(status);
     try {
       for (const store of stores) {
+        session.store = store.name;
         const report = await verify(store, {
           envelope,
           ...(options.batch === undefined ? {} : { batchSize: options.batch }),
           ...(io.signal ? { signal: io.signal } : {}),
-          ...(progress.listener ? { onProgress: progress.listener } : {}),
+          onProgress: both(progress.listener, (e) => {
+            latest = e;
+          }),
         });
         reports.push(report);
         if (options.json !== true) describe(io, report);
         if (report.status === 'aborted') break;
       }
+      session.store = undefined;
     } finally {
       progress.stop();
       await envelope.close();
@@ -55,10 +103,7 @@ export async function runVerify(options: CommonOptions, io: CliIo): Promise<Exit
         : EXIT.ok;
     const undecryptable = reports.reduce((sum, r) => sum + r.undecryptable, 0);
     if (options.json === true) {
-      line(
-        io.stdout,
-        JSON.stringify({ command: 'verify', exitCode, undecryptable, stores: reports }),
-      );
+      printJsonReport(session, io.stdout, exitCode, undefined, body());
     } else if (exitCode === EXIT.undecryptable) {
       line(
         io.stderr,

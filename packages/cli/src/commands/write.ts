@@ -10,14 +10,16 @@ import {
   fileCheckpoints,
   type Keyring,
   rewrap,
-  type WriteReport,
 } from '@cmek/core';
 import { createLocalKekProvider } from '@cmek/provider-local';
 import { keyringOf, type LoadedConfig, loadConfig, storesOf } from '../config';
 import { EXIT, type ExitCode } from '../exit-codes';
+import { guardStore } from '../guarded-store';
 import { type CliIo, line } from '../io';
-import { progressFor } from '../progress';
-import type { CommonOptions } from './shared';
+import { both, progressFor } from '../progress';
+import { RunTracker, type StoreWriteReport, type UnfinishedWriteReport } from '../run-tracker';
+import { printJsonReport, type Session } from '../session';
+import { type CommonOptions, progressOptions } from './shared';
 
 export interface WriteOptions extends CommonOptions {
   dryRun?: boolean;
@@ -41,65 +43,67 @@ async function shortcutKeyring(options: WriteOptions): Promise<Keyring | undefin
   return createKeyring({ primary, decryptOnly: [old] });
 }
 
-export function exitCodeOfWrites(reports: readonly WriteReport[]): ExitCode {
+export function exitCodeOfWrites(reports: readonly StoreWriteReport[]): ExitCode {
   if (reports.some((r) => r.status === 'aborted')) return EXIT.interrupted;
-  const fields = reports.flatMap((r) => Object.values(r.fields));
+  const fields = reports.flatMap((r) => Object.values(r.fields ?? {}));
   if (fields.some((f) => Object.values(f.failed).some((n) => n > 0))) return EXIT.failure;
   if (fields.some((f) => f.conflictsRemaining > 0)) return EXIT.conflicts;
   return EXIT.ok;
 }
 
-function describe(io: CliIo, report: WriteReport): void {
+function describe(report: StoreWriteReport): string[] {
+  const out: string[] = [];
   const verb = report.operation === 'backfill' ? 'encrypted' : 'rewrapped';
   const would = report.dryRun ? `would be ${verb}` : verb;
   const seconds = (report.durationMs / 1000).toFixed(1);
   const resumed =
     report.resumedFrom === null ? '' : ` (resumed after ${String(report.resumedFrom)})`;
-  line(
-    io.stdout,
+  out.push(
     `${report.operation} ${report.store}: ${report.status}${report.dryRun ? ' (dry run: nothing written)' : ''}, ${report.rows} rows in ${seconds} s${resumed}`,
   );
-  for (const [field, f] of Object.entries(report.fields)) {
+  for (const [field, f] of Object.entries(report.fields ?? {})) {
     const done = report.dryRun ? f.candidates : f.written;
     const failed = Object.entries(f.failed)
       .map(([code, n]) => `${n} ${code}`)
       .join(', ');
     const skipped =
       report.operation === 'backfill' ? 'already encrypted' : 'already under the primary';
-    line(
-      io.stdout,
+    out.push(
       `  ${field}: ${done} ${would}, ${f.skipped} ${skipped}, ${f.nulls} null` +
         (report.operation === 'rewrap' ? `, ${f.plaintext} plaintext (run backfill)` : '') +
         `, ${f.conflicts} conflicts (${f.conflictsRemaining} remaining)` +
         (failed ? `, failed: ${failed}` : ''),
     );
   }
-  if (report.deks !== undefined) {
-    line(
-      io.stdout,
+  if ('deks' in report && report.deks !== undefined) {
+    out.push(
       `  DEKs ${report.dryRun ? 'to move' : 'moved'} to ${report.deks.target}: ${report.deks.rewrapped} (server-side ${report.deks.serverSide}, unwrap + wrap ${report.deks.unwrapWrap})`,
     );
   }
+  return out;
 }
 
 export async function runWriteCommand(
   operation: 'backfill' | 'rewrap',
   options: WriteOptions,
   io: CliIo,
+  session: Session,
 ): Promise<ExitCode> {
   const loaded: LoadedConfig = await loadConfig(options.config, io.cwd, io.importModule);
   try {
-    const stores = await storesOf(loaded, options.store);
+    const stores = (await storesOf(loaded, options.store)).map(guardStore);
     const shortcut = operation === 'rewrap' ? await shortcutKeyring(options) : undefined;
     if (operation === 'backfill' && (options.oldKeyFile || options.newKeyFile)) {
       throw new CmekInvalidInputError('--old-key-file / --new-key-file belong to rotate');
     }
     const keyring = shortcut ?? (await keyringOf(loaded));
     const envelope = createEnvelope({ kek: keyring });
+    const dryRun = options.dryRun === true;
     const checkpointDir =
       options.checkpointDir ?? loaded.config.checkpointDir ?? join(loaded.dir, '.cmek');
-    const checkpoint = fileCheckpoints(checkpointDir);
-    const progress = progressFor(io, options.json !== true);
+    const tracker = new RunTracker(checkpointDir, fileCheckpoints(checkpointDir));
+    const checkpoint = tracker.checkpoints;
+    const progress = progressFor(io, progressOptions(options));
     const kekCalls = { total: 0, byOperation: {} as Record<string, number> };
     const onEvent = (event: CmekEvent): void => {
       if (event.type !== 'kek-call') return;
@@ -109,18 +113,47 @@ export async function runWriteCommand(
     // One cache of moved DEKs for the whole run: a DEK shared by several stores (the application's
     // write-side DEK cache spans its tables) is moved once, not once per store.
     const cache = createRewrapCache();
-    const reports: WriteReport[] = [];
+    const reports: StoreWriteReport[] = [];
+    /** The report's fields; `inFlight`: how the store the command stopped in is marked. */
+    const body = (inFlight?: UnfinishedWriteReport['status']): Record<string, unknown> => {
+      const done = new Set(reports.map((r) => r.store));
+      const current =
+        inFlight !== undefined && session.store !== undefined && !done.has(session.store)
+          ? [tracker.unfinished(operation, session.store, dryRun, inFlight)]
+          : [];
+      const all = [...reports, ...current];
+      const reached = new Set(all.map((r) => r.store));
+      return {
+        dryRun,
+        checkpointDir,
+        ...(operation === 'rewrap' ? { kekCalls } : {}),
+        stores: all,
+        notRun: stores.map((s) => s.name).filter((name) => !reached.has(name)),
+      };
+    };
+    session.snapshot = (status) => body(status);
+    session.failureLines = () => {
+      const current = session.store;
+      if (current === undefined || reports.some((r) => r.store === current)) return [];
+      const unfinished = tracker.unfinished(operation, current, dryRun, 'failed');
+      const where =
+        unfinished.checkpoint === null
+          ? 'no checkpoint: the next run starts at the first row'
+          : `the checkpoint ${unfinished.checkpoint.path} (after ${String(unfinished.checkpoint.cursor)}) is kept: run the same command to resume`;
+      return [...describe(unfinished), `cmek: ${session.command} stopped in ${current}; ${where}`];
+    };
     try {
       for (const store of stores) {
-        if (options.restart === true && options.dryRun !== true) {
+        session.store = store.name;
+        if (options.restart === true && !dryRun) {
           await checkpoint.clear(operation, store.name);
         }
         const common = {
           ...(options.batch === undefined ? {} : { batchSize: options.batch }),
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-          dryRun: options.dryRun === true,
+          dryRun,
           ...(io.signal ? { signal: io.signal } : {}),
-          ...(progress.listener ? { onProgress: progress.listener } : {}),
+          onProgress: both(progress.listener, (e) => tracker.onProgress(e)),
           checkpoint,
         };
         const report =
@@ -133,27 +166,19 @@ export async function runWriteCommand(
                 onEvent,
                 includePrimary: options.includePrimary === true,
               });
-        reports.push(report);
-        if (options.json !== true) describe(io, report);
+        const full = { ...report, checkpoint: tracker.checkpointOf(operation, store.name) };
+        reports.push(full);
+        if (options.json !== true) for (const text of describe(full)) line(io.stdout, text);
         if (report.status === 'aborted') break;
       }
+      session.store = undefined;
     } finally {
       progress.stop();
       await envelope.close();
     }
     const exitCode = exitCodeOfWrites(reports);
     if (options.json === true) {
-      line(
-        io.stdout,
-        JSON.stringify({
-          command: operation === 'backfill' ? 'backfill' : 'rotate',
-          dryRun: options.dryRun === true,
-          exitCode,
-          checkpointDir,
-          ...(operation === 'rewrap' ? { kekCalls } : {}),
-          stores: reports,
-        }),
-      );
+      printJsonReport(session, io.stdout, exitCode, undefined, body());
     } else if (exitCode === EXIT.interrupted) {
       line(
         io.stderr,

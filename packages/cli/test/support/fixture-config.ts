@@ -4,11 +4,11 @@
  * files (and optionally an aws-kms key on moto).
  */
 import { knexRowStore } from '@cmek/adapter-knex';
-import { createKeyring, type KekProvider } from '@cmek/core';
+import { createKeyring, type KekProvider, type RowStore } from '@cmek/core';
 import { createLocalKekProvider } from '@cmek/provider-local';
 import knex, { type Knex } from 'knex';
 import { defineConfig } from '../../src/index';
-import { sqliteRowStore, withPgBatchedCas } from './stores';
+import { conflictingStore, leakyStore, sqliteRowStore, withPgBatchedCas } from './stores';
 
 export interface FixtureOptions {
   readonly client: 'better-sqlite3' | 'pg';
@@ -23,6 +23,12 @@ export interface FixtureOptions {
    * compare-and-set of `withPgBatchedCas`); `direct`: `sqliteRowStore` on better-sqlite3.
    */
   readonly store?: 'knex' | 'direct';
+  /**
+   * Wraps each store: `conflicting` changes the value in the database just before each
+   * compare-and-set (an application writing all the time: every write conflicts); `leaky` makes
+   * each write fail with an error quoting the values it was given, as no known driver does.
+   */
+  readonly wrap?: 'conflicting' | 'leaky';
   readonly primary: KeySpec;
   readonly decryptOnly?: readonly KeySpec[];
 }
@@ -74,15 +80,27 @@ export function makeConfig(options: FixtureOptions) {
       }),
     stores: () => {
       const tables = [options.table, ...(options.moreTables ?? [])];
+      const wrap = (store: RowStore): RowStore => {
+        if (options.wrap === 'leaky') return leakyStore(store);
+        if (options.wrap === 'conflicting') {
+          return conflictingStore(store, (id, field, value) =>
+            db!
+              .table(store.name)
+              .where({ id })
+              .update({ [field]: value }),
+          );
+        }
+        return store;
+      };
       if (options.store === 'direct') {
         direct = tables.map((table) => sqliteRowStore(options.connection, table, options.columns));
-        return direct;
+        return direct.map(wrap);
       }
       const conn = openKnex(options.client, options.connection);
       db = conn;
       return tables.map((table) => {
         const store = knexRowStore({ knex: conn, table, columns: options.columns });
-        return options.client === 'pg' ? withPgBatchedCas(store, conn, table) : store;
+        return wrap(options.client === 'pg' ? withPgBatchedCas(store, conn, table) : store);
       });
     },
     close: async () => {

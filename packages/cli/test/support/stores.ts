@@ -124,3 +124,38 @@ export function mongoRowStore(
     },
   };
 }
+
+/**
+ * Every compare-and-set of `store` conflicts: `change` writes another value to the row first (as
+ * an application writing all the time would), so the engine's write finds it changed.
+ */
+export function conflictingStore(
+  store: RowStore,
+  change: (id: Cursor, field: string, value: string) => Promise<unknown>,
+): RowStore {
+  let n = 0;
+  return {
+    name: store.name,
+    fields: store.fields,
+    contextFor: (field) => store.contextFor(field),
+    scan: (cursor, limit) => store.scan(cursor, limit),
+    async compareAndSet(id, field, expected, next) {
+      await change(id, field, `changed-${n++}`);
+      return store.compareAndSet(id, field, expected, next);
+    },
+  };
+}
+
+/** Each write fails with an error that quotes its values (a message no driver is known to write). */
+export function leakyStore(store: RowStore): RowStore {
+  return {
+    name: store.name,
+    fields: store.fields,
+    contextFor: (field) => store.contextFor(field),
+    scan: (cursor, limit) => store.scan(cursor, limit),
+    async compareAndSet(id, _field, expected, next) {
+      const error = new Error(`row ${String(id)} rejected: had <${expected}>, got <${next}>`);
+      throw new Error('the write failed', { cause: error });
+    },
+  };
+}

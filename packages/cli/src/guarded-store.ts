@@ -1,0 +1,44 @@
+/**
+ * Wraps the configured stores so that an error a write throws carries, for the redactor, the
+ * values that write was given: a driver that quotes them in its message (in a form `redact` does
+ * not recognise) still has them removed before anything is printed.
+ */
+import type { CasWrite, RowStore } from '@cmek/core';
+import { rememberValues } from './redact';
+
+function withValues(error: unknown, values: readonly string[]): unknown {
+  const target = typeof error === 'object' && error !== null ? error : new Error(String(error));
+  rememberValues(target, values);
+  return target;
+}
+
+export function guardStore(store: RowStore): RowStore {
+  const many = store.compareAndSetMany;
+  return {
+    name: store.name,
+    fields: store.fields,
+    contextFor: (field) => store.contextFor(field),
+    scan: (after, limit) => store.scan(after, limit),
+    async compareAndSet(id, field, expected, next) {
+      try {
+        return await store.compareAndSet(id, field, expected, next);
+      } catch (error) {
+        throw withValues(error, [expected, next]);
+      }
+    },
+    ...(many === undefined
+      ? {}
+      : {
+          async compareAndSetMany(writes: readonly CasWrite[]) {
+            try {
+              return await many.call(store, writes);
+            } catch (error) {
+              throw withValues(
+                error,
+                writes.flatMap((w) => [w.expected, w.next]),
+              );
+            }
+          },
+        }),
+  };
+}
