@@ -8,3 +8,4 @@ export {
   type VaultTokenProvider,
 } from './options';
 export { createVaultKekProvider, type VaultKekProvider } from './provider';
+export { DEFAULT_RETRY, type VaultRetryOptions } from './retry';

@@ -130,6 +130,14 @@ export interface MapContext {
   readonly version?: number | undefined;
   /** `item 3 of 10`, for an item of a batch. */
   readonly item?: string | undefined;
+  /** Requests sent for this call (more than one after retries). */
+  readonly attempts?: number | undefined;
+}
+
+function triedTimes(context: MapContext): string {
+  return context.attempts !== undefined && context.attempts > 1
+    ? ` after ${context.attempts} attempts`
+    : '';
 }
 
 /** The cmek error for one failed Transit request. */
@@ -144,7 +152,7 @@ export function mapVaultFailure(failure: VaultFailure, context: MapContext): Cme
   if (status === undefined) {
     if (failure.code !== undefined && NETWORK_CODES.has(failure.code)) {
       return new CmekKekUnavailableError(
-        `${where}: Vault cannot be reached (${failure.code}); try again later`,
+        `${where}: Vault cannot be reached (${failure.code})${triedTimes(context)}; try again later`,
         options,
       );
     }
@@ -168,13 +176,13 @@ export function mapVaultFailure(failure: VaultFailure, context: MapContext): Cme
   }
   if (status === 503 && text.includes('sealed')) {
     return new CmekKekUnavailableError(
-      `${where}: Vault is sealed; try again once it is unsealed`,
+      `${where}: Vault is sealed${triedTimes(context)}; try again once it is unsealed`,
       options,
     );
   }
   if (UNAVAILABLE_STATUS.has(status) || status >= 500) {
     return new CmekKekUnavailableError(
-      `${where}: Vault is unavailable (${summary(failure)}); try again later`,
+      `${where}: Vault is unavailable (${summary(failure)})${triedTimes(context)}; try again later`,
       options,
     );
   }

@@ -1,14 +1,15 @@
 /** Options of `createVaultKekProvider` and their validation (every failure is a `CmekConfigError`). */
 import { CmekConfigError } from '@cmek/core';
 import type { VaultClient } from './client';
+import { DEFAULT_RETRY, NO_RETRY, type RetryPolicy, type VaultRetryOptions } from './retry';
 
 /** Returns a Vault token: called before the first request and once more after a 403. */
 export type VaultTokenProvider = () => string | Promise<string>;
 
 export interface VaultKekProviderOptions {
   /**
-   * Vault's address, e.g. `https://vault.internal:8200`. Default: `VAULT_ADDR`. Ignored when
-   * `client` is given (the client's own endpoint is used).
+   * Vault's address with its scheme, e.g. `https://vault.internal:8200`. Default: `VAULT_ADDR`.
+   * Excludes `client` (the client's own endpoint is used).
    */
   endpoint?: string;
   /** A static Vault token. Default, when neither `token` nor `tokenProvider` is set: `VAULT_TOKEN`. */
@@ -37,6 +38,13 @@ export interface VaultKekProviderOptions {
   requestTimeoutMs?: number;
   /** Items per Transit `batch_input` request in `unwrapMany`. Default 250. */
   batchSize?: number;
+  /**
+   * Retries of transient failures (connection refused or reset, timeouts, 412, 429, 500, 502,
+   * 503, 504) with exponential backoff and full jitter. Default `{ retries: 3, minTimeoutMs: 100,
+   * maxTimeoutMs: 2000 }`; `false` sends each request once. A refusal (400, 403, 404, ...) is
+   * never retried.
+   */
+  retry?: VaultRetryOptions | false;
 }
 
 export interface ValidatedOptions {
@@ -46,6 +54,7 @@ export interface ValidatedOptions {
   readonly namespace: string | undefined;
   readonly requestTimeoutMs: number;
   readonly batchSize: number;
+  readonly retry: RetryPolicy;
 }
 
 export const DEFAULT_MOUNT = 'transit';
@@ -60,12 +69,71 @@ function fail(message: string): never {
   throw new CmekConfigError(`createVaultKekProvider: ${message}`);
 }
 
-function positiveInteger(value: unknown, name: string, fallback: number): number {
+function integerAtLeast(value: unknown, name: string, min: number, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    fail(`${name} must be an integer >= 1`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    fail(`${name} must be an integer >= ${min}`);
   }
   return value;
+}
+
+function retryPolicy(value: unknown): RetryPolicy {
+  if (value === undefined) return DEFAULT_RETRY;
+  if (value === false) return NO_RETRY;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail('retry must be false or { retries?, minTimeoutMs?, maxTimeoutMs? }');
+  }
+  const given = value as Record<string, unknown>;
+  const unknown = Object.keys(given).filter(
+    (key) => !['retries', 'minTimeoutMs', 'maxTimeoutMs'].includes(key),
+  );
+  if (unknown.length > 0) fail(`retry has no option ${unknown.map((k) => `'${k}'`).join(', ')}`);
+  const policy: RetryPolicy = {
+    retries: integerAtLeast(given.retries, 'retry.retries', 0, DEFAULT_RETRY.retries),
+    minTimeoutMs: integerAtLeast(
+      given.minTimeoutMs,
+      'retry.minTimeoutMs',
+      1,
+      DEFAULT_RETRY.minTimeoutMs,
+    ),
+    maxTimeoutMs: integerAtLeast(
+      given.maxTimeoutMs,
+      'retry.maxTimeoutMs',
+      1,
+      DEFAULT_RETRY.maxTimeoutMs,
+    ),
+  };
+  if (policy.minTimeoutMs > policy.maxTimeoutMs) {
+    fail(
+      `retry.minTimeoutMs (${policy.minTimeoutMs}) must not exceed retry.maxTimeoutMs (${policy.maxTimeoutMs})`,
+    );
+  }
+  return policy;
+}
+
+/**
+ * Refuses an address node-vault would misread: without `http://` or `https://`, axios takes
+ * `127.0.0.1:8200` for a relative path or `vault:8200` for a URL of scheme `vault:`.
+ */
+export function checkEndpoint(endpoint: string, source: 'endpoint' | 'VAULT_ADDR'): void {
+  // Userinfo is left out of the message, in case the address carries credentials.
+  const shown = endpoint.includes('@') ? 'the address' : `'${endpoint}'`;
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(endpoint)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    fail(
+      `${source} ${shown} has no scheme: write it with http:// or https:// (e.g. 'https://vault.internal:8200')`,
+    );
+  }
+  if (scheme !== 'http' && scheme !== 'https') {
+    fail(`${source} ${shown} must start with http:// or https://, not ${scheme}://`);
+  }
+  let host = '';
+  try {
+    host = new URL(endpoint).hostname;
+  } catch {
+    // reported below
+  }
+  if (host.length === 0) fail(`${source} ${shown} is not a valid URL`);
 }
 
 function optionalString(value: unknown, name: string): string | undefined {
@@ -91,7 +159,7 @@ export function validateOptions(options: unknown): ValidatedOptions {
       `<mount>/<keyName> must be at most ${MAX_KEY_REF_BYTES} bytes (it is stored in every token)`,
     );
   }
-  optionalString(opts.endpoint, 'endpoint');
+  const endpoint = optionalString(opts.endpoint, 'endpoint');
   const token: unknown = opts.token;
   if (token !== undefined && (typeof token !== 'string' || token.length === 0)) {
     fail('token must be a non-empty string');
@@ -113,16 +181,19 @@ export function validateOptions(options: unknown): ValidatedOptions {
     }
     if (opts.endpoint !== undefined) fail('endpoint configures the client the provider creates');
   }
+  if (endpoint !== undefined) checkEndpoint(endpoint, 'endpoint');
   return {
     mount,
     keyName: opts.keyName,
     keyRef,
     namespace: optionalString(opts.namespace, 'namespace'),
-    requestTimeoutMs: positiveInteger(
+    requestTimeoutMs: integerAtLeast(
       opts.requestTimeoutMs,
       'requestTimeoutMs',
+      1,
       DEFAULT_REQUEST_TIMEOUT_MS,
     ),
-    batchSize: positiveInteger(opts.batchSize, 'batchSize', DEFAULT_BATCH_SIZE),
+    batchSize: integerAtLeast(opts.batchSize, 'batchSize', 1, DEFAULT_BATCH_SIZE),
+    retry: retryPolicy(opts.retry),
   };
 }

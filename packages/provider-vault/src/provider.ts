@@ -20,7 +20,13 @@ import {
   type TransitOperation,
   VAULT_PROVIDER_ID,
 } from './map-error';
-import { type ValidatedOptions, type VaultKekProviderOptions, validateOptions } from './options';
+import {
+  checkEndpoint,
+  type ValidatedOptions,
+  type VaultKekProviderOptions,
+  validateOptions,
+} from './options';
+import { type Attempts, withRetry } from './retry';
 import { type CurrentToken, TokenSource } from './token';
 
 /** A `KekProvider` whose `providerId` is `vault` and whose `keyRef` is `<mount>/<keyName>`. */
@@ -95,24 +101,28 @@ class VaultTransit {
     this.closed = true;
   }
 
-  /** One POST, retried once with a fresh token after a 403 when a tokenProvider is set. */
+  /**
+   * One POST: transient failures retried with backoff (the `retry` option), and once more with a
+   * fresh token after a 403 when a tokenProvider is set.
+   */
   async post(path: string, json: Body, context: MapContext): Promise<unknown> {
+    const attempts: Attempts = { count: 0 };
     try {
-      return await this.postRaw(path, json);
+      return await this.postRaw(path, json, attempts);
     } catch (error) {
-      throw this.map(error, context);
+      throw this.map(error, { ...context, attempts: attempts.count });
     }
   }
 
   /** {@link post} that rejects with what the client threw (the caller maps it). */
-  async postRaw(path: string, json: Body): Promise<unknown> {
+  async postRaw(path: string, json: Body, attempts: Attempts): Promise<unknown> {
     this.checkOpen();
     const token = await this.tokens.current();
     try {
-      return await this.send(path, json, token);
+      return await this.sendRetrying(path, json, token, attempts);
     } catch (error) {
       if (!this.tokens.refreshable || describeFailure(error, []).status !== 403) throw error;
-      return this.send(path, json, await this.tokens.refresh(token));
+      return this.sendRetrying(path, json, await this.tokens.refresh(token), attempts);
     }
   }
 
@@ -120,6 +130,20 @@ class VaultTransit {
   map(error: unknown, context: MapContext): CmekError {
     if (CmekError.isInstance(error)) return error;
     return mapVaultFailure(describeFailure(error, this.tokens.known), context);
+  }
+
+  private sendRetrying(
+    path: string,
+    json: Body,
+    token: CurrentToken,
+    attempts: Attempts,
+  ): Promise<unknown> {
+    const attempt = async (): Promise<unknown> => {
+      // A provider closed while a retry waited sends nothing more (CmekClosedError ends the retries).
+      this.checkOpen();
+      return this.send(path, json, token);
+    };
+    return withRetry(this.options.retry, attempt, (error) => describeFailure(error, []), attempts);
   }
 
   private send(path: string, json: Body, token: CurrentToken): Promise<unknown> {
@@ -226,18 +250,22 @@ class VaultTransit {
     total: number,
   ): Promise<Uint8Array[]> {
     const { keyRef } = this.options;
-    const context: MapContext = { operation: 'decrypt', keyRef };
+    const attempts: Attempts = { count: 0 };
     let results: unknown[] | undefined;
     try {
-      const body = await this.postRaw(this.path('decrypt'), {
-        batch_input: batch.map((ciphertext) => ({ ciphertext })),
-      });
+      const body = await this.postRaw(
+        this.path('decrypt'),
+        { batch_input: batch.map((ciphertext) => ({ ciphertext })) },
+        attempts,
+      );
       const data = dataOf(body);
       results = Array.isArray(data.batch_results) ? data.batch_results : undefined;
     } catch (error) {
       // Vault answers 400 with every item's result when any item fails: report that item.
       results = batchResultsOf(error);
-      if (results === undefined || results.length !== batch.length) throw this.map(error, context);
+      if (results === undefined || results.length !== batch.length) {
+        throw this.map(error, { operation: 'decrypt', keyRef, attempts: attempts.count });
+      }
     }
     if (results === undefined || results.length !== batch.length) {
       throw malformed('decrypt', keyRef, `batch_results of ${batch.length} items`);
@@ -324,6 +352,7 @@ function resolveClient(
       'createVaultKekProvider: set endpoint (or VAULT_ADDR), or pass a client',
     );
   }
+  if (options.endpoint === undefined) checkEndpoint(endpoint, 'VAULT_ADDR');
   return createNodeVaultClient(endpoint, namespace);
 }
 

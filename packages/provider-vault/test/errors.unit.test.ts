@@ -7,7 +7,6 @@ import { inspect } from 'node:util';
 import {
   CmekConfigError,
   CmekDecryptionError,
-  CmekError,
   CmekKekAccessDeniedError,
   CmekKekUnavailableError,
   CmekProviderError,
@@ -29,6 +28,7 @@ import {
   type Handler,
   networkError,
 } from './fake-client';
+import { rejection } from './rejection';
 
 const TOKEN = 'hvs.CAESIUnitTestSecretTokenValue0123456789abcdef';
 
@@ -41,16 +41,6 @@ function setup(handler: Handler, options: Partial<VaultKekProviderOptions> = {})
     ...options,
   });
   return { client, provider };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CmekError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(CmekError.isInstance(error)).toBe(true);
-    return error as CmekError;
-  }
-  throw new Error('the call resolved instead of rejecting');
 }
 
 /** Every way an error reaches a log: message, stack, util.inspect of the chain, JSON. */

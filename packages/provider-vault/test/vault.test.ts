@@ -5,7 +5,6 @@
 import { inspect } from 'node:util';
 import {
   CmekDecryptionError,
-  CmekError,
   CmekKekAccessDeniedError,
   CmekKekUnavailableError,
   createEnvelope,
@@ -18,6 +17,7 @@ import { providerConformanceSuite, serviceUrl } from '@cmek/test-suite';
 import nodeVault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVaultKekProvider, type VaultClient, type VaultRequestOptions } from '../src/index';
+import { rejection } from './rejection';
 import {
   createKey,
   putPolicy,
@@ -78,16 +78,6 @@ class MemoryStore implements RowStore {
     this.rows.set(Number(id), next);
     return true;
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CmekError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!CmekError.isInstance(error)) throw error;
-    return error;
-  }
-  throw new Error('resolved instead of rejecting');
 }
 
 describe.skipIf(!addr)('Vault Transit (real server)', () => {
