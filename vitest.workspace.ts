@@ -14,4 +14,5 @@ export const projects = [
   'packages/test-suite',
   'docs',
   'examples',
+  'tests/release',
 ];
