@@ -1,7 +1,9 @@
 /**
  * Where the time of one 32 B envelope operation goes: each step of the core's encrypt and decrypt
  * timed alone (through the core's own internal functions), beside prototypes of cheaper variants.
- * Diagnostic only: the numbers feed the "where time goes" section of README.md.
+ * Diagnostic only: the numbers feed the "where time goes" section of README.md. The "sync work"
+ * and "prototype" rows rebuild the pre-issue-14 path from the core's building blocks (a
+ * derivation per value); the `...With` rows are the steps left on the value-key cache's hit path.
  *
  *   pnpm --filter @cmek/bench bench:envelope-breakdown     # BENCH_ROUNDS=3 BENCH_TIME_MS=300
  */
@@ -25,7 +27,14 @@ import {
   tryDecodeB64urlPadded,
 } from '../../packages/core/src/base64url';
 import { canonicalContext } from '../../packages/core/src/context';
-import { deriveValueKey, openFernet, sealFernet } from '../../packages/core/src/fernet';
+import {
+  deriveValueKey,
+  fernetKey,
+  openFernet,
+  openFernetWith,
+  sealFernet,
+  sealFernetWith,
+} from '../../packages/core/src/fernet';
 import { randomBytesFromPool } from '../../packages/core/src/random-pool';
 import { formatToken, parseToken } from '../../packages/core/src/token';
 import { plainFernet } from './fernet-baseline';
@@ -45,6 +54,7 @@ const canon = canonicalContext(context);
 const salt = randomBytes(16);
 const iv = randomBytes(16);
 const vk = deriveValueKey(dek, salt, canon);
+const fk = fernetKey(vk);
 const fernetText = sealFernet(vk, plaintext, iv, 1_700_000_000);
 const fernetRaw = Buffer.from(fernetText, 'base64url');
 const INFO = Buffer.concat([Buffer.from('cmek:v1\0', 'latin1'), canon]);
@@ -166,7 +176,8 @@ const steps: Record<string, () => unknown> = {
   'deriveValueKey: 2 x createHmac (current)': () => deriveValueKey(dek, salt, canon),
   'deriveValueKey: hkdfSync': () => hkdfSync('sha256', dek, salt, INFO, 32),
   'deriveValueKey: 4 x crypto.hash (prototype)': () => deriveOneShot(dek, salt, canon),
-  'openFernet (current)': () => openFernet(vk, fernetText),
+  'openFernet (derives the halves per call)': () => openFernet(vk, fernetText),
+  'openFernetWith (a cached value key, the hit path)': () => openFernetWith(fk, fernetText),
   'tryDecodeB64urlPadded (decode + re-encode)': () => tryDecodeB64urlPadded(fernetText),
   'padded decode, re-encode compare, no regex (prototype)': () => decodePaddedNoRegex(fernetText),
   'Buffer.from(base64url) alone': () => Buffer.from(fernetText, 'base64url'),
@@ -179,6 +190,8 @@ const steps: Record<string, () => unknown> = {
   'randomBytes(32)': () => randomBytes(32),
   'randomFillSync(32 B buffer)': () => randomFillSync(Buffer.allocUnsafe(32)),
   sealFernet: () => sealFernet(vk, plaintext, iv, 1_700_000_000),
+  'sealFernetWith (a cached value key, the hit path)': () =>
+    sealFernetWith(fk, plaintext, iv, 1_700_000_000),
   'encodeB64url(salt) + formatToken': () => formatToken(parsed.kekText, salt, fernetText),
   'encodeB64urlPadded (Fernet bytes)': () => encodeB64urlPadded(fernetRaw),
   'encodeB64url (Fernet bytes)': () => encodeB64url(fernetRaw),

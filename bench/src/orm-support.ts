@@ -1,8 +1,12 @@
-/** What the encrypted-versus-plain ORM benches share: an in-process KEK, timing and medians. */
+/** What the encrypted-versus-plain ORM benches share: an in-process KEK, timing, medians, tables. */
 import { randomBytes } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { KekProvider } from '@cmek/core';
+import type { CmekEvent, EncryptionContext, Envelope, KekProvider } from '@cmek/core';
 import { createLocalKekProviderFromKey } from '@cmek/provider-local';
+
+/** Issue 14: the ORM with the adapter takes at most this times the plain ORM's wall time. */
+export const ORM_TARGET = 1.3;
 
 /** A local KEK in memory, so the numbers measure the adapter and the core, not a KMS. */
 export function memoryKek(): KekProvider {
@@ -11,7 +15,8 @@ export function memoryKek(): KekProvider {
 
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 export async function timed(fn: () => Promise<unknown>): Promise<number> {
@@ -20,42 +25,149 @@ export async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - start;
 }
 
-/** The timings of one phase (insert, select...) over the runs, in milliseconds. */
+/** Counts the envelope's `kek-call` events: pass `onEvent` to `createEnvelope`. */
+export function kekCallCounter(): { onEvent: (event: CmekEvent) => void; take: () => number } {
+  let calls = 0;
+  return {
+    onEvent: (event) => {
+      if (event.type === 'kek-call') calls++;
+    },
+    take: () => {
+      const n = calls;
+      calls = 0;
+      return n;
+    },
+  };
+}
+
+/** Two secret values per row, shaped like OAuth tokens (48 and 64 characters). */
+export function secretRows(
+  count: number,
+): { name: string; access_token: string; refresh_token: string }[] {
+  return Array.from({ length: count }, (_, i) => ({
+    name: `integration-${i}`,
+    access_token: `xoxb-${randomBytes(18).toString('hex')}-${i.toString().padStart(6, '0')}`,
+    refresh_token: `xoxe-${randomBytes(27).toString('hex')}-${i.toString().padStart(4, '0')}`,
+  }));
+}
+
+/** The plain and the encrypted run of a round, in alternating order (ABBA): the first is at a disadvantage. */
+export function roundOrder<T>(round: number, plain: T, encrypted: T): [T, T] {
+  return round % 2 === 0 ? [plain, encrypted] : [encrypted, plain];
+}
+
+/** The timings of one phase (insert, select...) over the rounds, in milliseconds. */
 export interface PhaseSamples {
   /** The plain ORM. */
   readonly plain: number[];
-  /** The ORM with the cmek adapter. */
+  /** The ORM with the cmek adapter, in the same round as `plain[i]`. */
   readonly encrypted: number[];
   /** The core's encryptMany / decryptMany alone on the same values. */
   readonly core: number[];
   /** The plain ORM moving ciphertext-sized values (the cost of longer values alone). */
   readonly ciphertext: number[];
+  /** KEK calls the encrypted run made (counted through `onEvent`). */
+  readonly kekCalls: number[];
 }
 
-/** Prints one JSON line for a phase (medians, ratio, what the adapter itself adds); returns the medians. */
-export function reportPhase(
-  bench: string,
-  phase: string,
-  sizes: Record<string, number>,
-  samples: PhaseSamples,
-): { plain: number; encrypted: number } {
-  const plain = median(samples.plain);
-  const encrypted = median(samples.encrypted);
-  const core = median(samples.core);
-  const ciphertext = median(samples.ciphertext);
+export function emptySamples(): PhaseSamples {
+  return { plain: [], encrypted: [], core: [], ciphertext: [], kekCalls: [] };
+}
+
+export interface PhaseResult {
+  readonly phase: string;
+  readonly plainMs: number;
+  readonly encryptedMs: number;
+  /** The median of the per-round ratios encrypted / plain. */
+  readonly ratio: number;
+  readonly coreCryptoMs: number;
+  readonly plainOnCiphertextMs: number;
+  readonly kekCallsPerRun: number;
+}
+
+export function summarize(phase: string, s: PhaseSamples): PhaseResult {
   const ms = (n: number): number => Number(n.toFixed(1));
+  return {
+    phase,
+    plainMs: ms(median(s.plain)),
+    encryptedMs: ms(median(s.encrypted)),
+    ratio: Number(median(s.encrypted.map((e, i) => e / s.plain[i]!)).toFixed(2)),
+    coreCryptoMs: ms(median(s.core)),
+    plainOnCiphertextMs: ms(median(s.ciphertext)),
+    kekCallsPerRun: median(s.kekCalls),
+  };
+}
+
+export function loadAverage(): string {
+  return loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ');
+}
+
+/**
+ * Prints the bench's markdown table and one JSON line per phase, then a total row for the
+ * `combined` phases (the sum of their medians).
+ */
+export function printPhases(
+  bench: string,
+  sizes: Record<string, number>,
+  load: { before: string; after: string },
+  results: PhaseResult[],
+  combined: readonly string[],
+): void {
   console.log(
-    JSON.stringify({
-      bench,
-      phase,
-      ...sizes,
-      plainMs: ms(plain),
-      encryptedMs: ms(encrypted),
-      ratio: Number((encrypted / plain).toFixed(2)),
-      coreCryptoMs: ms(core),
-      plainOnCiphertextMs: ms(ciphertext),
-      adapterOverheadMs: ms(encrypted - ciphertext - core),
-    }),
+    `${bench}: node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}, ` +
+      `${Object.entries(sizes)
+        .map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`)
+        .join(', ')}, load average ${load.before} before, ${load.after} after\n`,
   );
-  return { plain, encrypted };
+  console.log(
+    '| phase | plain (ms) | with cmek (ms) | cmek / plain | target | KEK calls per run | core crypto alone (ms) | plain ORM on ciphertext (ms) |',
+  );
+  console.log('|---|---:|---:|---:|---|---:|---:|---:|');
+  const verdict = (r: number) => `<= ${ORM_TARGET}x: ${r <= ORM_TARGET ? 'met' : '**missed**'}`;
+  for (const r of results) {
+    console.log(
+      `| ${r.phase} | ${r.plainMs} | ${r.encryptedMs} | ${r.ratio.toFixed(2)}x | ${verdict(r.ratio)} | ${r.kekCallsPerRun} | ${r.coreCryptoMs} | ${r.plainOnCiphertextMs} |`,
+    );
+    console.log(JSON.stringify({ bench, ...sizes, ...r }));
+  }
+  const parts = results.filter((r) => combined.includes(r.phase));
+  const plain = parts.reduce((a, r) => a + r.plainMs, 0);
+  const encrypted = parts.reduce((a, r) => a + r.encryptedMs, 0);
+  const ratio = encrypted / plain;
+  console.log(
+    `| ${combined.join(' + ')} | ${plain.toFixed(1)} | ${encrypted.toFixed(1)} | ${ratio.toFixed(2)}x | ${verdict(ratio)} | | | |`,
+  );
+  console.log(
+    JSON.stringify({ bench, phase: combined.join('+'), ratio: Number(ratio.toFixed(2)), load }),
+  );
+}
+
+/**
+ * The core alone on the rows' secret values (one encryptMany and one decryptMany per field):
+ * what the cryptography costs; `sealed` is a copy of the rows holding the tokens.
+ */
+export async function coreAlone<R extends Record<string, unknown>>(
+  envelope: Envelope,
+  rows: readonly R[],
+  fields: readonly (keyof R & string)[],
+  contextOf: (field: string) => EncryptionContext,
+): Promise<{ encryptMs: number; decryptMs: number; sealed: Record<string, unknown>[] }> {
+  const sealed: Record<string, unknown>[] = rows.map((r) => ({ ...r }));
+  let encryptMs = 0;
+  let decryptMs = 0;
+  for (const field of fields) {
+    const context = contextOf(field);
+    const values = rows.map((r) => r[field] as string);
+    let tokens: (string | null)[] = [];
+    encryptMs += await timed(async () => {
+      tokens = await envelope.encryptMany(values, { context });
+    });
+    decryptMs += await timed(() => envelope.decryptMany(tokens, { context }));
+    tokens.forEach((t, i) => {
+      sealed[i]![field] = t;
+    });
+  }
+  return { encryptMs, decryptMs, sealed };
 }

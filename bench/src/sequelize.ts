@@ -1,30 +1,45 @@
 /**
- * @cmek/adapter-sequelize against plain Sequelize on PostgreSQL: insert 10,000 rows (one
- * `bulkCreate`, as an application importing a batch would), then `findAll` them back; encrypted /
- * plain wall time as a ratio (median of BENCH_RUNS, after one warm-up run). Target: <= 1.3x.
- * Two models over two identical tables, one with `encryptFields` on `token`.
+ * @cmek/adapter-sequelize against plain Sequelize on PostgreSQL: 10,000 rows with two secret
+ * columns (`access_token`, `refresh_token`) beside a plain `name`; insert them (one
+ * `bulkCreate`, as an application importing a batch would), then `findAll` them back. Target:
+ * <= 1.3x the plain Sequelize's wall time. Two models over two identical tables, one with
+ * `encryptFields` on the secrets. Each of BENCH_RUNS rounds (after one warm-up round) times the
+ * plain and the encrypted run back to back, in alternating order; the ratio is the median of
+ * the per-round ratios. Beside it: the KEK calls of the encrypted run, the core's encryptMany /
+ * decryptMany alone on the same values, and plain Sequelize moving ready-made ciphertext.
  *
- * Needs CMEK_PG_URL (bash scripts/services/up.sh postgres). Prints one JSON line per phase.
- *
- *   CMEK_PG_URL=postgres://postgres@127.0.0.1:54329/postgres pnpm --filter @cmek/bench bench:sequelize
+ * Needs CMEK_PG_URL (bash scripts/services/up.sh postgres).
  */
-import { randomBytes } from 'node:crypto';
 import { encryptFields } from '@cmek/adapter-sequelize';
 import { createEnvelope } from '@cmek/core';
-import { DataTypes, Sequelize } from 'sequelize';
-import { memoryKek, reportPhase, timed } from './orm-support';
+import { DataTypes, type ModelStatic, Sequelize, type Model as SequelizeModel } from 'sequelize';
+import {
+  coreAlone,
+  emptySamples,
+  kekCallCounter,
+  loadAverage,
+  memoryKek,
+  printPhases,
+  roundOrder,
+  secretRows,
+  summarize,
+  timed,
+} from './orm-support';
 
 const ROWS = 10_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const SECRETS = ['access_token', 'refresh_token'] as const;
 
 async function main(): Promise<void> {
   const url = process.env.CMEK_PG_URL;
   if (!url) throw new Error('set CMEK_PG_URL (bash scripts/services/up.sh postgres)');
+  const before = loadAverage();
   const sequelize = new Sequelize(url, { logging: false, pool: { max: 2 } });
   const attributes = {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     name: DataTypes.TEXT,
-    token: DataTypes.TEXT,
+    access_token: DataTypes.TEXT,
+    refresh_token: DataTypes.TEXT,
   };
   const Plain = sequelize.define('BenchPlain', attributes, {
     tableName: `bench_seq_plain_${process.pid}`,
@@ -32,60 +47,65 @@ async function main(): Promise<void> {
   const Encrypted = sequelize.define('BenchEncrypted', attributes, {
     tableName: `bench_seq_enc_${process.pid}`,
   });
-  const envelope = createEnvelope({ kek: memoryKek() });
-  await encryptFields(Encrypted, { envelope, fields: ['token'] });
+  const counter = kekCallCounter();
+  const envelope = createEnvelope({ kek: memoryKek(), onEvent: counter.onEvent });
+  await encryptFields(Encrypted, { envelope, fields: [...SECRETS] });
   await Plain.sync({ force: true });
   await Encrypted.sync({ force: true });
-  const rows = Array.from({ length: ROWS }, (_, i) => ({
-    name: `integration-${i}`,
-    token: `xoxb-${randomBytes(18).toString('hex')}`,
-  }));
+  const rows = secretRows(ROWS);
 
-  const results = {
-    plain: { insert: [] as number[], select: [] as number[] },
-    encrypted: { insert: [] as number[], select: [] as number[] },
-    // the envelope alone on the same values: what the core's cryptography costs
-    core: { insert: [] as number[], select: [] as number[] },
-    // plain Sequelize moving ready-made ciphertext: what the larger values cost
-    ciphertext: { insert: [] as number[], select: [] as number[] },
+  const insert = emptySamples();
+  const select = emptySamples();
+  const run = async (
+    M: ModelStatic<SequelizeModel>,
+    keep: boolean,
+    into: 'plain' | 'encrypted',
+  ) => {
+    await M.truncate();
+    counter.take();
+    const i = await timed(() => M.bulkCreate(rows.map((r) => ({ ...r }))));
+    const insertCalls = counter.take();
+    let selected: SequelizeModel[] = [];
+    const s = await timed(async () => {
+      selected = await M.findAll();
+    });
+    const selectCalls = counter.take();
+    if (selected.length !== ROWS) throw new Error('row count mismatch');
+    const first = selected.find((r) => r.get('name') === rows[0]!.name)!;
+    if (SECRETS.some((c) => first.get(c) !== rows[0]![c]))
+      throw new Error(`${into}: not plaintext`);
+    if (!keep) return;
+    insert[into].push(i);
+    select[into].push(s);
+    if (into === 'encrypted') {
+      insert.kekCalls.push(insertCalls);
+      select.kekCalls.push(selectCalls);
+    }
   };
-  const context = { field: 'BenchEncrypted.token' };
-  const values = rows.map((r) => r.token);
   try {
-    for (let run = -1; run < RUNS; run++) {
-      for (const [label, M] of [
-        ['plain', Plain],
-        ['encrypted', Encrypted],
-      ] as const) {
-        await M.truncate();
-        const insert = await timed(() => M.bulkCreate(rows.map((r) => ({ ...r }))));
-        let selected: { get(key: string): unknown }[] = [];
-        const select = await timed(async () => {
-          selected = await M.findAll();
-        });
-        if (selected.length !== ROWS) throw new Error('row count mismatch');
-        if (!String(selected[0]!.get('token')).startsWith('xoxb-'))
-          throw new Error('not plaintext');
-        if (run >= 0) {
-          results[label].insert.push(insert);
-          results[label].select.push(select);
-        }
+    for (let round = -1; round < RUNS; round++) {
+      const keep = round >= 0;
+      for (const [M, into] of roundOrder(
+        round,
+        [Plain, 'plain'] as const,
+        [Encrypted, 'encrypted'] as const,
+      )) {
+        await run(M, keep, into);
       }
-      let tokens: (string | null)[] = [];
-      const enc = await timed(async () => {
-        tokens = await envelope.encryptMany(values, { context });
-      });
-      const dec = await timed(() => envelope.decryptMany(tokens, { context }));
+      // Where the time goes: the core alone, and plain Sequelize on ciphertext.
+      const {
+        encryptMs: core,
+        decryptMs: coreRead,
+        sealed,
+      } = await coreAlone(envelope, rows, SECRETS, (c) => ({ field: `BenchEncrypted.${c}` }));
       await Plain.truncate();
-      const cInsert = await timed(() =>
-        Plain.bulkCreate(rows.map((r, i) => ({ ...r, token: tokens[i] }))),
-      );
+      const cInsert = await timed(() => Plain.bulkCreate(sealed));
       const cSelect = await timed(() => Plain.findAll());
-      if (run >= 0) {
-        results.core.insert.push(enc);
-        results.core.select.push(dec);
-        results.ciphertext.insert.push(cInsert);
-        results.ciphertext.select.push(cSelect);
+      if (keep) {
+        insert.core.push(core);
+        select.core.push(coreRead);
+        insert.ciphertext.push(cInsert);
+        select.ciphertext.push(cSelect);
       }
     }
   } finally {
@@ -94,20 +114,16 @@ async function main(): Promise<void> {
     await sequelize.close();
     await envelope.close();
   }
-
-  for (const phase of ['insert', 'select'] as const) {
-    reportPhase(
-      'sequelize-pg',
-      phase,
-      { rows: ROWS, runs: RUNS },
-      {
-        plain: results.plain[phase],
-        encrypted: results.encrypted[phase],
-        core: results.core[phase],
-        ciphertext: results.ciphertext[phase],
-      },
-    );
-  }
+  printPhases(
+    'sequelize-pg',
+    { rows: ROWS, 'secret columns': SECRETS.length, runs: RUNS },
+    { before, after: loadAverage() },
+    [summarize('insert', insert), summarize('select', select)],
+    ['insert', 'select'],
+  );
 }
 
-await main();
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
