@@ -11,6 +11,7 @@
  * the fields checked are those of every plugin model on it.
  */
 import { CmekQueryError } from '@cmek/core';
+import { scrubTokens } from './driver-errors';
 import { checkBulkOperations, checkDocument, checkUpdate, checkUpsertFilter } from './outgoing';
 import type { FieldPath } from './paths';
 import { checkPipelineOutput } from './pipeline-output';
@@ -88,7 +89,13 @@ function wrap(
       if (sync) throw error;
       return Promise.reject(error);
     }
-    return call.apply(this, args);
+    const result = call.apply(this, args);
+    // a rejected write quotes what it wrote: its tokens are cut (driver-errors.ts)
+    return sync || !(result instanceof Promise)
+      ? result
+      : result.catch((error: unknown) => {
+          throw scrubTokens(error);
+        });
   };
   Object.defineProperty(collection, method, {
     value: guardedMethod,

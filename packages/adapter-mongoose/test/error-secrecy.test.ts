@@ -1,7 +1,15 @@
 /** Non-strings on encrypted paths are refused (CMEK_INVALID_INPUT) and no error carries the value. */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { cmekPlugin } from '../src/index';
 import { models } from './support/models';
-import { type Database, mongooses, mongoUrl, openDatabase, rawIntegration } from './support/mongo';
+import {
+  type Database,
+  mongooses,
+  mongoUrl,
+  onFerretDb,
+  openDatabase,
+  rawIntegration,
+} from './support/mongo';
 
 const MARKER = 'T-obj-4711-secret';
 
@@ -98,6 +106,47 @@ for (const { label, mongoose } of mongooses) {
       expect(String(raw.slackToken).startsWith('cmek:v1:')).toBe(true);
       expect((await m.Integration.findById(doc._id).lean())!.slackToken).toBe('héllo-bytes');
     });
+    it('a duplicate key on an encrypted path: no whole token in the driver error, its class and code kept', async () => {
+      const { Schema } = mongoose;
+      const schema = new Schema({ name: String, apiKey: { type: String, unique: true } });
+      schema.plugin(cmekPlugin, { envelope: db.envelope, fields: ['apiKey'] });
+      const Unique = db.conn.model(`UniqueKey${Date.now()}`, schema);
+      await Unique.init();
+      const first = await Unique.create({ name: 'a', apiKey: MARKER });
+      // the model's collection reads below the plugin: the stored token
+      const { apiKey: token } = (await Unique.collection.findOne({
+        _id: first._id,
+      })) as unknown as { apiKey: string };
+      expect(token.startsWith('cmek:v1:')).toBe(true);
+      // a token that decrypts under the field's context is stored as it is: the same token twice
+      const writes: [string, () => Promise<unknown>][] = [
+        ['create', () => Unique.create({ name: 'b', apiKey: token })],
+        [
+          'insertMany (unordered)',
+          () => Unique.insertMany([{ apiKey: token }], { ordered: false }),
+        ],
+        [
+          'updateOne',
+          async () => {
+            const other = await Unique.create({ name: 'c', apiKey: 'another' });
+            return Unique.updateOne({ _id: other._id }, { $set: { apiKey: token } });
+          },
+        ],
+      ];
+      for (const [label, run] of writes) {
+        const error = await refusal(run);
+        // FerretDB answers a unique violation of an update with code 1 (MongoDB: 11000)
+        const code = onFerretDb && label === 'updateOne' ? 1 : 11000;
+        expect((error as { code?: unknown }).code, label).toBe(code);
+        expect((error as Error).name, label).toMatch(/^Mongo(Server|BulkWrite)Error$/);
+        expect(error, label).toBeInstanceOf(Error);
+        const all = texts(error);
+        expect(all, label).not.toContain(token);
+        expect(all, label).not.toContain(token.slice(0, 40));
+        expect(all, label).not.toContain(MARKER);
+      }
+    });
+
     it('insertMany does not decrypt what it wrote; find decrypts at most once per field', async () => {
       const spy = vi.spyOn(db.envelope, 'decryptMany');
       const spyOne = vi.spyOn(db.envelope, 'decrypt');
