@@ -15,4 +15,5 @@ export const projects = [
   'docs',
   'examples',
   'tests/release',
+  'tests/runtimes',
 ];
