@@ -8,6 +8,7 @@ import {
   type Cursor,
   type EncryptionContext,
   type Row,
+  type RowCounter,
   type RowStore,
 } from '@cmek/core';
 import type { Knex } from 'knex';
@@ -44,7 +45,11 @@ function asCursor(value: unknown): Cursor {
   throw new CmekInvalidInputError('the primary key must be a number or a string');
 }
 
-export function knexRowStore(options: KnexRowStoreOptions): RowStore {
+/**
+ * The engine's `RowStore` over one table (plus the optional `count`: an exact `SELECT count(*)`
+ * of the table, asked once per run for the progress total).
+ */
+export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounter {
   const { knex, table } = options;
   const primaryKey = options.primaryKey ?? 'id';
   const columns = [...(options.columns ?? [])];
@@ -111,6 +116,15 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore {
           values: Object.fromEntries(columns.map((c) => [c, asText(columnValue(row, c))])),
         }),
       );
+    },
+    async count() {
+      // an exact count (the scan reads every row of the table); PostgreSQL returns it as a string
+      const rows = (await knex(table).count({ n: '*' })) as { n?: unknown }[];
+      const n = Number(rows[0]?.n ?? 0);
+      if (!Number.isSafeInteger(n) || n < 0) {
+        throw new CmekQueryError('(count)', `the row count of ${table} is not a number`);
+      }
+      return n;
     },
     compareAndSet(id, field, expected, next) {
       return compareAndSetOn(knex, id, field, expected, next);

@@ -1,5 +1,5 @@
 /** knexRowStore on each real database: keyset scans by primary key and compare-and-set. */
-import { CmekInvalidInputError, createEnvelope } from '@cmek/core';
+import { CmekInvalidInputError, createEnvelope, verify } from '@cmek/core';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { knexRowStore, withCmek } from '../src/index';
@@ -101,6 +101,28 @@ for (const db of databases) {
       } finally {
         await base.destroy();
       }
+    });
+
+    it('count() is the number of rows of the table, and the engine puts it in its progress', async () => {
+      const s = store();
+      expect(await s.count()).toBe(7);
+      await plain(t.secrets).insert({ name: 'extra', token: 'x' });
+      expect(await s.count()).toBe(8);
+      await plain(t.secrets).where({ name: 'extra' }).delete();
+      expect(await s.count()).toBe(7);
+      let scanned = 0;
+      for (let page = await s.scan(undefined, 3); page.length > 0; ) {
+        scanned += page.length;
+        page = await s.scan(page[page.length - 1]!.id, 3);
+      }
+      expect(scanned).toBe(await s.count());
+      const totals: (number | undefined)[] = [];
+      await verify(s, {
+        envelope: createEnvelope({ kek: countingProvider() }),
+        batchSize: 3,
+        onProgress: (e) => totals.push(e.total),
+      });
+      expect(totals).toEqual([7, 7, 7, 7, 7]);
     });
   });
 }

@@ -4,6 +4,7 @@ import {
   CmekInvalidInputError,
   type Cursor,
   type Row,
+  type RowCounter,
   type RowStore,
 } from '@cmek/core';
 import type { Model } from 'mongoose';
@@ -23,6 +24,7 @@ interface RawCollection {
     filter: Record<string, unknown>,
     options: Record<string, unknown>,
   ): { toArray(): Promise<Record<string, unknown>[]> };
+  countDocuments(filter: Record<string, unknown>): Promise<number>;
   updateOne(
     filter: Record<string, unknown>,
     update: Record<string, unknown>,
@@ -71,9 +73,13 @@ function valueAt(doc: Record<string, unknown>, field: FieldPath, id: Cursor): st
  * A `RowStore` for the backfill / rewrap / verify engine over a model whose schema has
  * `cmekPlugin`: it scans the raw collection by `_id` (ObjectIds as hex strings) and writes with
  * a compare-and-set `updateOne`. `paths` (default: every plugin path) must not cross an array.
- * The model's connection must be open (or opening).
+ * The model's connection must be open (or opening). Its optional `count` (the engine's progress
+ * total) is the raw collection's exact `countDocuments({})`: every document the scan reads.
  */
-export function mongooseRowStore<T>(model: Model<T>, paths?: readonly string[]): RowStore {
+export function mongooseRowStore<T>(
+  model: Model<T>,
+  paths?: readonly string[],
+): RowStore & RowCounter {
   const view = model as unknown as ModelView;
   const config = configOf(view.schema) ?? fromPluginList(view.schema);
   if (config === undefined) {
@@ -146,6 +152,10 @@ export function mongooseRowStore<T>(model: Model<T>, paths?: readonly string[]):
           values: Object.fromEntries(fields.map((f) => [f.path, valueAt(doc, f, id)])),
         };
       });
+    },
+    async count() {
+      const raw = await collection();
+      return raw.countDocuments({});
     },
     compareAndSet(id, name, expected, next) {
       const field = fieldOf(name);

@@ -61,6 +61,24 @@ for (const { label, mongoose } of mongooses) {
       expect(await store.scan(rest[2]!.id, 10)).toEqual([]);
     });
 
+    it('count() is the number of documents of the collection, and the engine puts it in its progress', async () => {
+      const coll = db.raw.collection('integrations');
+      await coll.deleteMany({});
+      const store = mongooseRowStore(m.Integration, ['slackToken', 'settings.smtp.password']);
+      expect(await store.count()).toBe(0);
+      await coll.insertMany([1, 2, 3, 4, 5].map((i) => ({ slackToken: `legacy-${i}` })));
+      expect(await store.count()).toBe(5);
+      await coll.deleteOne({ slackToken: 'legacy-5' });
+      expect(await store.count()).toBe(4);
+      const totals: (number | undefined)[] = [];
+      await verify(store, {
+        envelope: db.envelope,
+        batchSize: 3,
+        onProgress: (e) => totals.push(e.total),
+      });
+      expect(totals).toEqual([4, 4, 4, 4]);
+    });
+
     it('compareAndSet writes only over the expected value', async () => {
       const coll = db.raw.collection('integrations');
       const _id = new ObjectId();

@@ -6,9 +6,10 @@ import {
   type Cursor,
   type EncryptionContext,
   type Row,
+  type RowCounter,
   type RowStore,
 } from '@cmek/core';
-import { Op } from 'sequelize';
+import { Op, QueryTypes } from 'sequelize';
 import { type AnyModelStatic, configOf, contextFor } from './config';
 import type { QueryInterfaceLike } from './query-interface';
 import { redactError } from './redact';
@@ -43,13 +44,15 @@ function describeFailure(error: unknown): string {
  * `compareAndSetMany`: see `row-store-writes.ts`). It reads and writes the stored values
  * themselves, around the adapter: no decryption, no encryption, no hooks. A database failure is
  * a `CmekQueryError` naming the field and the error's class and code; the database error, with
- * every value of the call taken out, is its (non-enumerable) `cause`.
+ * every value of the call taken out, is its (non-enumerable) `cause`. Its optional `count` (the
+ * engine's progress total) is an exact `SELECT COUNT(*)` of the table: every row the scan reads,
+ * paranoid (soft-deleted) ones included, with no scope.
  */
 export function sequelizeRowStore(
   Model: AnyModelStatic,
   fields?: readonly string[],
   options: SequelizeRowStoreOptions = {},
-): RowStore {
+): RowStore & RowCounter {
   const config = configOf(Model);
   const names = fields ?? (config ? [...config.byAttribute.keys()] : undefined);
   if (!names || names.length === 0) {
@@ -143,6 +146,25 @@ export function sequelizeRowStore(
         }
         return { id: row[pk] as Cursor, values };
       });
+    },
+    async count(): Promise<number> {
+      // Raw SQL, as the scan: no scope, no paranoid filter, nothing the adapter intercepts.
+      const rows = await guarded('count', fieldList.join(', '), [], () => {
+        const { sequelize, table } = casTarget();
+        return sequelize.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${table}`, {
+          type: QueryTypes.SELECT,
+        });
+      });
+      // PostgreSQL returns a bigint count as a string, MariaDB possibly as a BigInt.
+      const value = rows[0]?.n;
+      const n = typeof value === 'bigint' ? Number(value) : Number(value ?? 0);
+      if (!Number.isSafeInteger(n) || n < 0) {
+        throw new CmekQueryError(
+          `${Model.name}.${fieldList.join(', ')}`,
+          `the row count of ${Model.name} is not a number`,
+        );
+      }
+      return n;
     },
     async compareAndSet(
       id: Cursor,

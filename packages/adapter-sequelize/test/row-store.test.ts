@@ -97,6 +97,34 @@ for (const db of DATABASES) {
       }
     });
 
+    it('count() is every row the scan reads, soft-deleted and scoped ones included', async () => {
+      expect(await sequelizeRowStore(Secret).count()).toBe(7);
+      const countedTable = uniqueTable('counted');
+      const Counted = sequelize.define(
+        'Counted',
+        { token: DataTypes.TEXT, archived: { type: DataTypes.BOOLEAN, defaultValue: false } },
+        { tableName: countedTable, paranoid: true, defaultScope: { where: { archived: false } } },
+      );
+      await encryptFields(Counted, { envelope, fields: ['token'] });
+      await Counted.sync({ force: true });
+      try {
+        const store = sequelizeRowStore(Counted);
+        expect(await store.count()).toBe(0);
+        await Counted.create({ token: 'kept' });
+        const deleted = await Counted.create({ token: 'deleted' });
+        await Counted.create({ token: 'archived', archived: true });
+        await deleted.destroy();
+        expect(await Counted.count()).toBe(1);
+        expect(await store.count()).toBe(3);
+        expect(await store.scan(undefined, 10)).toHaveLength(3);
+        const totals: (number | undefined)[] = [];
+        await verify(store, { envelope, batchSize: 2, onProgress: (e) => totals.push(e.total) });
+        expect(totals).toEqual([3, 3, 3, 3]);
+      } finally {
+        await Counted.drop().catch(() => undefined);
+      }
+    });
+
     it('drives the core backfill: every legacy value ends up encrypted and readable', async () => {
       const store = sequelizeRowStore(Secret);
       await rawUpdate(sequelize, table, ids[0], 'note', 'late note');

@@ -14,11 +14,14 @@ function withValues(error: unknown, values: readonly string[]): unknown {
 
 export function guardStore(store: RowStore): RowStore {
   const many = store.compareAndSetMany;
+  const count = store.count;
   return {
     name: store.name,
     fields: store.fields,
     contextFor: (field) => store.contextFor(field),
     scan: (after, limit) => store.scan(after, limit),
+    // The row count of the progress total, when the store has one.
+    ...(typeof count === 'function' ? { count: () => count.call(store) } : {}),
     async compareAndSet(id, field, expected, next) {
       try {
         return await store.compareAndSet(id, field, expected, next);

@@ -44,7 +44,11 @@ const EXAMPLES: Record<string, readonly string[]> = {
     'cmek rotate --old-key-file old.key --new-key-file new.key',
     'cmek rotate --include-primary --json',
   ],
-  verify: ['cmek verify', 'cmek verify --config cmek.new-only.ts --json'],
+  verify: [
+    'cmek verify',
+    'cmek verify --config cmek.new-only.ts --json',
+    'cmek verify --json --max-undecryptable-ids 1000   # more primary keys of undecryptable rows',
+  ],
   inspect: ["cmek inspect 'cmek:v1:…'", 'cmek inspect - < token.txt'],
   decrypt: [
     'cmek decrypt - --store users --field email < token.txt',

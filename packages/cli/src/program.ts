@@ -1,5 +1,5 @@
 /** The `cmek` command line (commander), runnable in-process: `run(argv, io)` returns the exit code. */
-import { CmekInvalidInputError } from '@cmek/core';
+import { CmekInvalidInputError, DEFAULT_MAX_UNDECRYPTABLE_IDS } from '@cmek/core';
 import { Command, CommanderError, Option } from 'commander';
 import { runKeygen } from './commands/keygen';
 import { collect, positiveInt, withStoreOptions, withVerbose } from './commands/shared';
@@ -83,7 +83,13 @@ function build(io: CliIo, session: Session, setCode: (code: ExitCode) => void): 
     command('verify').description(
       'count plaintext, encrypted per KEK and undecryptable values; exit 3 if any is undecryptable',
     ),
-  ).action(async (options) => setCode(await runVerify(options, io, session)));
+  )
+    .option(
+      '--max-undecryptable-ids <n>',
+      `primary keys of undecryptable rows listed per store and field (default ${DEFAULT_MAX_UNDECRYPTABLE_IDS}; 0: none)`,
+      positiveInt('--max-undecryptable-ids', 0),
+    )
+    .action(async (options) => setCode(await runVerify(options, io, session)));
 
   command('inspect')
     .description(

@@ -1,7 +1,9 @@
 /**
  * Progress on stderr: a bar (cli-progress) on a terminal, never with `--json`; elsewhere (a CI
- * log, a file) one line every `--progress-interval` seconds with the rows done and the rate. The
- * `RowStore` contract has no row count, so there is no total, percentage or ETA.
+ * log, a file) one line every `--progress-interval` seconds with the rows done and the rate. When
+ * the store has the `RowStore` contract's optional `count()` (the Knex, Sequelize and Mongoose
+ * row stores do), the engine's events carry its `total`, and both show the total, the percentage
+ * and an ETA; without it they show the rows done only.
  */
 import type { ProgressEvent } from '@cmek/core';
 import { SingleBar } from 'cli-progress';
@@ -24,8 +26,19 @@ export const DEFAULT_PROGRESS_INTERVAL_SECONDS = 10;
 
 const none: Progress = { listener: undefined, stop: () => undefined };
 
+/** A total worth a percentage: known, and not 0. */
+function totalOf(event: ProgressEvent): number | undefined {
+  return event.total !== undefined && event.total > 0 ? event.total : undefined;
+}
+
+const BAR_FORMAT =
+  '{op} {store} | {value} rows | {written} written | {conflicts} conflicts | {duration_formatted}';
+const BAR_FORMAT_WITH_TOTAL =
+  '{op} {store} |{bar}| {percentage}% | {value}/{total} rows | {written} written | {conflicts} conflicts | {duration_formatted} elapsed | ETA {eta_formatted}';
+
 function bar(io: CliIo): Progress {
   let current: SingleBar | undefined;
+  let barTotal = 0;
   return {
     listener(event) {
       const payload = {
@@ -34,15 +47,21 @@ function bar(io: CliIo): Progress {
         written: event.written,
         conflicts: event.conflicts,
       };
+      const total = totalOf(event);
       if (current === undefined) {
         current = new SingleBar({
           stream: io.stderr as NodeJS.WritableStream,
-          format:
-            '{op} {store} | {value} rows | {written} written | {conflicts} conflicts | {duration_formatted}',
+          format: total === undefined ? BAR_FORMAT : BAR_FORMAT_WITH_TOTAL,
           hideCursor: true,
           clearOnComplete: false,
         });
-        current.start(0, event.rows, payload);
+        barTotal = total === undefined ? 0 : Math.max(total, event.rows);
+        current.start(barTotal, event.rows, payload);
+      }
+      // Rows inserted during the run (or an estimated count) can take the rows past the total.
+      if (barTotal > 0 && event.rows > barTotal) {
+        barTotal = event.rows;
+        current.setTotal(barTotal);
       }
       current.update(event.rows, payload);
       if (event.phase === 'done') {
@@ -65,16 +84,34 @@ function clock(ms: number): string {
   return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
 }
 
-/** The text of one progress line. */
+const number = (n: number): string => n.toLocaleString('en-US');
+
+/**
+ * The text of one progress line: the rows done (of the total, with the percentage, when the
+ * event has one), the rate since the run started, and with a total the ETA at that rate.
+ */
 export function progressLine(event: ProgressEvent, startRows: number, elapsedMs: number): string {
   const done = event.rows - startRows;
-  const rate = elapsedMs > 0 ? Math.round((done * 1000) / elapsedMs) : 0;
+  const perMs = elapsedMs > 0 ? done / elapsedMs : 0;
+  const rate = Math.round(perMs * 1000);
   const writes =
     event.operation === 'verify'
       ? ''
-      : `, ${event.written.toLocaleString('en-US')} written, ${event.conflicts.toLocaleString('en-US')} conflicts`;
-  const resumed = startRows > 0 ? ` (${startRows.toLocaleString('en-US')} before resuming)` : '';
-  return `cmek: ${event.operation} ${event.store}: ${event.rows.toLocaleString('en-US')} rows${resumed}, ${rate.toLocaleString('en-US')} rows/s${writes}, ${clock(elapsedMs)} elapsed`;
+      : `, ${number(event.written)} written, ${number(event.conflicts)} conflicts`;
+  const total = totalOf(event);
+  const before = startRows > 0 ? `${number(startRows)} before resuming` : '';
+  let rows: string;
+  let eta = '';
+  if (total === undefined) {
+    rows = `${number(event.rows)} rows${before ? ` (${before})` : ''}`;
+  } else {
+    const percent = Math.min(100, Math.floor((event.rows * 100) / total));
+    rows = `${number(event.rows)}/${number(total)} rows (${percent}%${before ? `, ${before}` : ''})`;
+    const remaining = Math.max(0, total - event.rows);
+    if (remaining === 0) eta = ', ETA 0:00';
+    else if (perMs > 0) eta = `, ETA ${clock(remaining / perMs)}`;
+  }
+  return `cmek: ${event.operation} ${event.store}: ${rows}, ${number(rate)} rows/s${writes}, ${clock(elapsedMs)} elapsed${eta}`;
 }
 
 function lines(io: CliIo, intervalMs: number): Progress {

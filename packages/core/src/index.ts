@@ -47,5 +47,5 @@ export {
 } from './field-values';
 export { createKeyring, type Keyring, type KeyringOptions } from './keyring';
 export type { GeneratedDataKey, KekProvider, WrappedDataKey } from './provider';
-export type { CasWrite, Cursor, Row, RowStore } from './row-store';
+export type { CasWrite, Cursor, Row, RowCounter, RowStore } from './row-store';
 export { inspectToken, TOKEN_PREFIX } from './token';

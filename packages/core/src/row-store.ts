@@ -29,6 +29,18 @@ export interface RowStore {
    * when present (a batch costs one call per field instead of one per value).
    */
   compareAndSetMany?(writes: readonly CasWrite[]): Promise<boolean[]>;
+  /**
+   * Optional: the number of rows `scan` will go through (an estimate is acceptable). It should be
+   * cheap (a `SELECT count(*)`, a `countDocuments`); the engine asks it once, at the start of a
+   * run that has an `onProgress` listener, for the `total` of its progress events (so a consumer
+   * can show a percentage and an ETA). A store without it works as before, with no `total`.
+   */
+  count?(): Promise<number>;
+}
+
+/** A `RowStore` whose `count` is there (every adapter's row store). */
+export interface RowCounter {
+  count(): Promise<number>;
 }
 
 /** One write of `compareAndSetMany`. */

@@ -13,6 +13,14 @@ import { both, progressFor } from '../progress';
 import { printJsonReport, type Session } from '../session';
 import { type CommonOptions, progressOptions } from './shared';
 
+export interface VerifyCommandOptions extends CommonOptions {
+  /** `--max-undecryptable-ids`: the engine's `maxUndecryptableIds`. */
+  maxUndecryptableIds?: number;
+}
+
+/** Primary keys of undecryptable rows shown per field in the human output (`--json` has more). */
+const SHOWN_IDS = 5;
+
 function describe(io: CliIo, report: VerifyReport): void {
   line(
     io.stdout,
@@ -29,6 +37,15 @@ function describe(io: CliIo, report: VerifyReport): void {
       const kek = e.providerId === undefined ? '' : ` (${e.providerId} ${e.keyRef})`;
       line(io.stdout, `    undecryptable ${e.code}${kek}: ${e.count}`);
     }
+    const ids = f.undecryptableIds;
+    if (ids.length > 0) {
+      const shown = ids.slice(0, SHOWN_IDS).map(String).join(', ');
+      const more = f.undecryptable - Math.min(ids.length, SHOWN_IDS);
+      line(
+        io.stdout,
+        `    undecryptable rows (primary keys): ${shown}${more > 0 ? ` and ${more} more` : ''}`,
+      );
+    }
   }
 }
 
@@ -42,7 +59,7 @@ interface UnfinishedVerifyReport {
 }
 
 export async function runVerify(
-  options: CommonOptions,
+  options: VerifyCommandOptions,
   io: CliIo,
   session: Session,
 ): Promise<ExitCode> {
@@ -82,6 +99,9 @@ export async function runVerify(
         const report = await verify(store, {
           envelope,
           ...(options.batch === undefined ? {} : { batchSize: options.batch }),
+          ...(options.maxUndecryptableIds === undefined
+            ? {}
+            : { maxUndecryptableIds: options.maxUndecryptableIds }),
           ...(io.signal ? { signal: io.signal } : {}),
           onProgress: both(progress.listener, (e) => {
             latest = e;

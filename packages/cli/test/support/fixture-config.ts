@@ -8,7 +8,13 @@ import { createKeyring, type KekProvider, type RowStore } from '@cmek/core';
 import { createLocalKekProvider } from '@cmek/provider-local';
 import knex, { type Knex } from 'knex';
 import { defineConfig } from '../../src/index';
-import { conflictingStore, leakyStore, sqliteRowStore, withPgBatchedCas } from './stores';
+import {
+  conflictingStore,
+  leakyStore,
+  slowStore,
+  sqliteRowStore,
+  withPgBatchedCas,
+} from './stores';
 
 export interface FixtureOptions {
   readonly client: 'better-sqlite3' | 'pg';
@@ -26,9 +32,12 @@ export interface FixtureOptions {
   /**
    * Wraps each store: `conflicting` changes the value in the database just before each
    * compare-and-set (an application writing all the time: every write conflicts); `leaky` makes
-   * each write fail with an error quoting the values it was given, as no known driver does.
+   * each write fail with an error quoting the values it was given, as no known driver does;
+   * `slow` waits `slowScanMs` before each scan (a long run, for the progress lines), keeping the
+   * store's `count()`.
    */
-  readonly wrap?: 'conflicting' | 'leaky';
+  readonly wrap?: 'conflicting' | 'leaky' | 'slow';
+  readonly slowScanMs?: number;
   readonly primary: KeySpec;
   readonly decryptOnly?: readonly KeySpec[];
 }
@@ -82,6 +91,7 @@ export function makeConfig(options: FixtureOptions) {
       const tables = [options.table, ...(options.moreTables ?? [])];
       const wrap = (store: RowStore): RowStore => {
         if (options.wrap === 'leaky') return leakyStore(store);
+        if (options.wrap === 'slow') return slowStore(store, options.slowScanMs ?? 200);
         if (options.wrap === 'conflicting') {
           return conflictingStore(store, (id, field, value) =>
             db!

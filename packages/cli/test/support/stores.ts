@@ -159,3 +159,19 @@ export function leakyStore(store: RowStore): RowStore {
     },
   };
 }
+
+/** Waits `ms` before each scan (a run long enough for progress lines); keeps `count()`. */
+export function slowStore(store: RowStore, ms: number): RowStore {
+  const count = store.count;
+  return {
+    name: store.name,
+    fields: store.fields,
+    contextFor: (field) => store.contextFor(field),
+    async scan(cursor, limit) {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return store.scan(cursor, limit);
+    },
+    compareAndSet: (id, field, expected, next) => store.compareAndSet(id, field, expected, next),
+    ...(count === undefined ? {} : { count: () => count.call(store) }),
+  };
+}

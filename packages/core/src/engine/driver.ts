@@ -8,6 +8,7 @@ import type { Cursor, Row, RowStore } from '../row-store';
 import type { Checkpoint } from './checkpoint';
 import { addReports, emptyReports, nonNegativeInteger, positiveInteger } from './counts';
 import { eachLimit } from './limit';
+import { totalOf } from './total';
 import type { EngineOptions, ProgressEvent, WriteFieldReport, WriteReport } from './types';
 
 export interface PlannedWrite {
@@ -99,8 +100,9 @@ export async function runWrites(
     }
   }
 
-  const total = (key: 'written' | 'conflicts'): number =>
-    Object.values(counts).reduce((sum, r) => sum + r[key], 0);
+  const sum = (key: 'written' | 'conflicts'): number =>
+    Object.values(counts).reduce((n, r) => n + r[key], 0);
+  const total = await totalOf(store, onProgress !== undefined);
   const progress = (phase: ProgressEvent['phase']): void => {
     if (onProgress === undefined) return;
     try {
@@ -109,9 +111,10 @@ export async function runWrites(
         store: store.name,
         phase,
         rows,
-        written: total('written'),
-        conflicts: total('conflicts'),
+        written: sum('written'),
+        conflicts: sum('conflicts'),
         cursor: cursor ?? null,
+        ...(total === undefined ? {} : { total }),
       });
     } catch {
       // A failing progress listener must not stop a backfill half way.

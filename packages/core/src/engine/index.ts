@@ -7,18 +7,19 @@ export {
 } from './checkpoint';
 export { rewrap } from './rewrap';
 export { createRewrapCache, type RewrapCache, type RewrapCacheOptions } from './rewrap-cache';
-export type {
-  BackfillOptions,
-  EncryptedCount,
-  EngineOperation,
-  EngineOptions,
-  ProgressEvent,
-  ProgressListener,
-  RewrapOptions,
-  VerifyFieldReport,
-  VerifyOptions,
-  VerifyReport,
-  WriteFieldReport,
-  WriteReport,
+export {
+  type BackfillOptions,
+  DEFAULT_MAX_UNDECRYPTABLE_IDS,
+  type EncryptedCount,
+  type EngineOperation,
+  type EngineOptions,
+  type ProgressEvent,
+  type ProgressListener,
+  type RewrapOptions,
+  type VerifyFieldReport,
+  type VerifyOptions,
+  type VerifyReport,
+  type WriteFieldReport,
+  type WriteReport,
 } from './types';
 export { verify } from './verify';

@@ -21,6 +21,12 @@ export interface ProgressEvent {
   readonly conflicts: number;
   /** The last primary key processed, or `null` before the first batch. */
   readonly cursor: Cursor | null;
+  /**
+   * The rows of the store when the run started, from the store's optional `count()` (called
+   * once); absent when the store has none, or its count failed. `rows` can pass it when the
+   * application inserts rows during the run, or when the count is an estimate.
+   */
+  readonly total?: number;
 }
 
 export type ProgressListener = (event: ProgressEvent) => void;
@@ -71,12 +77,20 @@ export interface RewrapOptions extends EngineOptions {
   maxCachedDeks?: number;
 }
 
+/** The default of `VerifyOptions.maxUndecryptableIds`. */
+export const DEFAULT_MAX_UNDECRYPTABLE_IDS = 100;
+
 export interface VerifyOptions {
   /** Decrypts each token under the store's `contextFor(field)` through the envelope's keyring. */
   envelope: Envelope;
   batchSize?: number;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
+  /**
+   * The primary keys of undecryptable rows listed per field (`undecryptableIds`), the first ones
+   * in scan order; 0 lists none. Default 100 (`DEFAULT_MAX_UNDECRYPTABLE_IDS`).
+   */
+  maxUndecryptableIds?: number;
 }
 
 /** Counts of one field in a backfill or rewrap run. */
@@ -136,6 +150,13 @@ export interface VerifyFieldReport {
   undecryptable: number;
   /** The undecryptable values by error code, plus their KEK where the token names one. */
   errors: { code: string; providerId?: string; keyRef?: string; count: number }[];
+  /**
+   * The primary keys (`Row.id`) of the first undecryptable rows, in scan order, at most
+   * `maxUndecryptableIds`: the rows to look at. Primary keys only: no value, token or key.
+   */
+  undecryptableIds: Cursor[];
+  /** `true` when more rows were undecryptable than `undecryptableIds` lists. */
+  undecryptableIdsTruncated: boolean;
 }
 
 export interface VerifyReport {

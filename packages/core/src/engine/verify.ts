@@ -3,12 +3,27 @@ import { CmekConfigError, CmekError } from '../errors';
 import type { Cursor, RowStore } from '../row-store';
 import { parseToken } from '../token';
 import { isTokenLike } from '../token-shape';
-import { positiveInteger } from './counts';
+import { nonNegativeInteger, positiveInteger } from './counts';
 import { checkStore } from './driver';
-import type { ProgressEvent, VerifyFieldReport, VerifyOptions, VerifyReport } from './types';
+import { totalOf } from './total';
+import {
+  DEFAULT_MAX_UNDECRYPTABLE_IDS,
+  type ProgressEvent,
+  type VerifyFieldReport,
+  type VerifyOptions,
+  type VerifyReport,
+} from './types';
 
 function emptyField(): VerifyFieldReport {
-  return { nulls: 0, plaintext: 0, encrypted: [], undecryptable: 0, errors: [] };
+  return {
+    nulls: 0,
+    plaintext: 0,
+    encrypted: [],
+    undecryptable: 0,
+    errors: [],
+    undecryptableIds: [],
+    undecryptableIdsTruncated: false,
+  };
 }
 
 function routeOf(token: string): { providerId?: string; keyRef?: string } {
@@ -23,7 +38,8 @@ function routeOf(token: string): { providerId?: string; keyRef?: string } {
 /**
  * Reads every row and decrypts every token under the store's `contextFor(field)`, through the
  * envelope's keyring. Writes nothing. An old KEK can be retired once a verify with a keyring
- * that no longer holds it reports `undecryptable: 0`.
+ * that no longer holds it reports `undecryptable: 0`. Each field lists the primary keys of its
+ * first `maxUndecryptableIds` undecryptable rows (default 100), never their values.
  */
 export async function verify(store: RowStore, options: VerifyOptions): Promise<VerifyReport> {
   checkStore(store);
@@ -33,6 +49,11 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
   }
   const started = performance.now();
   const batchSize = positiveInteger(options.batchSize, 500, 'batchSize');
+  const maxIds = nonNegativeInteger(
+    options.maxUndecryptableIds,
+    DEFAULT_MAX_UNDECRYPTABLE_IDS,
+    'maxUndecryptableIds',
+  );
   const { signal, onProgress } = options;
   const fields: Record<string, VerifyFieldReport> = Object.fromEntries(
     store.fields.map((f) => [f, emptyField()]),
@@ -51,7 +72,7 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
     }
     entry.count++;
   };
-  const countError = (field: string, token: string, error: unknown): void => {
+  const countError = (field: string, id: Cursor, token: string, error: unknown): void => {
     if (!CmekError.isInstance(error)) throw error;
     const route = routeOf(token);
     const key = `${field}\u0000${error.code}\u0000${route.providerId}\u0000${route.keyRef}`;
@@ -62,12 +83,16 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
       fields[field]!.errors.push(entry);
     }
     entry.count++;
-    fields[field]!.undecryptable++;
+    const report = fields[field]!;
+    report.undecryptable++;
+    if (report.undecryptableIds.length < maxIds) report.undecryptableIds.push(id);
+    else report.undecryptableIdsTruncated = true;
   };
 
   let cursor: Cursor | undefined;
   let rows = 0;
   let aborted = false;
+  const total = await totalOf(store, onProgress !== undefined);
   const progress = (phase: ProgressEvent['phase']): void => {
     try {
       onProgress?.({
@@ -78,6 +103,7 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
         written: 0,
         conflicts: 0,
         cursor: cursor ?? null,
+        ...(total === undefined ? {} : { total }),
       });
     } catch {
       // A failing progress listener must not stop the inventory.
@@ -94,11 +120,15 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
     for (const field of store.fields) {
       const report = fields[field]!;
       const tokens: string[] = [];
+      const ids: Cursor[] = [];
       for (const row of batch) {
         const value = row.values[field];
         if (value === null || value === undefined) report.nulls++;
         else if (!isTokenLike(value)) report.plaintext++;
-        else tokens.push(value);
+        else {
+          tokens.push(value);
+          ids.push(row.id);
+        }
       }
       if (tokens.length === 0) continue;
       const decryptOptions = {
@@ -110,7 +140,7 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
         for (const token of tokens) countOk(field, token);
       } catch {
         // At least one fails: decrypt one by one to tell which, and why.
-        for (const token of tokens) {
+        for (const [i, token] of tokens.entries()) {
           try {
             await envelope.decrypt(token, decryptOptions);
             countOk(field, token);
@@ -118,7 +148,7 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
             // A KEK service that is down says nothing about the values: end the run (exit 1)
             // instead of calling it once per value and counting them all undecryptable.
             if (CmekError.isInstance(error) && error.retryable) throw error;
-            countError(field, token, error);
+            countError(field, ids[i]!, token, error);
           }
         }
       }

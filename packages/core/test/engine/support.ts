@@ -11,6 +11,7 @@ import {
   type Cursor,
   type KekProvider,
   type Row,
+  type RowCounter,
   type RowStore,
 } from '../../src/index';
 
@@ -147,6 +148,20 @@ export class MemoryStore implements RowStore {
     } finally {
       this.inFlight--;
     }
+  }
+}
+
+/** A `MemoryStore` with the optional `count()`: its row count, and how often it was asked. */
+export class CountedMemoryStore extends MemoryStore implements RowCounter {
+  countCalls = 0;
+  /** What `count()` does instead of counting: throw, or resolve to this value. */
+  countResult: { error: Error } | { value: number } | undefined;
+
+  async count(): Promise<number> {
+    this.countCalls++;
+    const result = this.countResult;
+    if (result !== undefined && 'error' in result) throw result.error;
+    return result?.value ?? this.rows.size;
   }
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   backfill,
+  CmekConfigError,
   CmekKekUnavailableError,
   createEnvelope,
   createKeyring,
@@ -100,5 +101,91 @@ describe('verify when the KEK service is down', () => {
     };
     const envelope = createEnvelope({ kek: down, decryptCache: false });
     await expect(verify(store, { envelope })).rejects.toBeInstanceOf(CmekKekUnavailableError);
+  });
+});
+
+describe('verify lists the primary keys of undecryptable rows', () => {
+  /** 250 rows backfilled under `a`; `secret` of every 2nd row re-encrypted under a lost KEK. */
+  async function mixedStore() {
+    const a = testProvider({ keyRef: 'a' });
+    const gone = createEnvelope({ kek: testProvider({ keyRef: 'gone' }) });
+    const store = new MemoryStore('users', ['secret', 'note']);
+    seed(store, 250);
+    await backfill(store, { envelope: createEnvelope({ kek: a }) });
+    const tokens: string[] = [];
+    for (let id = 2; id <= 250; id += 2) {
+      const token = await gone.encrypt(`s${id}`, { context: store.contextFor('secret') });
+      store.rows.get(id)!.secret = token;
+      tokens.push(token);
+    }
+    return { store, envelope: createEnvelope({ kek: a }), tokens };
+  }
+
+  it('the first 100 per field by default, in primary-key order, and whether there are more', async () => {
+    const { store, envelope, tokens } = await mixedStore();
+    const report = await verify(store, { envelope, batchSize: 40 });
+    const secret = report.fields.secret!;
+    expect(secret.undecryptable).toBe(125);
+    expect(secret.undecryptableIds).toEqual(Array.from({ length: 100 }, (_, i) => 2 * (i + 1)));
+    expect(secret.undecryptableIdsTruncated).toBe(true);
+    expect(report.fields.note).toMatchObject({
+      undecryptable: 0,
+      undecryptableIds: [],
+      undecryptableIdsTruncated: false,
+    });
+    // Primary keys only: no stored value, token or key in the report.
+    const json = JSON.stringify(report);
+    for (const token of tokens) expect(json).not.toContain(token.slice(8, 40));
+  });
+
+  it('maxUndecryptableIds bounds the list; a list that holds them all is not truncated', async () => {
+    const { store, envelope } = await mixedStore();
+    const three = await verify(store, { envelope, batchSize: 40, maxUndecryptableIds: 3 });
+    expect(three.fields.secret).toMatchObject({
+      undecryptable: 125,
+      undecryptableIds: [2, 4, 6],
+      undecryptableIdsTruncated: true,
+    });
+    const none = await verify(store, { envelope, maxUndecryptableIds: 0 });
+    expect(none.fields.secret).toMatchObject({
+      undecryptableIds: [],
+      undecryptableIdsTruncated: true,
+    });
+    const all = await verify(store, { envelope, maxUndecryptableIds: 125 });
+    expect(all.fields.secret!.undecryptableIds).toHaveLength(125);
+    expect(all.fields.secret!.undecryptableIds.at(-1)).toBe(250);
+    expect(all.fields.secret!.undecryptableIdsTruncated).toBe(false);
+    await expect(verify(store, { envelope, maxUndecryptableIds: -1 })).rejects.toBeInstanceOf(
+      CmekConfigError,
+    );
+    await expect(verify(store, { envelope, maxUndecryptableIds: 1.5 })).rejects.toBeInstanceOf(
+      CmekConfigError,
+    );
+  });
+
+  it('names the rows of each failure in their field: malformed, wrong context, lost KEK', async () => {
+    const a = testProvider({ keyRef: 'a' });
+    const envelope = createEnvelope({ kek: a });
+    const store = new MemoryStore('users', ['secret', 'note']);
+    seed(store, 30);
+    await backfill(store, { envelope });
+    store.rows.get(7)!.secret = 'cmek:v1:garbage';
+    store.rows.get(12)!.note = store.rows.get(12)!.secret!; // the other field's context
+    store.rows.get(21)!.secret = await createEnvelope({
+      kek: testProvider({ keyRef: 'lost' }),
+    }).encrypt('x', { context: store.contextFor('secret') });
+    store.rows.get(25)!.secret = 'legacy plaintext';
+    const report = await verify(store, { envelope, batchSize: 8 });
+    expect(report.fields.secret).toMatchObject({
+      plaintext: 1,
+      undecryptable: 2,
+      undecryptableIds: [7, 21],
+      undecryptableIdsTruncated: false,
+    });
+    expect(report.fields.note).toMatchObject({
+      undecryptable: 1,
+      undecryptableIds: [12],
+      undecryptableIdsTruncated: false,
+    });
   });
 });
