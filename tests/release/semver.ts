@@ -10,6 +10,8 @@ export interface Semver {
   satisfies(version: string, range: string): boolean;
   gt(a: string, b: string): boolean;
   inc(version: string, release: 'major' | 'minor' | 'patch'): string | null;
+  minVersion(range: string): { version: string; major: number; minor: number } | null;
+  parse(version: string): { major: number; minor: number } | null;
 }
 
 const fromRoot = createRequire(import.meta.url);

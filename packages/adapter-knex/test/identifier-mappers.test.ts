@@ -14,11 +14,12 @@ import {
   type Envelope,
   verify,
 } from '@cmek/core';
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CmekKnex, knexRowStore, withCmek } from '../src/index';
 import { databases, itWhen, uniquePrefix } from './support/databases';
 import { snakeCase, snakeCaseIdentifiers, snakeCaseMappers } from './support/identifier-mappers';
+import { knexFactory } from './support/knex';
 import { countingProvider } from './support/provider';
 
 describe('identifier mappers in the configuration', () => {

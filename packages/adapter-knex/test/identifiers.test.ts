@@ -6,11 +6,12 @@
  * write is read back around the adapter, through a plain Knex.
  */
 import { CmekConfigError, CmekQueryError, createEnvelope, type Envelope } from '@cmek/core';
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CmekKnex, withCmek } from '../src/index';
 import { databases, itWhen, uniquePrefix } from './support/databases';
 import { type CaseTables, createCaseTables, dropCaseTables } from './support/identifier-tables';
+import { knexFactory } from './support/knex';
 import { countingProvider } from './support/provider';
 
 describe('configured names that differ only in letter case', () => {

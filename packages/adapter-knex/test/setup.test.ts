@@ -1,9 +1,9 @@
 /** withCmek's option validation and the column-width check, on each real database. */
 import { CmekConfigError, createEnvelope } from '@cmek/core';
-import knexFactory from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withCmek } from '../src/index';
 import { databases, uniquePrefix } from './support/databases';
+import { knexFactory } from './support/knex';
 import { countingProvider } from './support/provider';
 
 describe('withCmek options', () => {

@@ -4,8 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serviceUrl } from '@cmek/test-suite';
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import { it } from 'vitest';
+import { knexFactory } from './knex';
 
 export interface Database {
   readonly name: 'sqlite' | 'postgres' | 'mariadb';
