@@ -219,7 +219,9 @@ describe('the adapter guides', () => {
     for (const orm of ORMS) {
       expect(overview, 'docs/adapters.md').toContain(`](adapters/${orm}.md)`);
       const readme = readFileSync(join(root, 'packages', `adapter-${orm}`, 'README.md'), 'utf8');
-      expect(readme, `adapter-${orm}/README.md`).toContain(`](../../docs/adapters/${orm}.md)`);
+      expect(readme, `adapter-${orm}/README.md`).toContain(
+        `](https://github.com/cmek/cmek/blob/main/docs/adapters/${orm}.md)`,
+      );
     }
   });
 });

@@ -2,6 +2,8 @@
  * The registry metadata of every published package: where its source is (the root's repository,
  * with the package's own folder as `directory`), its homepage, where to report a bug, keywords.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readManifest, repoRoot, workspaceDirs } from './workspace-copy';
 
@@ -30,5 +32,28 @@ describe('package metadata', () => {
     expect(m.homepage).toBe(`${web}/tree/main/${dir}#readme`);
     expect(m.bugs).toEqual({ url: `${web}/issues` });
     expect(m.keywords).toContain('cmek');
+  });
+});
+
+describe('package READMEs', () => {
+  const web = root.repository!.url!.replace(/^git\+/, '').replace(/\.git$/, '');
+  const blob = `${web}/blob/main/`;
+  const links = (dir: string) =>
+    [...readFileSync(join(repoRoot, dir, 'README.md'), 'utf8').matchAll(/\]\(([^)\s]+)\)/g)].map(
+      (m) => m[1]!,
+    );
+
+  it.each(published)(
+    '%s links only with absolute URLs (the registry page has no repository beside it)',
+    (dir) => {
+      for (const link of links(dir)) expect(link, link).toMatch(/^(https?:\/\/|#|mailto:)/);
+    },
+  );
+
+  it.each(published)('%s: its links into the repository name files that exist', (dir) => {
+    for (const link of links(dir).filter((l) => l.startsWith(blob))) {
+      const path = link.slice(blob.length).split('#')[0]!;
+      expect(existsSync(join(repoRoot, path)), link).toBe(true);
+    }
   });
 });
