@@ -18,8 +18,14 @@
 const TOKEN = /(cmek:v\d+:)([A-Za-z0-9_\-|=]{2})[A-Za-z0-9_\-|=]+/g;
 const MAX_DEPTH = 8;
 
-function scrubText(text: string): string {
-  return text.includes('cmek:') ? text.replace(TOKEN, '$1$2…') : text;
+/** Exact values to take out as well (the plaintext and token of a failed compare-and-set). */
+type Values = readonly string[];
+
+function scrubText(text: string, values: Values): string {
+  let out = text;
+  // values of one or two characters cannot be told from the message's own words
+  for (const value of values) if (value.length >= 3) out = out.split(value).join('[value]');
+  return out.includes('cmek:') ? out.replace(TOKEN, '$1$2…') : out;
 }
 
 function isPlain(value: object): boolean {
@@ -28,20 +34,20 @@ function isPlain(value: object): boolean {
 }
 
 /** `value` without tokens: the same value when it holds none, else a copy (errors: in place). */
-function scrubbed(value: unknown, depth: number, seen: Set<object>): unknown {
-  if (typeof value === 'string') return scrubText(value);
+function scrubbed(value: unknown, depth: number, seen: Set<object>, values: Values): unknown {
+  if (typeof value === 'string') return scrubText(value, values);
   if (typeof value !== 'object' || value === null || depth > MAX_DEPTH || seen.has(value)) {
     return value;
   }
   seen.add(value);
   if (ArrayBuffer.isView(value)) return value;
   if (!isPlain(value)) {
-    scrubInPlace(value, depth, seen);
+    scrubInPlace(value, depth, seen, values);
     return value;
   }
   let copy: Record<string, unknown> | unknown[] | undefined;
   for (const [key, inner] of Object.entries(value)) {
-    const next = scrubbed(inner, depth + 1, seen);
+    const next = scrubbed(inner, depth + 1, seen, values);
     if (next === inner) continue;
     copy ??= Array.isArray(value) ? [...value] : { ...(value as Record<string, unknown>) };
     (copy as Record<string, unknown>)[key] = next;
@@ -50,13 +56,13 @@ function scrubbed(value: unknown, depth: number, seen: Set<object>): unknown {
 }
 
 /** An error, or an object of the driver's inside one (`WriteError`, `BulkWriteResult`). */
-function scrubInPlace(target: object, depth: number, seen: Set<object>): void {
+function scrubInPlace(target: object, depth: number, seen: Set<object>, values: Values): void {
   const fields = target as Record<string, unknown>;
   const keys =
     target instanceof Error ? ['message', 'stack', ...Object.keys(target)] : Object.keys(target);
   for (const key of new Set(keys)) {
     const inner = fields[key];
-    const next = scrubbed(inner, depth + 1, seen);
+    const next = scrubbed(inner, depth + 1, seen, values);
     if (next === inner) continue;
     try {
       fields[key] = next;
@@ -65,12 +71,15 @@ function scrubInPlace(target: object, depth: number, seen: Set<object>): void {
     }
   }
   if (target instanceof Error && target.cause !== undefined) {
-    scrubbed(target.cause, depth + 1, seen);
+    scrubbed(target.cause, depth + 1, seen, values);
   }
 }
 
-/** Cuts every token in `error` (in place, see above) and returns it. */
-export function scrubTokens<T>(error: T): T {
-  if (error instanceof Error) scrubInPlace(error, 0, new Set([error]));
+/**
+ * Cuts every token in `error` (in place, see above), and every occurrence of `values` (three
+ * characters or more), and returns it.
+ */
+export function scrubTokens<T>(error: T, values: Values = []): T {
+  if (error instanceof Error) scrubInPlace(error, 0, new Set([error]), values);
   return error;
 }

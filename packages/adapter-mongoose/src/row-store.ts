@@ -1,13 +1,16 @@
 /** `mongooseRowStore`: the engine's `RowStore` over a model with the plugin, through its raw collection. */
 import {
   CmekConfigError,
+  CmekError,
   CmekInvalidInputError,
+  CmekQueryError,
   type Cursor,
   type Row,
   type RowCounter,
   type RowStore,
 } from '@cmek/core';
 import type { Model } from 'mongoose';
+import { scrubTokens } from './driver-errors';
 import {
   configOf,
   contextFor,
@@ -161,11 +164,15 @@ export function mongooseRowStore<T>(
       const field = fieldOf(name);
       const write = async (): Promise<boolean> => {
         const raw = await collection();
-        const result = await raw.updateOne(
-          { _id: toId(id), [field.path]: expected },
-          { $set: { [field.path]: next } },
-        );
-        return result.matchedCount === 1 && result.modifiedCount === 1;
+        try {
+          const result = await raw.updateOne(
+            { _id: toId(id), [field.path]: expected },
+            { $set: { [field.path]: next } },
+          );
+          return result.matchedCount === 1 && result.modifiedCount === 1;
+        } catch (error) {
+          throw casError(error, view.collection.collectionName, field.path, [expected, next]);
+        }
       };
       // One write per document at a time: FerretDB 1.x applies concurrent updates of one
       // document as whole-document rewrites, so two fields written at once lose one of them.
@@ -182,4 +189,28 @@ export function mongooseRowStore<T>(
       return run;
     },
   };
+}
+
+/**
+ * A driver error of a compare-and-set as a `CmekQueryError` whose message holds neither the old
+ * value (often the legacy plaintext) nor the new token; the driver error, scrubbed of both, is its
+ * non-enumerable `cause`.
+ */
+function casError(
+  error: unknown,
+  collection: string,
+  path: string,
+  values: readonly string[],
+): unknown {
+  if (CmekError.isInstance(error)) return error;
+  scrubTokens(error, values);
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : 'a non-Error value';
+  return new CmekQueryError(
+    path,
+    `compareAndSet on ${collection}.${path} failed in the database${
+      typeof code === 'string' || typeof code === 'number' ? ` (${code})` : ''
+    }: ${message}`,
+    { cause: error },
+  );
 }

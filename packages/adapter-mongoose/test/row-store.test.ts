@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import {
   backfill,
   CmekConfigError,
+  CmekQueryError,
   createEnvelope,
   createKeyring,
   rewrap,
@@ -11,7 +12,7 @@ import {
 import { createLocalKekProviderFromKey } from '@cmek/provider-local';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mongooseRowStore } from '../src/index';
+import { cmekPlugin, mongooseRowStore } from '../src/index';
 import { ctx, models, sample } from './support/models';
 import { type Database, expectToken, mongooses, mongoUrl, openDatabase } from './support/mongo';
 
@@ -93,6 +94,48 @@ for (const { label, mongoose } of mongooses) {
       expect(
         await store.compareAndSet(new ObjectId().toHexString(), 'slackToken', 'new', 'x'),
       ).toBe(false);
+    });
+
+    it('a compare-and-set the database refuses is a CmekQueryError without the old or new value', async () => {
+      const schema = new mongoose.Schema({ apiKey: { type: String, unique: true } });
+      schema.plugin(cmekPlugin, { envelope: db.envelope, fields: ['apiKey'] });
+      const Keys = db.conn.model(`CasKeys${Date.now()}`, schema);
+      await Keys.init();
+      const coll = db.raw.collection(Keys.collection.collectionName);
+      const taken = new ObjectId();
+      const legacy = new ObjectId();
+      const token = await db.envelope.encrypt('the-taken-secret', {
+        context: { field: `${Keys.modelName}.apiKey` },
+      });
+      await coll.insertMany([
+        { _id: taken, apiKey: token },
+        { _id: legacy, apiKey: 'legacy-plaintext-4711' },
+      ]);
+      const store = mongooseRowStore(Keys, ['apiKey']);
+      // the new value is already another document's: a real unique-index violation
+      const error = await store
+        .compareAndSet(legacy.toHexString(), 'apiKey', 'legacy-plaintext-4711', token)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(CmekQueryError.isInstance(error)).toBe(true);
+      const e = error as CmekQueryError;
+      expect(e.message).toMatch(/compareAndSet on .*\.apiKey failed in the database/);
+      expect(Object.keys(e)).not.toContain('cause');
+      expect(e.cause).toBeInstanceOf(Error);
+      const cause = e.cause as Error;
+      const texts = [
+        e.message,
+        e.stack,
+        JSON.stringify(e),
+        cause.message,
+        cause.stack,
+        JSON.stringify(cause),
+      ].join('\n');
+      expect(texts).not.toContain('legacy-plaintext-4711');
+      expect(texts).not.toContain(token!.slice(0, 30));
+      expect((await coll.findOne({ _id: legacy }))!.apiKey).toBe('legacy-plaintext-4711');
     });
 
     it('compareAndSet of two fields of one document at once keeps both writes', async () => {
