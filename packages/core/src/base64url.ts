@@ -20,15 +20,17 @@ for (const [i, c] of [
 
 /**
  * Decodes `data` (the text without its padding) when it is canonical base64url, else `undefined`.
- * Node's decoder is lenient: it skips what it does not know (whitespace, `=`, non-ASCII) and takes
- * `+` and `/` as `-` and `_`. So: no `+` or `/`; exactly as many bytes as `data.length`
- * characters encode (any skipped character makes fewer); and zero unused bits in the last
- * character (so each byte string has exactly one encoding). The same outcome as comparing the
- * text with the re-encoding of its bytes, without encoding 88 KB again for a 64 KiB value.
+ * Node's decoder is lenient: it reads a character outside Latin-1 by its low byte (`'\u2B57'` as
+ * `W`), skips the ASCII it does not know (whitespace, `=`, `.`) and takes `+` and `/` as `-` and
+ * `_`. So: only ASCII (its UTF-8 length is its length); no `+` or `/`; exactly as many bytes as
+ * `data.length` characters encode (any skipped character makes fewer); and zero unused bits in the
+ * last character (so each byte string has exactly one encoding). The same outcome as comparing
+ * the text with the re-encoding of its bytes, without encoding 88 KB again for a 64 KiB value.
  */
 function decodeCanonical(text: string, dataLength: number): Buffer | undefined {
   const rest = dataLength % 4;
   if (rest === 1 || text.indexOf('+') >= 0 || text.indexOf('/') >= 0) return undefined;
+  if (Buffer.byteLength(text, 'utf8') !== text.length) return undefined;
   const bytes = Buffer.from(text, 'base64url');
   if (bytes.length !== ((dataLength - rest) / 4) * 3 + (rest === 0 ? 0 : rest - 1))
     return undefined;
