@@ -11,4 +11,6 @@ export const tsupBase: Options = {
   platform: 'node',
   splitting: false,
   treeshake: true,
+  // `node:crypto`, not `crypto`: unambiguous for bundlers and for Deno / Bun
+  removeNodeProtocol: false,
 };

@@ -9,12 +9,16 @@ const root = dirname(fileURLToPath(import.meta.url));
  * Tests import the workspace packages from their sources, so a change in `@cmek/core` is seen by
  * every adapter's tests without a rebuild. The published builds are checked by publint and attw.
  */
-const alias = Object.fromEntries(
-  readdirSync(join(root, 'packages')).map((dir) => [
-    `@cmek/${dir}`,
-    resolve(root, 'packages', dir, 'src', 'index.ts'),
-  ]),
-);
+const alias = [
+  {
+    find: /^@cmek\/core\/engine$/,
+    replacement: resolve(root, 'packages', 'core', 'src', 'engine', 'index.ts'),
+  },
+  ...readdirSync(join(root, 'packages')).map((dir) => ({
+    find: new RegExp(`^@cmek/${dir}$`),
+    replacement: resolve(root, 'packages', dir, 'src', 'index.ts'),
+  })),
+];
 
 /** The vitest project of one package: `test/**\/*.test.ts`, named after the package folder. */
 export function packageProject(

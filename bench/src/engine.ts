@@ -13,15 +13,14 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { knexRowStore } from '@cmek/adapter-knex';
 import {
-  backfill,
   type CasWrite,
   type CmekEvent,
   createEnvelope,
   createKeyring,
   type KekProvider,
   type RowStore,
-  rewrap,
 } from '@cmek/core';
+import { backfill, rewrap } from '@cmek/core/engine';
 import { createLocalKekProviderFromKey } from '@cmek/provider-local';
 import knexFactory, { type Knex } from 'knex';
 

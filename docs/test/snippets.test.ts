@@ -24,6 +24,7 @@ const options: ts.CompilerOptions = {
   typeRoots: [join(root, 'node_modules', '@types')],
   baseUrl: root,
   paths: {
+    '@cmek/core/engine': ['packages/core/src/engine/index.ts'],
     '@cmek/*': ['packages/*/src/index.ts'],
     // node-vault's types sit beside its package.json while its main is in src/.
     'node-vault': ['packages/provider-vault/node_modules/node-vault/index.d.ts'],

@@ -9,15 +9,8 @@
  */
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { encryptFields, sequelizeRowStore } from '@cmek/adapter-sequelize';
-import {
-  CmekError,
-  type CmekEvent,
-  createEnvelope,
-  createKeyring,
-  inspectToken,
-  rewrap,
-  verify,
-} from '@cmek/core';
+import { CmekError, type CmekEvent, createEnvelope, createKeyring, inspectToken } from '@cmek/core';
+import { rewrap, verify } from '@cmek/core/engine';
 import { createAwsKmsKekProvider } from '@cmek/provider-aws-kms';
 import { DataTypes, QueryTypes, Sequelize } from 'sequelize';
 import { serviceVariable } from './service-url';

@@ -13,8 +13,8 @@ import {
   createKeyring,
   type Row,
   type RowStore,
-  rewrap,
 } from '@cmek/core';
+import { rewrap } from '@cmek/core/engine';
 import { createVaultKekProvider } from '@cmek/provider-vault';
 import { serviceVariable } from './service-url';
 

@@ -6,14 +6,8 @@
  * spelling of the query: each one is read back around the adapter, through a plain Knex without
  * the mappers.
  */
-import {
-  backfill,
-  CmekConfigError,
-  CmekQueryError,
-  createEnvelope,
-  type Envelope,
-  verify,
-} from '@cmek/core';
+import { CmekConfigError, CmekQueryError, createEnvelope, type Envelope } from '@cmek/core';
+import { backfill, verify } from '@cmek/core/engine';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CmekKnex, knexRowStore, withCmek } from '../src/index';

@@ -5,7 +5,8 @@
  * `CmekQueryError` whose message holds neither, with the driver's error (scrubbed of them too)
  * as its non-enumerable `cause`. Checked for `compareAndSet`, `compareAndSetMany` and a backfill.
  */
-import { backfill, createEnvelope } from '@cmek/core';
+import { createEnvelope } from '@cmek/core';
+import { backfill } from '@cmek/core/engine';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { knexRowStore } from '../src/index';

@@ -1,5 +1,6 @@
 /** knexRowStore on each real database: keyset scans by primary key and compare-and-set. */
-import { CmekInvalidInputError, createEnvelope, verify } from '@cmek/core';
+import { CmekInvalidInputError, createEnvelope } from '@cmek/core';
+import { verify } from '@cmek/core/engine';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { knexRowStore, withCmek } from '../src/index';

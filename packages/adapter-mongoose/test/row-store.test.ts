@@ -1,14 +1,7 @@
 /** mongooseRowStore over the real server: scan order, compare-and-set, and a backfill through it. */
 import { randomBytes } from 'node:crypto';
-import {
-  backfill,
-  CmekConfigError,
-  CmekQueryError,
-  createEnvelope,
-  createKeyring,
-  rewrap,
-  verify,
-} from '@cmek/core';
+import { CmekConfigError, CmekQueryError, createEnvelope, createKeyring } from '@cmek/core';
+import { backfill, rewrap, verify } from '@cmek/core/engine';
 import { createLocalKekProviderFromKey } from '@cmek/provider-local';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -6,15 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  backfill,
   type CasWrite,
   CmekQueryError,
   createEnvelope,
   createKeyring,
   type RowStore,
-  rewrap,
-  verify,
 } from '@cmek/core';
+import { backfill, rewrap, verify } from '@cmek/core/engine';
 import { createLocalKekProviderFromKey } from '@cmek/provider-local';
 import { DataTypes, type Model, type ModelStatic, type Sequelize } from 'sequelize';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';

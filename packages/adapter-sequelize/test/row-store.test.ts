@@ -1,5 +1,5 @@
 /** `sequelizeRowStore` on the real databases, driven directly and by the core backfill. */
-import { backfill, verify } from '@cmek/core';
+import { backfill, verify } from '@cmek/core/engine';
 import { DataTypes, type Model, type ModelStatic, type Sequelize } from 'sequelize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encryptFields, sequelizeRowStore } from '../src/index';

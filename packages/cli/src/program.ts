@@ -1,5 +1,6 @@
 /** The `cmek` command line (commander), runnable in-process: `run(argv, io)` returns the exit code. */
-import { CmekInvalidInputError, DEFAULT_MAX_UNDECRYPTABLE_IDS } from '@cmek/core';
+import { CmekInvalidInputError } from '@cmek/core';
+import { DEFAULT_MAX_UNDECRYPTABLE_IDS } from '@cmek/core/engine';
 import { Command, CommanderError, Option } from 'commander';
 import { runKeygen } from './commands/keygen';
 import { collect, positiveInt, withStoreOptions, withVerbose } from './commands/shared';

@@ -5,7 +5,7 @@
  * row stores do), the engine's events carry its `total`, and both show the total, the percentage
  * and an ETA; without it they show the rows done only.
  */
-import type { ProgressEvent } from '@cmek/core';
+import type { ProgressEvent } from '@cmek/core/engine';
 import { SingleBar } from 'cli-progress';
 import type { CliIo } from './io';
 import { isTty, line } from './io';

@@ -5,14 +5,14 @@
  * flight when a write failed may be partly written, which the next run skips.
  */
 import { join } from 'node:path';
+import type { Cursor } from '@cmek/core';
 import type {
   Checkpoint,
   CheckpointStore,
-  Cursor,
   ProgressEvent,
   WriteFieldReport,
   WriteReport,
-} from '@cmek/core';
+} from '@cmek/core/engine';
 
 export interface CheckpointRef {
   /** The checkpoint file: a run of the same command resumes after `cursor`. */

@@ -1,5 +1,5 @@
 import { PassThrough, Readable } from 'node:stream';
-import type { ProgressEvent } from '@cmek/core';
+import type { ProgressEvent } from '@cmek/core/engine';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import packageJson from '../package.json';
 import type { CliIo } from '../src/io';

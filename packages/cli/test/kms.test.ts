@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { createEnvelope, createKeyring, inspectToken, type WriteReport } from '@cmek/core';
+import { createEnvelope, createKeyring, inspectToken } from '@cmek/core';
+import type { WriteReport } from '@cmek/core/engine';
 import { serviceUrl } from '@cmek/test-suite';
 import { describe, expect, it } from 'vitest';
 import { expectSecrets } from './support/app';

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { backfill, createEnvelope, createKeyring, rewrap, verify } from '@cmek/core';
+import { createEnvelope, createKeyring } from '@cmek/core';
+import { backfill, rewrap, verify } from '@cmek/core/engine';
 import { createLocalKekProviderFromKey } from '@cmek/provider-local';
 import { serviceUrl } from '@cmek/test-suite';
 import { type Collection, MongoClient } from 'mongodb';

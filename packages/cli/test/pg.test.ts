@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withCmek } from '@cmek/adapter-knex';
-import type { WriteReport } from '@cmek/core';
+import type { WriteReport } from '@cmek/core/engine';
 import { serviceUrl } from '@cmek/test-suite';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import type { ProgressEvent } from '@cmek/core';
+import type { ProgressEvent } from '@cmek/core/engine';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CliIo } from '../src/io';

@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withCmek } from '@cmek/adapter-knex';
-import { createEnvelope, createKeyring, type WriteReport } from '@cmek/core';
+import { createEnvelope, createKeyring } from '@cmek/core';
+import type { WriteReport } from '@cmek/core/engine';
 import { createLocalKekProvider } from '@cmek/provider-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cmek, report } from './support/cli';

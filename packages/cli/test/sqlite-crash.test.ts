@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { WriteReport } from '@cmek/core';
+import type { WriteReport } from '@cmek/core/engine';
 import { describe, expect, it } from 'vitest';
 import { appEnvelope, expectSecrets } from './support/app';
 import { cmek, report, spawnCmek } from './support/cli';

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { inspectToken, type WriteReport } from '@cmek/core';
+import { inspectToken } from '@cmek/core';
+import type { WriteReport } from '@cmek/core/engine';
 import { describe, expect, it } from 'vitest';
 import { appEnvelope, expectSecrets } from './support/app';
 import { cmek, report } from './support/cli';

@@ -1,4 +1,3 @@
-export * from './engine/index';
 export { createEnvelope, DEFAULT_DECRYPT_CACHE, DEFAULT_DEK_CACHE } from './envelope';
 export type {
   CryptOptions,

@@ -11,8 +11,8 @@ import {
   createKeyring,
   type Row,
   type RowStore,
-  rewrap as rewrapStore,
 } from '@cmek/core';
+import { rewrap as rewrapStore } from '@cmek/core/engine';
 import { providerConformanceSuite, serviceUrl } from '@cmek/test-suite';
 import nodeVault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,11 +1,6 @@
 /** `cmek verify`: plaintext, encrypted per KEK and undecryptable, per store and field. */
-import {
-  type Cursor,
-  createEnvelope,
-  type ProgressEvent,
-  type VerifyReport,
-  verify,
-} from '@cmek/core';
+import { type Cursor, createEnvelope } from '@cmek/core';
+import { type ProgressEvent, type VerifyReport, verify } from '@cmek/core/engine';
 import { keyringOf, loadConfig, storesOf } from '../config';
 import { EXIT, type ExitCode } from '../exit-codes';
 import { type CliIo, line } from '../io';

@@ -1,16 +1,13 @@
 /** `cmek backfill` and `cmek rotate`: the engine's write operations over the configured stores. */
 import { join } from 'node:path';
 import {
-  backfill,
   type CmekEvent,
   CmekInvalidInputError,
   createEnvelope,
   createKeyring,
-  createRewrapCache,
-  fileCheckpoints,
   type Keyring,
-  rewrap,
 } from '@cmek/core';
+import { backfill, createRewrapCache, fileCheckpoints, rewrap } from '@cmek/core/engine';
 import { createLocalKekProvider } from '@cmek/provider-local';
 import { keyringOf, type LoadedConfig, loadConfig, storesOf } from '../config';
 import { EXIT, type ExitCode } from '../exit-codes';

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  backfill,
-  type CasWrite,
-  CmekConfigError,
-  createEnvelope,
-  type Envelope,
-  memoryCheckpoints,
-  type ProgressEvent,
-} from '../../src/index';
+import { backfill, memoryCheckpoints, type ProgressEvent } from '../../src/engine/index';
+import { type CasWrite, CmekConfigError, createEnvelope, type Envelope } from '../../src/index';
 import { MemoryStore, seed, testProvider } from './support';
 
 const FIELDS = ['secret', 'note'];

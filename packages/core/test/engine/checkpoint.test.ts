@@ -2,7 +2,8 @@ import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Checkpoint, CmekConfigError, fileCheckpoints } from '../../src/index';
+import { type Checkpoint, fileCheckpoints } from '../../src/engine/index';
+import { CmekConfigError } from '../../src/index';
 
 const sample: Checkpoint = {
   version: 1,

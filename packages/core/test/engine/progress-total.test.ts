@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   backfill,
-  createEnvelope,
-  createKeyring,
   memoryCheckpoints,
   type ProgressEvent,
   rewrap,
   verify,
-} from '../../src/index';
+} from '../../src/engine/index';
+import { createEnvelope, createKeyring } from '../../src/index';
 import { CountedMemoryStore, MemoryStore, seed, testProvider } from './support';
 
 const FIELDS = ['secret', 'note'];

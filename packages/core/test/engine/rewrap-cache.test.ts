@@ -1,15 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { backfill, createRewrapCache, rewrap } from '../../src/engine/index';
 import {
-  backfill,
   CmekConfigError,
   type CmekEvent,
   CmekKekUnavailableError,
   createEnvelope,
   createKeyring,
-  createRewrapCache,
   type KekProvider,
   type Keyring,
-  rewrap,
 } from '../../src/index';
 import { MemoryStore, seed, type TestProvider, testProvider } from './support';
 

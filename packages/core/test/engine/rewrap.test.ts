@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { backfill, memoryCheckpoints, rewrap } from '../../src/engine/index';
 import {
-  backfill,
   CmekConfigError,
   type CmekEvent,
   createEnvelope,
   createKeyring,
   type KekProvider,
-  memoryCheckpoints,
-  rewrap,
 } from '../../src/index';
 import { KeyService, MemoryStore, seed, testProvider } from './support';
 

@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { backfill, verify } from '../../src/engine/index';
 import {
-  backfill,
   CmekConfigError,
   CmekKekUnavailableError,
   createEnvelope,
   createKeyring,
-  verify,
 } from '../../src/index';
 import { MemoryStore, seed, testProvider } from './support';
 
