@@ -1,5 +1,5 @@
 /** The setup check that every encrypted column is wide enough for the ciphertext it will hold. */
-import { CmekConfigError, type Envelope } from '@cmek/core';
+import { CmekConfigError, type Envelope, measureTokenLength } from '@cmek/core';
 import type { Knex } from 'knex';
 import type { TableConfigs } from './options';
 
@@ -27,16 +27,6 @@ export interface ColumnWidth {
   readonly ok: boolean;
 }
 
-/** Token length for a plaintext of `bytes` bytes, measured on a real token of the envelope. */
-async function tokenLength(envelope: Envelope, bytes: number, cache: Map<number, number>) {
-  let length = cache.get(bytes);
-  if (length === undefined) {
-    length = (await envelope.encrypt(new Uint8Array(bytes))).length;
-    cache.set(bytes, length);
-  }
-  return length;
-}
-
 interface ColumnMeta {
   readonly maxLength?: number | string | null;
   readonly type?: string;
@@ -48,7 +38,6 @@ async function widthOf(
   column: string,
   meta: ColumnMeta,
   options: CheckColumnsOptions,
-  lengths: Map<number, number>,
 ): Promise<ColumnWidth> {
   const max =
     meta.maxLength === null || meta.maxLength === undefined ? NaN : Number(meta.maxLength);
@@ -57,7 +46,7 @@ async function widthOf(
   const bounded = /char/i.test(meta.type ?? '') && Number.isFinite(max) && max > 0;
   const declared = bounded ? max : undefined;
   const bytes = options.plaintextBytes ?? declared ?? 0;
-  const needed = await tokenLength(envelope, bytes, lengths);
+  const needed = await measureTokenLength(envelope, bytes);
   return { table, column, declared, needed, ok: declared === undefined || declared >= needed };
 }
 
@@ -68,7 +57,6 @@ export async function checkColumns(
   options: CheckColumnsOptions = {},
 ): Promise<ColumnWidth[]> {
   const out: ColumnWidth[] = [];
-  const lengths = new Map<number, number>();
   for (const table of tables.list) {
     const info = (await knex(table.name).columnInfo()) as unknown as Record<string, ColumnMeta>;
     for (const configured of table.columns) {
@@ -80,7 +68,7 @@ export async function checkColumns(
         );
       }
       for (const column of declared) {
-        out.push(await widthOf(envelope, table.name, column, info[column]!, options, lengths));
+        out.push(await widthOf(envelope, table.name, column, info[column]!, options));
       }
     }
   }

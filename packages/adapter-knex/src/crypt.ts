@@ -3,9 +3,10 @@ import {
   assertFieldValue,
   CmekInvalidInputError,
   CmekQueryError,
-  type EncryptionContext,
   type Envelope,
-  encryptFieldValues,
+  type FieldCells,
+  openCells,
+  sealCells,
 } from '@cmek/core';
 import type { ColumnTarget, QueryPlan, WriteTargets } from './analyze';
 import type { Identifiers } from './identifiers';
@@ -69,18 +70,13 @@ export function tableTargets(table: TableConfig): TargetOf {
   };
 }
 
-/**
- * Encrypts one column's values (`encryptFieldValues`: a token of this column is stored as it is,
- * never encrypted twice; a token of another column or KEK is refused).
- */
-async function encryptColumn(
-  envelope: Envelope,
-  target: ColumnTarget,
-  values: readonly (string | Uint8Array | null | undefined)[],
-  context: EncryptionContext,
-): Promise<(string | null)[]> {
-  const label = `${target.table.name}.${target.column}`;
-  return (await encryptFieldValues(envelope, values, { context, label })).stored;
+/** How a column is named in an error, and the context its values are bound to. */
+function cellsOf<V>(target: ColumnTarget, values: readonly V[]): FieldCells<V> {
+  return {
+    label: `${target.table.name}.${target.column}`,
+    context: target.table.contexts.get(target.column)!,
+    values,
+  };
 }
 
 /** Copies of `rows` with every value of an encrypted column encrypted (null stays null). */
@@ -116,9 +112,13 @@ export async function encryptRows(
     }
     return { key, target, at, values };
   });
-  for (const { key, target, at, values } of columns) {
-    const context = target.table.contexts.get(target.column)!;
-    const tokens = await encryptColumn(envelope, target, values, context);
+  // one call per column, every column at once; a token of the column is stored as it is
+  const sealed = await sealCells(
+    envelope,
+    columns.map(({ target, values }) => cellsOf(target, values)),
+  );
+  for (const [c, { key, at }] of columns.entries()) {
+    const tokens = sealed[c]!.stored;
     for (const [n, i] of at.entries()) out[i]![key] = tokens[n] ?? null;
   }
   return out;
@@ -180,14 +180,9 @@ function stored(value: unknown): unknown {
   return value;
 }
 
-async function decryptColumn(
-  envelope: Envelope,
-  target: ColumnTarget,
-  values: readonly unknown[],
-): Promise<(string | null)[]> {
-  return envelope.decryptMany(values.map(stored) as (string | null | undefined)[], {
-    context: target.table.contexts.get(target.column)!,
-  });
+/** The stored values of one column, as `openCells` takes them. */
+function storedCells(target: ColumnTarget, values: readonly unknown[]) {
+  return cellsOf(target, values.map(stored) as (string | null | undefined)[]);
 }
 
 function leak(key: string): CmekQueryError {
@@ -293,12 +288,18 @@ export async function decryptRowsInPlace(
       group.at.push([row, key]);
     }
   }
-  for (const { target, at } of cells.values()) {
-    const plaintexts = await decryptColumn(
-      envelope,
-      target,
-      at.map(([row, key]) => row[key]),
-    );
+  const groups = [...cells.values()];
+  const opened = await openCells(
+    envelope,
+    groups.map(({ target, at }) =>
+      storedCells(
+        target,
+        at.map(([row, key]) => row[key]),
+      ),
+    ),
+  );
+  for (const [g, { at }] of groups.entries()) {
+    const plaintexts = opened[g]!;
     for (const [i, [row, key]] of at.entries()) row[key] = plaintexts[i];
   }
 }
@@ -311,7 +312,7 @@ export async function decryptResult(
 ): Promise<unknown> {
   if (plan.shape === 'pluck') {
     if (!Array.isArray(result)) return result;
-    if (plan.pluck) return decryptColumn(envelope, plan.pluck, result);
+    if (plan.pluck) return (await openCells(envelope, [storedCells(plan.pluck, result)]))[0];
     if (result.some((v) => holdsToken(v, 1))) throw leak('pluck');
     return result;
   }

@@ -1,5 +1,11 @@
 /** The options of `withCmek` and their validation. */
-import { CmekConfigError, type EncryptionContext, type Envelope } from '@cmek/core';
+import {
+  CmekConfigError,
+  defaultContext,
+  type EncryptionContext,
+  type Envelope,
+  validateContext,
+} from '@cmek/core';
 import { foldName } from './fold';
 import type { Identifiers } from './identifiers';
 
@@ -80,18 +86,8 @@ function spelledNames(
 }
 
 function contextOf(table: string, column: string, given: unknown): EncryptionContext {
-  if (given === undefined) return { field: `${table}.${column}` };
-  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
-    throw new CmekConfigError(`tables.${table}.context.${column} must be an object of strings`);
-  }
-  for (const [key, value] of Object.entries(given)) {
-    if (key.length === 0 || typeof value !== 'string') {
-      throw new CmekConfigError(
-        `tables.${table}.context.${column} must map non-empty keys to strings`,
-      );
-    }
-  }
-  return Object.freeze({ ...(given as EncryptionContext) });
+  if (given === undefined) return defaultContext(table, column);
+  return validateContext(given, `tables.${table}.context.${column}`);
 }
 
 export function normaliseTables(tables: unknown, identifiers: Identifiers): TableConfigs {

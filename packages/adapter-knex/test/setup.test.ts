@@ -29,6 +29,18 @@ describe('withCmek options', () => {
       'context not of strings',
       { envelope, tables: { t: { columns: ['a'], context: { a: { field: 1 } } } } },
     ],
+    // what the envelope would refuse at the first write is refused at setup
+    [
+      'context with a lone surrogate',
+      { envelope, tables: { t: { columns: ['a'], context: { a: { field: '\uD800' } } } } },
+    ],
+    [
+      'context value over 65,535 bytes',
+      {
+        envelope,
+        tables: { t: { columns: ['a'], context: { a: { field: 'x'.repeat(65_536) } } } },
+      },
+    ],
   ])('%s is a CmekConfigError', (_name, options) => {
     expect(() => withCmek(knex, options as never)).toThrow(CmekConfigError);
   });

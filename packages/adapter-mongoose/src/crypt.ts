@@ -3,7 +3,8 @@ import {
   type Encryptable,
   type EncryptionContext,
   type Envelope,
-  encryptFieldValues,
+  openCells,
+  sealCells,
 } from '@cmek/core';
 import { bytesToString, labelOf, refusalOf } from './non-strings';
 import type { FieldPath } from './paths';
@@ -31,40 +32,45 @@ function byField(slots: readonly Slot[]): Map<FieldPath, Slot[]> {
   return groups;
 }
 
-/** Encrypts every slot's value in place; returns what each slot held before. */
+/**
+ * Encrypts every slot's value in place, one call per field (`sealCells`); returns what each slot
+ * held before. Every value is checked before anything is encrypted.
+ */
 export async function encryptSlots(
   envelope: Envelope,
   slots: readonly Slot[],
   contextOf: ContextOf,
 ): Promise<Saved[]> {
-  const saved: Saved[] = [];
-  await Promise.all(
-    [...byField(slots)].map(async ([field, group]) => {
-      const label = labelOf(field);
-      const values = group.map(({ holder, key }): Encryptable | null => {
-        const value = holder[key];
-        const refusal = refusalOf(value, label);
-        if (refusal !== undefined) throw refusal;
-        return (value as Encryptable | undefined) ?? null;
-      });
-      const { stored: tokens, plaintexts } = await encryptFieldValues(envelope, values, {
-        context: contextOf(field),
-        label,
-      });
-      for (const [i, { holder, key }] of group.entries()) {
-        const plaintext = plaintexts[i];
-        if (values[i] === null || plaintext == null) continue;
-        saved.push({
-          holder,
-          key,
-          before: holder[key],
-          after: tokens[i],
-          plaintext: typeof plaintext === 'string' ? plaintext : bytesToString(plaintext),
-        });
-        holder[key] = tokens[i];
-      }
-    }),
+  const groups = [...byField(slots)].map(([field, group]) => {
+    const label = labelOf(field);
+    const values = group.map(({ holder, key }): Encryptable | null => {
+      const value = holder[key];
+      const refusal = refusalOf(value, label);
+      if (refusal !== undefined) throw refusal;
+      return (value as Encryptable | undefined) ?? null;
+    });
+    return { group, cells: { label, context: contextOf(field), values } };
+  });
+  const sealed = await sealCells(
+    envelope,
+    groups.map(({ cells }) => cells),
   );
+  const saved: Saved[] = [];
+  for (const [g, { group, cells }] of groups.entries()) {
+    const { stored: tokens, plaintexts } = sealed[g]!;
+    for (const [i, { holder, key }] of group.entries()) {
+      const plaintext = plaintexts[i];
+      if (cells.values[i] === null || plaintext == null) continue;
+      saved.push({
+        holder,
+        key,
+        before: holder[key],
+        after: tokens[i],
+        plaintext: typeof plaintext === 'string' ? plaintext : bytesToString(plaintext),
+      });
+      holder[key] = tokens[i];
+    }
+  }
   return saved;
 }
 
@@ -75,21 +81,31 @@ export function restore(saved: readonly Saved[]): void {
   }
 }
 
-/** Decrypts every slot holding a string, in place (legacy plaintext follows the policy). */
+/**
+ * Decrypts every slot holding a string, in place, one call per field (`openCells`; legacy
+ * plaintext follows the policy).
+ */
 export async function decryptSlots(
   envelope: Envelope,
   slots: readonly Slot[],
   contextOf: ContextOf,
 ): Promise<void> {
-  await Promise.all(
-    [...byField(slots)].map(async ([field, group]) => {
-      const strings = group.filter(({ holder, key }) => typeof holder[key] === 'string');
-      if (strings.length === 0) return;
-      const plain = await envelope.decryptMany(
-        strings.map(({ holder, key }) => holder[key] as string),
-        { context: contextOf(field) },
-      );
-      for (const [i, { holder, key }] of strings.entries()) holder[key] = plain[i];
-    }),
+  const groups = [...byField(slots)]
+    .map(([field, group]) => ({
+      field,
+      strings: group.filter(({ holder, key }) => typeof holder[key] === 'string'),
+    }))
+    .filter(({ strings }) => strings.length > 0);
+  const opened = await openCells(
+    envelope,
+    groups.map(({ field, strings }) => ({
+      label: labelOf(field),
+      context: contextOf(field),
+      values: strings.map(({ holder, key }) => holder[key] as string),
+    })),
   );
+  for (const [g, { strings }] of groups.entries()) {
+    const plain = opened[g]!;
+    for (const [i, { holder, key }] of strings.entries()) holder[key] = plain[i];
+  }
 }

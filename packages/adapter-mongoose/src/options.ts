@@ -1,5 +1,11 @@
 /** The options of `cmekPlugin`, their validation, and the configuration kept per schema. */
-import { CmekConfigError, type EncryptionContext, type Envelope } from '@cmek/core';
+import {
+  CmekConfigError,
+  defaultContext,
+  type EncryptionContext,
+  type Envelope,
+  validateContext,
+} from '@cmek/core';
 import { type FieldPath, parseFields, type SchemaView } from './paths';
 
 export interface CmekPluginOptions {
@@ -42,15 +48,7 @@ const configs = new WeakMap<object, PluginConfig>();
 const byOptions = new WeakMap<object, PluginConfig>();
 
 function checkContext(path: string, given: unknown): EncryptionContext {
-  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
-    throw new CmekConfigError(`cmekPlugin: context.${path} must be an object of strings`);
-  }
-  for (const [key, value] of Object.entries(given)) {
-    if (key.length === 0 || typeof value !== 'string') {
-      throw new CmekConfigError(`cmekPlugin: context.${path} must map non-empty keys to strings`);
-    }
-  }
-  return Object.freeze({ ...(given as EncryptionContext) });
+  return validateContext(given, `cmekPlugin: context.${path}`);
 }
 
 export function normaliseOptions(schema: SchemaView, options: unknown): PluginConfig {
@@ -137,7 +135,5 @@ export function contextFor(
   field: FieldPath,
   model: ModelLike | undefined,
 ): EncryptionContext {
-  return (
-    config.contexts.get(field.path) ?? { field: `${modelNameFor(config, model)}.${field.path}` }
-  );
+  return config.contexts.get(field.path) ?? defaultContext(modelNameFor(config, model), field.path);
 }

@@ -47,6 +47,12 @@ describe('cmekPlugin options', () => {
     expect(run).toThrow(message);
   });
 
+  it('refuses at setup a context the envelope would refuse at the first write', () => {
+    for (const context of [{ field: '\uD800' }, { field: 'x'.repeat(65_536) }]) {
+      expect(apply({ fields: ['token'], context: { token: context } })).toThrow(CmekConfigError);
+    }
+  });
+
   it('refuses a missing envelope, a bad context and a context for an unknown path', () => {
     expect(() =>
       schema().plugin(cmekPlugin, { fields: ['token'] } as unknown as CmekPluginOptions),

@@ -1,5 +1,5 @@
 /** The setup check that every encrypted column can hold the ciphertext it will receive. */
-import { CmekConfigError, type Envelope } from '@cmek/core';
+import { CmekConfigError, type Envelope, measureTokenLength } from '@cmek/core';
 
 /** What `encryptFields` knows of an attribute's declared type. */
 export interface ColumnType {
@@ -63,17 +63,11 @@ export async function checkColumns(
   checks: readonly ColumnCheck[],
   dialect: string,
 ): Promise<void> {
-  const lengths = new Map<number, number>();
   const problems: string[] = [];
   for (const check of checks) {
     if (check.maxPlaintextBytes === undefined) continue;
     const capacity = capacityOf(check.type, dialect);
-    let needed = lengths.get(check.maxPlaintextBytes);
-    if (needed === undefined) {
-      // The token length depends only on the plaintext's length and the KEK record: measure one.
-      needed = (await envelope.encrypt(new Uint8Array(check.maxPlaintextBytes))).length;
-      lengths.set(check.maxPlaintextBytes, needed);
-    }
+    const needed = await measureTokenLength(envelope, check.maxPlaintextBytes);
     if (needed > capacity) {
       const suggestion = check.type.key === 'TEXT' ? "TEXT('medium')" : `TEXT or STRING(${needed})`;
       problems.push(

@@ -1,5 +1,10 @@
 /** The per-model configuration `encryptFields` records, shared by the hooks and the row store. */
-import type { EncryptionContext, Envelope, PlaintextPolicy } from '@cmek/core';
+import {
+  defaultContext,
+  type EncryptionContext,
+  type Envelope,
+  type PlaintextPolicy,
+} from '@cmek/core';
 import type { ModelStatic, Model as SequelizeModel } from 'sequelize';
 
 export type AnyModelStatic = ModelStatic<SequelizeModel>;
@@ -94,5 +99,5 @@ export function contextFor(
   attribute: string,
   label?: string,
 ): EncryptionContext {
-  return { field: label ?? `${modelName}.${attribute}` };
+  return label === undefined ? defaultContext(modelName, attribute) : { field: label };
 }

@@ -15,6 +15,7 @@
  * The models' own views and the row store call the methods as they were before (`originalsOf`),
  * so nothing is encrypted twice.
  */
+import { CmekConfigError } from '@cmek/core';
 import { configOf } from './config';
 import {
   INTERCEPTED,
@@ -35,7 +36,9 @@ function capture(qi: QueryInterfaceLike): Methods {
   for (const name of INTERCEPTED) {
     const fn = qi[name];
     if (typeof fn !== 'function')
-      throw new TypeError(`the Sequelize query interface has no ${name}`);
+      throw new CmekConfigError(
+        `the Sequelize query interface has no ${name}: encryptFields needs Sequelize 6`,
+      );
     out[name] = (fn as Method).bind(qi);
   }
   return out as Methods;

@@ -56,7 +56,7 @@ export class CmekError extends Error {
 export class CmekFormatError extends CmekError {
   static readonly code = 'CMEK_FORMAT';
   constructor(message: string, options?: CmekErrorOptions) {
-    super('CMEK_FORMAT', message, options);
+    super(CmekFormatError.code, message, options);
   }
 }
 
@@ -70,7 +70,7 @@ export class CmekDecryptionError extends CmekError {
     message = 'the value cannot be decrypted: it was altered, or the key or the context is not the one it was written with',
     options?: CmekErrorOptions,
   ) {
-    super('CMEK_DECRYPTION', message, options);
+    super(CmekDecryptionError.code, message, options);
   }
 }
 
@@ -78,7 +78,7 @@ export class CmekDecryptionError extends CmekError {
 export class CmekKekUnavailableError extends CmekError {
   static readonly code = 'CMEK_KEK_UNAVAILABLE';
   constructor(message: string, options?: CmekErrorOptions) {
-    super('CMEK_KEK_UNAVAILABLE', message, options);
+    super(CmekKekUnavailableError.code, message, options);
   }
 }
 
@@ -86,7 +86,7 @@ export class CmekKekUnavailableError extends CmekError {
 export class CmekKekAccessDeniedError extends CmekError {
   static readonly code = 'CMEK_KEK_ACCESS_DENIED';
   constructor(message: string, options?: CmekErrorOptions) {
-    super('CMEK_KEK_ACCESS_DENIED', message, options);
+    super(CmekKekAccessDeniedError.code, message, options);
   }
 }
 
@@ -97,7 +97,7 @@ export class CmekUnknownKekError extends CmekError {
   readonly keyRef: string;
   constructor(providerId: string, keyRef: string, message?: string, options?: CmekErrorOptions) {
     super(
-      'CMEK_UNKNOWN_KEK',
+      CmekUnknownKekError.code,
       message ??
         `no KEK for provider '${providerId}' with key reference '${keyRef}' in the keyring; add it to decryptOnly to read this value`,
       options,
@@ -112,7 +112,7 @@ export class CmekKeyFileError extends CmekError {
   static readonly code = 'CMEK_KEY_FILE';
   readonly path: string;
   constructor(path: string, message: string, options?: CmekErrorOptions) {
-    super('CMEK_KEY_FILE', message, options);
+    super(CmekKeyFileError.code, message, options);
     this.path = path;
   }
 }
@@ -121,7 +121,7 @@ export class CmekKeyFileError extends CmekError {
 export class CmekConfigError extends CmekError {
   static readonly code = 'CMEK_CONFIG';
   constructor(message: string, options?: CmekErrorOptions) {
-    super('CMEK_CONFIG', message, options);
+    super(CmekConfigError.code, message, options);
   }
 }
 
@@ -129,7 +129,7 @@ export class CmekConfigError extends CmekError {
 export class CmekInvalidInputError extends CmekError {
   static readonly code = 'CMEK_INVALID_INPUT';
   constructor(message: string, options?: CmekErrorOptions) {
-    super('CMEK_INVALID_INPUT', message, options);
+    super(CmekInvalidInputError.code, message, options);
   }
 }
 
@@ -138,7 +138,7 @@ export class CmekPlaintextRejectedError extends CmekError {
   static readonly code = 'CMEK_PLAINTEXT_REJECTED';
   readonly field: string | undefined;
   constructor(message: string, field?: string, options?: CmekErrorOptions) {
-    super('CMEK_PLAINTEXT_REJECTED', message, options);
+    super(CmekPlaintextRejectedError.code, message, options);
     this.field = field;
   }
 }
@@ -148,7 +148,7 @@ export class CmekQueryError extends CmekError {
   static readonly code = 'CMEK_QUERY';
   readonly field: string;
   constructor(field: string, message: string, options?: CmekErrorOptions) {
-    super('CMEK_QUERY', message, options);
+    super(CmekQueryError.code, message, options);
     this.field = field;
   }
 }
@@ -158,7 +158,7 @@ export class CmekProviderError extends CmekError {
   static readonly code = 'CMEK_PROVIDER';
   readonly providerId: string;
   constructor(providerId: string, message: string, options?: CmekErrorOptions) {
-    super('CMEK_PROVIDER', message, options);
+    super(CmekProviderError.code, message, options);
     this.providerId = providerId;
   }
 }
@@ -167,6 +167,6 @@ export class CmekProviderError extends CmekError {
 export class CmekClosedError extends CmekError {
   static readonly code = 'CMEK_CLOSED';
   constructor(message = 'this cmek envelope has been closed', options?: CmekErrorOptions) {
-    super('CMEK_CLOSED', message, options);
+    super(CmekClosedError.code, message, options);
   }
 }

@@ -1,3 +1,4 @@
+export { type FieldCells, openCells, sealCells } from './cells';
 export { createEnvelope, DEFAULT_DECRYPT_CACHE, DEFAULT_DEK_CACHE } from './envelope';
 export type {
   CryptOptions,
@@ -37,6 +38,12 @@ export type {
   KekOperation,
   PlaintextReadEvent,
 } from './events';
+export {
+  defaultContext,
+  type FieldOptions,
+  measureTokenLength,
+  validateContext,
+} from './field-config';
 export {
   assertFieldValue,
   describeValueType,
