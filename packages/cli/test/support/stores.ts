@@ -146,6 +146,26 @@ export function conflictingStore(
   };
 }
 
+/**
+ * Before each compare-and-set of `store`, `insert` stores the value about to be written in
+ * another row: with a unique index on the field, the database itself refuses the write.
+ */
+export function duplicatingStore(
+  store: RowStore,
+  insert: (field: string, value: string) => Promise<unknown>,
+): RowStore {
+  return {
+    name: store.name,
+    fields: store.fields,
+    contextFor: (field) => store.contextFor(field),
+    scan: (cursor, limit) => store.scan(cursor, limit),
+    async compareAndSet(id, field, expected, next) {
+      await insert(field, next);
+      return store.compareAndSet(id, field, expected, next);
+    },
+  };
+}
+
 /** Each write fails with an error that quotes its values (a message no driver is known to write). */
 export function leakyStore(store: RowStore): RowStore {
   return {
