@@ -8,7 +8,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CmekConfigError } from '../errors';
 import type { Cursor } from '../row-store';
-import type { WriteFieldReport } from './types';
+import type { WriteFieldReport } from './reports';
 
 export interface Checkpoint {
   readonly version: 1;

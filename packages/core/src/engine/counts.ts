@@ -1,6 +1,6 @@
 /** Field counters of a write run: creating, adding, validating options. */
 import { CmekConfigError } from '../errors';
-import type { WriteFieldReport } from './types';
+import type { WriteFieldReport } from './reports';
 
 export function emptyFieldReport(): WriteFieldReport {
   return {

@@ -8,8 +8,9 @@ import type { Cursor, Row, RowStore } from '../row-store';
 import type { Checkpoint } from './checkpoint';
 import { addReports, emptyReports, nonNegativeInteger, positiveInteger } from './counts';
 import { eachLimit } from './limit';
+import { progressReporter, StoreScan } from './scan';
 import { totalOf } from './total';
-import type { EngineOptions, ProgressEvent, WriteFieldReport, WriteReport } from './types';
+import type { EngineOptions, WriteFieldReport, WriteReport } from './types';
 
 export interface PlannedWrite {
   /** Index of the row in the rows given to `plan`. */
@@ -84,42 +85,33 @@ export async function runWrites(
   const { operation } = strategy;
 
   let counts = emptyReports(fields);
-  let cursor: Cursor | undefined;
-  let rows = 0;
   let batches = 0;
   let resumedFrom: Cursor | null = null;
+  let from: { cursor?: Cursor; rows?: number } = {};
   if (checkpoint !== undefined && !dryRun) {
     const saved = await checkpoint.load(operation, store.name);
     if (saved !== undefined && saved.target === strategy.target) {
-      cursor = saved.cursor;
+      from = { cursor: saved.cursor, rows: saved.rows };
       resumedFrom = saved.cursor;
-      rows = saved.rows;
       batches = saved.batches;
       counts = emptyReports(fields);
       addReports(counts, saved.fields);
     }
   }
+  const scan = new StoreScan(store, batchSize, signal, from);
 
   const sum = (key: 'written' | 'conflicts'): number =>
     Object.values(counts).reduce((n, r) => n + r[key], 0);
   const total = await totalOf(store, onProgress !== undefined);
-  const progress = (phase: ProgressEvent['phase']): void => {
-    if (onProgress === undefined) return;
-    try {
-      onProgress({
-        operation,
-        store: store.name,
-        phase,
-        rows,
-        written: sum('written'),
-        conflicts: sum('conflicts'),
-        cursor: cursor ?? null,
-        ...(total === undefined ? {} : { total }),
-      });
-    } catch {
-      // A failing progress listener must not stop a backfill half way.
-    }
-  };
+  const progress = progressReporter(
+    onProgress,
+    { operation, store: store.name, total },
+    scan,
+    () => ({
+      written: sum('written'),
+      conflicts: sum('conflicts'),
+    }),
+  );
 
   /** Writes with bounded concurrency; returns the writes that lost to a concurrent change. */
   const apply = async (
@@ -163,42 +155,33 @@ export async function runWrites(
   };
 
   let pending: Conflict[] = [];
-  let aborted = false;
   progress('start');
   for (;;) {
-    if (signal?.aborted) {
-      aborted = true;
-      break;
-    }
-    const batch = await store.scan(cursor, batchSize);
-    if (batch.length === 0) break;
+    const batch = await scan.next();
+    if (batch === undefined) break;
     const batchCounts = emptyReports(fields);
     const planned = await strategy.plan(batch, fields, batchCounts);
-    if (signal?.aborted) {
-      aborted = true;
-      break;
-    }
+    if (scan.stopped()) break;
     const writes = planned.map((w) => ({ ...w, id: batch[w.row]!.id }));
     const lost = await apply(writes, batchCounts);
     for (const w of lost) {
       pending.push({
-        before: w.row === 0 ? cursor : batch[w.row - 1]!.id,
+        before: w.row === 0 ? scan.cursor : batch[w.row - 1]!.id,
         id: batch[w.row]!.id,
         field: w.field,
       });
     }
     addReports(counts, batchCounts);
-    cursor = batch[batch.length - 1]!.id;
-    rows += batch.length;
+    scan.advance(batch);
     batches++;
     if (checkpoint !== undefined && !dryRun) {
       const saved: Checkpoint = {
         version: 1,
         operation,
         store: store.name,
-        cursor,
+        cursor: scan.cursor!,
         ...(strategy.target === undefined ? {} : { target: strategy.target }),
-        rows,
+        rows: scan.rows,
         batches,
         fields: counts,
         updatedAt: new Date().toISOString(),
@@ -206,8 +189,8 @@ export async function runWrites(
       await checkpoint.save(saved);
     }
     progress('batch');
-    if (batch.length < batchSize) break;
   }
+  const { aborted } = scan;
 
   for (let round = 0; round < retries && pending.length > 0 && !aborted; round++) {
     const still: Conflict[] = [];
@@ -244,8 +227,8 @@ export async function runWrites(
     dryRun,
     status: aborted ? 'aborted' : 'completed',
     resumedFrom,
-    cursor: cursor ?? null,
-    rows,
+    cursor: scan.cursor ?? null,
+    rows: scan.rows,
     batches,
     durationMs: Math.round(performance.now() - started),
     fields: counts,

@@ -4,7 +4,10 @@ import type { CmekEventListener } from '../events';
 import type { Keyring } from '../keyring';
 import type { Cursor } from '../row-store';
 import type { CheckpointStore } from './checkpoint';
+import type { WriteFieldReport } from './reports';
 import type { RewrapCache } from './rewrap-cache';
+
+export type { WriteFieldReport } from './reports';
 
 export type EngineOperation = 'backfill' | 'rewrap' | 'verify';
 
@@ -91,26 +94,6 @@ export interface VerifyOptions {
    * in scan order; 0 lists none. Default 100 (`DEFAULT_MAX_UNDECRYPTABLE_IDS`).
    */
   maxUndecryptableIds?: number;
-}
-
-/** Counts of one field in a backfill or rewrap run. */
-export interface WriteFieldReport {
-  /** Values that needed work: plaintext (backfill) or tokens not yet under the primary (rewrap). */
-  candidates: number;
-  /** Values written (always 0 in a dry run). */
-  written: number;
-  /** Values already done: encrypted (backfill) or under the primary (rewrap). */
-  skipped: number;
-  /** `null` values (never encrypted). */
-  nulls: number;
-  /** Plaintext values a rewrap leaves alone (backfill them first). */
-  plaintext: number;
-  /** Compare-and-set writes lost to a concurrent change (each retried later). */
-  conflicts: number;
-  /** Conflicts still unresolved at the end: run again to pick them up. */
-  conflictsRemaining: number;
-  /** Values that could not be processed, by error code (e.g. `CMEK_UNKNOWN_KEK`). */
-  failed: Record<string, number>;
 }
 
 export interface WriteReport {

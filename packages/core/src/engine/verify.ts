@@ -5,10 +5,10 @@ import { parseToken } from '../token';
 import { isTokenLike } from '../token-shape';
 import { nonNegativeInteger, positiveInteger } from './counts';
 import { checkStore } from './driver';
+import { progressReporter, StoreScan } from './scan';
 import { totalOf } from './total';
 import {
   DEFAULT_MAX_UNDECRYPTABLE_IDS,
-  type ProgressEvent,
   type VerifyFieldReport,
   type VerifyOptions,
   type VerifyReport,
@@ -89,34 +89,17 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
     else report.undecryptableIdsTruncated = true;
   };
 
-  let cursor: Cursor | undefined;
-  let rows = 0;
-  let aborted = false;
+  const scan = new StoreScan(store, batchSize, signal);
   const total = await totalOf(store, onProgress !== undefined);
-  const progress = (phase: ProgressEvent['phase']): void => {
-    try {
-      onProgress?.({
-        operation: 'verify',
-        store: store.name,
-        phase,
-        rows,
-        written: 0,
-        conflicts: 0,
-        cursor: cursor ?? null,
-        ...(total === undefined ? {} : { total }),
-      });
-    } catch {
-      // A failing progress listener must not stop the inventory.
-    }
-  };
+  const progress = progressReporter(
+    onProgress,
+    { operation: 'verify', store: store.name, total },
+    scan,
+  );
   progress('start');
   for (;;) {
-    if (signal?.aborted) {
-      aborted = true;
-      break;
-    }
-    const batch = await store.scan(cursor, batchSize);
-    if (batch.length === 0) break;
+    const batch = await scan.next();
+    if (batch === undefined) break;
     for (const field of store.fields) {
       const report = fields[field]!;
       const tokens: string[] = [];
@@ -153,17 +136,15 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
         }
       }
     }
-    cursor = batch[batch.length - 1]!.id;
-    rows += batch.length;
+    scan.advance(batch);
     progress('batch');
-    if (batch.length < batchSize) break;
   }
   progress('done');
   return {
     operation: 'verify',
     store: store.name,
-    status: aborted ? 'aborted' : 'completed',
-    rows,
+    status: scan.aborted ? 'aborted' : 'completed',
+    rows: scan.rows,
     durationMs: Math.round(performance.now() - started),
     fields,
     undecryptable: Object.values(fields).reduce((sum, f) => sum + f.undecryptable, 0),
