@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import {
+  CmekConfigError,
   CmekError,
   type CmekErrorCode,
   CmekUnknownKekError,
@@ -14,8 +15,41 @@ import {
   createKeyring,
   type KekProvider,
 } from '@cmek/core';
+import { type GroupSelection, selectGroups } from './groups';
 import { assertNoSecretIn, describeResult } from './secrets';
 import type { TestApi, TestBody } from './test-api';
+
+/**
+ * The provider suite's groups, in the order they register. The names are stable: a new check
+ * joins an existing group or gets a new name; a name is never reused for different checks.
+ */
+export const PROVIDER_GROUPS = [
+  'shape',
+  'features',
+  'round-trip',
+  'restart',
+  'many-deks',
+  'owned-deks',
+  'wrong-key',
+  'tamper',
+  'keyring',
+  'concurrency',
+  'unwrap-many',
+  'rewrap',
+  'wrap',
+  'close',
+] as const;
+
+/** The name of one group of the provider suite (see {@link PROVIDER_GROUPS}). */
+export type ProviderGroup = (typeof PROVIDER_GROUPS)[number];
+
+/** The groups that test an optional method, and the `features` flag each needs. */
+const FEATURE_OF: Partial<Record<ProviderGroup, keyof ProviderFeatures>> = {
+  'unwrap-many': 'unwrapMany',
+  rewrap: 'rewrap',
+  wrap: 'wrap',
+  close: 'close',
+};
 
 export interface ProviderHarness {
   /**
@@ -58,6 +92,16 @@ export interface ProviderConformanceOptions {
   tamperErrorCodes?: readonly CmekErrorCode[];
   /** The optional methods the provider has. */
   features?: ProviderFeatures;
+  /**
+   * Groups switched off: their tests are not registered at all. Unknown names throw when the
+   * suite is registered. Default: none.
+   */
+  skip?: readonly ProviderGroup[];
+  /**
+   * Only these groups are registered (then `skip` removes from them). A group here whose
+   * optional method is not declared in `features` throws. Default: every group.
+   */
+  only?: readonly ProviderGroup[];
 }
 
 export const DEFAULT_WRONG_KEY_ERROR_CODES: readonly CmekErrorCode[] = [
@@ -228,6 +272,30 @@ export function providerConformanceSuite(
     wrap: options.features?.wrap ?? false,
     close: options.features?.close ?? true,
   };
+  const selection: GroupSelection<ProviderGroup> = { skip: options.skip, only: options.only };
+  const enabled = selectGroups('providerConformanceSuite', PROVIDER_GROUPS, selection);
+  for (const group of options.only ?? []) {
+    const feature = FEATURE_OF[group];
+    if (feature !== undefined && !features[feature]) {
+      throw new CmekConfigError(
+        `providerConformanceSuite: options.only names '${group}' but features.${feature} is not declared`,
+      );
+    }
+  }
+  const registers = (group: ProviderGroup): boolean => {
+    const feature = FEATURE_OF[group];
+    return enabled.has(group) && (feature === undefined || features[feature]);
+  };
+  if (!PROVIDER_GROUPS.some(registers)) {
+    throw new CmekConfigError(
+      'providerConformanceSuite: options.skip switches off every group the provider has, so nothing would be tested',
+    );
+  }
+
+  /** Registers the tests of one group, unless it is switched off (then nothing is registered). */
+  const group = (name: ProviderGroup, register: () => void): void => {
+    if (enabled.has(name)) register();
+  };
 
   /** A test whose providers are closed when it ends, passed or failed. */
   const it = (name: string, body: (providers: Providers) => Promise<void>): void => {
@@ -255,323 +323,356 @@ export function providerConformanceSuite(
       test.afterAll(async () => cleanup(), timeout);
     }
 
-    it('implements KEK provider specification v1 with a valid providerId and keyRef', async (p) => {
-      const provider = await p.create();
-      assert.equal(provider.specificationVersion, 'v1');
-      assert.match(provider.providerId, PROVIDER_ID, 'providerId must be [a-z0-9-]{1,32}');
-      assert.equal(typeof provider.keyRef, 'string', 'keyRef must be a string');
-      assert.ok(provider.keyRef.length > 0, 'keyRef must not be empty');
-      assert.ok(Buffer.byteLength(provider.keyRef) <= 1024, 'keyRef must be at most 1024 bytes');
-      assert.equal(typeof provider.generateDataKey, 'function');
-      assert.equal(typeof provider.unwrap, 'function');
-    });
+    group('shape', () =>
+      it('implements KEK provider specification v1 with a valid providerId and keyRef', async (p) => {
+        const provider = await p.create();
+        assert.equal(provider.specificationVersion, 'v1');
+        assert.match(provider.providerId, PROVIDER_ID, 'providerId must be [a-z0-9-]{1,32}');
+        assert.equal(typeof provider.keyRef, 'string', 'keyRef must be a string');
+        assert.ok(provider.keyRef.length > 0, 'keyRef must not be empty');
+        assert.ok(Buffer.byteLength(provider.keyRef) <= 1024, 'keyRef must be at most 1024 bytes');
+        assert.equal(typeof provider.generateDataKey, 'function');
+        assert.equal(typeof provider.unwrap, 'function');
+      }),
+    );
 
-    it('declares its optional methods (features) truthfully', async (p) => {
-      const provider = await p.create();
-      const has = {
-        unwrapMany: typeof provider.unwrapMany === 'function',
-        rewrap: typeof provider.rewrap === 'function',
-        wrap: typeof provider.wrap === 'function',
-        close: typeof provider.close === 'function',
-      };
-      assert.deepEqual(has, features, 'pass options.features matching the provider');
-    });
+    group('features', () =>
+      it('declares its optional methods (features) truthfully', async (p) => {
+        const provider = await p.create();
+        const has = {
+          unwrapMany: typeof provider.unwrapMany === 'function',
+          rewrap: typeof provider.rewrap === 'function',
+          wrap: typeof provider.wrap === 'function',
+          close: typeof provider.close === 'function',
+        };
+        assert.deepEqual(has, features, 'pass options.features matching the provider');
+      }),
+    );
 
-    it('round trip: generateDataKey gives a 32-byte DEK that unwrap opens to the same bytes', async (p) => {
-      const provider = await p.create();
-      const { plaintext, wrapped } = await provider.generateDataKey();
-      assertDek(plaintext, 'generateDataKey');
-      assertWrapped(wrapped, 'generateDataKey');
-      assert.ok(
-        !copy(wrapped).includes(copy(plaintext)),
-        'the wrapped DEK contains the DEK in the clear',
-      );
-      const expected = copy(plaintext);
-      assertSameDek(await provider.unwrap(wrapped, provider.keyRef), expected, 'unwrap');
-      assertSameDek(await provider.unwrap(wrapped, provider.keyRef), expected, 'a second unwrap');
-    });
-
-    it('opens DEKs wrapped by another instance over the same KEK (a restart)', async (p) => {
-      const writer = await p.create();
-      const { plaintext, wrapped } = await writer.generateDataKey();
-      const expected = copy(plaintext);
-      await writer.close?.();
-      p.forget(writer);
-      const reader = await p.create();
-      assert.equal(reader.keyRef, writer.keyRef, 'create() must give the same KEK every time');
-      assertSameDek(await reader.unwrap(wrapped, writer.keyRef), expected, 'after a restart');
-    });
-
-    it(`generates ${manyDeks} distinct DEKs, each opening to itself`, async (p) => {
-      const provider = await p.create();
-      const deks = new Set<string>();
-      const wrappedSet = new Set<string>();
-      const made: [Uint8Array, Buffer][] = [];
-      for (let i = 0; i < manyDeks; i++) {
+    group('round-trip', () =>
+      it('round trip: generateDataKey gives a 32-byte DEK that unwrap opens to the same bytes', async (p) => {
+        const provider = await p.create();
         const { plaintext, wrapped } = await provider.generateDataKey();
-        assertDek(plaintext, `generateDataKey #${i}`);
-        assertWrapped(wrapped, `generateDataKey #${i}`);
-        deks.add(hex(plaintext));
-        wrappedSet.add(hex(wrapped));
-        made.push([wrapped, copy(plaintext)]);
-      }
-      assert.equal(deks.size, manyDeks, 'generateDataKey repeated a DEK');
-      assert.equal(wrappedSet.size, manyDeks, 'generateDataKey repeated a wrapped DEK');
-      for (const [i, [wrapped, dek]] of made.entries()) {
-        assertSameDek(await provider.unwrap(wrapped, provider.keyRef), dek, `unwrap #${i}`);
-      }
-    });
-
-    it('returns DEKs the caller owns: zeroing one does not change later results', async (p) => {
-      const provider = await p.create();
-      const generated = await provider.generateDataKey();
-      const expected = copy(generated.plaintext);
-      // The core zeroes every DEK it is handed once it has copied it.
-      generated.plaintext.fill(0);
-      const first = await provider.unwrap(generated.wrapped, provider.keyRef);
-      assertSameDek(first, expected, 'unwrap after the generated DEK was zeroed');
-      first.fill(0);
-      assertSameDek(
-        await provider.unwrap(generated.wrapped, provider.keyRef),
-        expected,
-        'unwrap after an unwrapped DEK was zeroed',
-      );
-    });
-
-    it('never opens a DEK wrapped under another KEK, under either key reference', async (p) => {
-      const [a, b] = await p.pair();
-      const { plaintext, wrapped } = await a.generateDataKey();
-      const dek = copy(plaintext);
-      await expectFailure(
-        "unwrap with the other KEK and the writer's keyRef",
-        () => b.unwrap(wrapped, a.keyRef),
-        wrongKeyCodes,
-        [dek],
-      );
-      await expectFailure(
-        'unwrap with the other KEK under its own keyRef',
-        () => b.unwrap(wrapped, b.keyRef),
-        wrongKeyCodes,
-        [dek],
-      );
-      // The failures left the right provider working.
-      assertSameDek(await a.unwrap(wrapped, a.keyRef), dek, 'unwrap with the right KEK');
-    });
-
-    it('never opens a tampered wrapped DEK: flipped bytes, truncated, extended', async (p) => {
-      const provider = await p.create();
-      const { plaintext, wrapped } = await provider.generateDataKey();
-      const dek = copy(plaintext);
-      const original = copy(wrapped);
-      for (const [name, tampered] of tamperings(original)) {
-        await expectFailure(
-          `unwrap of the wrapped DEK with ${name}`,
-          () => provider.unwrap(tampered, provider.keyRef),
-          tamperCodes,
-          [dek],
-        );
-      }
-      assertSameDek(await provider.unwrap(original, provider.keyRef), dek, 'the untouched one');
-    });
-
-    it('routes by keyRef through a keyring: values written under A read with {primary: B, decryptOnly: [A]}', async (p) => {
-      const [a, b] = await p.pair();
-      const writer = createEnvelope({ kek: a, dekCache: false, decryptCache: false });
-      const token = await writer.encrypt('conformance secret', { context: CONTEXT });
-      assert.deepEqual(
-        { providerId: writer.inspect(token).providerId, keyRef: writer.inspect(token).keyRef },
-        { providerId: a.providerId, keyRef: a.keyRef },
-        'the token names the KEK it was written under',
-      );
-      const ring = createKeyring({ primary: b, decryptOnly: [a] });
-      const reader = createEnvelope({ kek: ring, dekCache: false, decryptCache: false });
-      assert.equal(await reader.decrypt(token, { context: CONTEXT }), 'conformance secret');
-      // New values go under the primary, and read back through the ring.
-      const fresh = await reader.encrypt('written under B', { context: CONTEXT });
-      assert.equal(reader.inspect(fresh).keyRef, b.keyRef);
-      assert.equal(await reader.decrypt(fresh, { context: CONTEXT }), 'written under B');
-      // A ring without A cannot read A's value: CmekUnknownKekError naming A.
-      const without = createEnvelope({ kek: createKeyring({ primary: b }), decryptCache: false });
-      const error = await expectFailure(
-        "decrypt with a keyring that lacks the writer's KEK",
-        () => without.decrypt(token, { context: CONTEXT }),
-        ['CMEK_UNKNOWN_KEK'],
-      );
-      assert.ok(CmekUnknownKekError.isInstance(error));
-      assert.equal((error as CmekUnknownKekError).providerId, a.providerId);
-      assert.equal((error as CmekUnknownKekError).keyRef, a.keyRef);
-      assert.ok(error.message.includes(a.keyRef), 'the message names the missing keyRef');
-      // And the value written under B does not open with A alone.
-      const onlyA = createEnvelope({ kek: createKeyring({ primary: a }), decryptCache: false });
-      await expectFailure(
-        'decrypt of a B value with only A',
-        () => onlyA.decrypt(fresh, { context: CONTEXT }),
-        ['CMEK_UNKNOWN_KEK'],
-      );
-    });
-
-    it(`handles ${concurrency} concurrent generateDataKey and unwrap calls`, async (p) => {
-      const provider = await p.create();
-      const made = await Promise.all(
-        Array.from({ length: concurrency }, async (_, i) => {
-          const { plaintext, wrapped } = await provider.generateDataKey();
-          assertDek(plaintext, `concurrent generateDataKey #${i}`);
-          assertWrapped(wrapped, `concurrent generateDataKey #${i}`);
-          const dek = copy(plaintext);
-          assertSameDek(await provider.unwrap(wrapped, provider.keyRef), dek, `unwrap #${i}`);
-          return { dek, wrapped };
-        }),
-      );
-      assert.equal(
-        new Set(made.map((m) => m.dek.toString('hex'))).size,
-        concurrency,
-        'a DEK repeated',
-      );
-      // All at once again, in reverse order.
-      const reversed = [...made].reverse();
-      const opened = await Promise.all(
-        reversed.map((m) => provider.unwrap(m.wrapped, provider.keyRef)),
-      );
-      for (const [i, dek] of opened.entries()) assertSameDek(dek, reversed[i]!.dek, `unwrap #${i}`);
-    });
-
-    if (features.unwrapMany) {
-      it('unwrapMany returns the DEKs in order, duplicates included', async (p) => {
-        const provider = await p.create();
-        const unwrapMany = provider.unwrapMany?.bind(provider);
-        assert.ok(unwrapMany, 'unwrapMany is missing');
-        const made = await Promise.all(
-          [0, 1, 2].map(async () => {
-            const { plaintext, wrapped } = await provider.generateDataKey();
-            return { dek: copy(plaintext), wrapped: copy(wrapped) };
-          }),
-        );
-        const order = [2, 0, 1, 0, 2, 2];
-        const result = await unwrapMany(
-          order.map((i) => ({ wrapped: made[i]!.wrapped, keyRef: provider.keyRef })),
-        );
-        assert.ok(Array.isArray(result), 'unwrapMany must return an array');
-        assert.equal(result.length, order.length, 'unwrapMany must return one DEK per item');
-        for (const [i, dek] of result.entries()) {
-          assertSameDek(dek, made[order[i]!]!.dek, `unwrapMany item ${i}`);
-        }
-        const single = await unwrapMany([{ wrapped: made[1]!.wrapped, keyRef: provider.keyRef }]);
-        assert.equal(single.length, 1);
-        assertSameDek(single[0]!, made[1]!.dek, 'unwrapMany of one item');
-      });
-
-      it('unwrapMany never returns DEKs when an item is tampered with', async (p) => {
-        const provider = await p.create();
-        const unwrapMany = provider.unwrapMany?.bind(provider);
-        assert.ok(unwrapMany, 'unwrapMany is missing');
-        const good = await provider.generateDataKey();
-        const bad = await provider.generateDataKey();
-        const tampered = flipped(bad.wrapped, bad.wrapped.byteLength >> 1);
-        await expectFailure(
-          'unwrapMany with one tampered item',
-          () =>
-            unwrapMany([
-              { wrapped: good.wrapped, keyRef: provider.keyRef },
-              { wrapped: tampered, keyRef: provider.keyRef },
-            ]),
-          tamperCodes,
-          [good.plaintext, bad.plaintext],
-        );
-      });
-    }
-
-    if (features.rewrap) {
-      it('rewrap returns a record under the current keyRef that opens to the same DEK', async (p) => {
-        const provider = await p.create();
-        const rewrap = provider.rewrap?.bind(provider);
-        assert.ok(rewrap, 'rewrap is missing');
-        const { plaintext, wrapped } = await provider.generateDataKey();
-        const dek = copy(plaintext);
-        const moved = await rewrap(wrapped, provider.keyRef);
-        assertWrapped(moved.wrapped, 'rewrap');
-        assert.equal(
-          moved.keyRef,
-          provider.keyRef,
-          'rewrap must move the DEK to the current keyRef',
-        );
+        assertDek(plaintext, 'generateDataKey');
+        assertWrapped(wrapped, 'generateDataKey');
         assert.ok(
-          !copy(moved.wrapped).includes(dek),
-          'the rewrapped DEK contains the DEK in the clear',
-        );
-        assertSameDek(
-          await provider.unwrap(moved.wrapped, moved.keyRef),
-          dek,
-          'unwrap of the rewrapped DEK',
-        );
-        const tampered = flipped(wrapped, wrapped.byteLength >> 1);
-        await expectFailure(
-          'rewrap of a tampered wrapped DEK',
-          () => rewrap(tampered, provider.keyRef),
-          tamperCodes,
-          [dek],
-        );
-      });
-    }
-
-    if (features.wrap) {
-      it('wrap puts an existing DEK under this KEK: unwrap opens it, in a new instance too', async (p) => {
-        const [provider, other] = await p.pair();
-        const wrap = provider.wrap?.bind(provider);
-        assert.ok(wrap, 'wrap is missing');
-        // A DEK that came from another KEK, as when a rotation moves it here.
-        const generated = await other.generateDataKey();
-        const dek = copy(generated.plaintext);
-        const result = await wrap(copy(dek));
-        assertWrapped(result?.wrapped, 'wrap');
-        assert.ok(
-          !copy(result.wrapped).includes(dek),
+          !copy(wrapped).includes(copy(plaintext)),
           'the wrapped DEK contains the DEK in the clear',
         );
+        const expected = copy(plaintext);
+        assertSameDek(await provider.unwrap(wrapped, provider.keyRef), expected, 'unwrap');
+        assertSameDek(await provider.unwrap(wrapped, provider.keyRef), expected, 'a second unwrap');
+      }),
+    );
+
+    group('restart', () =>
+      it('opens DEKs wrapped by another instance over the same KEK (a restart)', async (p) => {
+        const writer = await p.create();
+        const { plaintext, wrapped } = await writer.generateDataKey();
+        const expected = copy(plaintext);
+        await writer.close?.();
+        p.forget(writer);
+        const reader = await p.create();
+        assert.equal(reader.keyRef, writer.keyRef, 'create() must give the same KEK every time');
+        assertSameDek(await reader.unwrap(wrapped, writer.keyRef), expected, 'after a restart');
+      }),
+    );
+
+    group('many-deks', () =>
+      it(`generates ${manyDeks} distinct DEKs, each opening to itself`, async (p) => {
+        const provider = await p.create();
+        const deks = new Set<string>();
+        const wrappedSet = new Set<string>();
+        const made: [Uint8Array, Buffer][] = [];
+        for (let i = 0; i < manyDeks; i++) {
+          const { plaintext, wrapped } = await provider.generateDataKey();
+          assertDek(plaintext, `generateDataKey #${i}`);
+          assertWrapped(wrapped, `generateDataKey #${i}`);
+          deks.add(hex(plaintext));
+          wrappedSet.add(hex(wrapped));
+          made.push([wrapped, copy(plaintext)]);
+        }
+        assert.equal(deks.size, manyDeks, 'generateDataKey repeated a DEK');
+        assert.equal(wrappedSet.size, manyDeks, 'generateDataKey repeated a wrapped DEK');
+        for (const [i, [wrapped, dek]] of made.entries()) {
+          assertSameDek(await provider.unwrap(wrapped, provider.keyRef), dek, `unwrap #${i}`);
+        }
+      }),
+    );
+
+    group('owned-deks', () =>
+      it('returns DEKs the caller owns: zeroing one does not change later results', async (p) => {
+        const provider = await p.create();
+        const generated = await provider.generateDataKey();
+        const expected = copy(generated.plaintext);
+        // The core zeroes every DEK it is handed once it has copied it.
+        generated.plaintext.fill(0);
+        const first = await provider.unwrap(generated.wrapped, provider.keyRef);
+        assertSameDek(first, expected, 'unwrap after the generated DEK was zeroed');
+        first.fill(0);
         assertSameDek(
-          await provider.unwrap(result.wrapped, provider.keyRef),
-          dek,
-          'unwrap of a wrapped DEK',
+          await provider.unwrap(generated.wrapped, provider.keyRef),
+          expected,
+          'unwrap after an unwrapped DEK was zeroed',
         );
-        const again = await p.create();
-        assertSameDek(
-          await again.unwrap(result.wrapped, again.keyRef),
-          dek,
-          'unwrap in a new instance',
-        );
+      }),
+    );
+
+    group('wrong-key', () =>
+      it('never opens a DEK wrapped under another KEK, under either key reference', async (p) => {
+        const [a, b] = await p.pair();
+        const { plaintext, wrapped } = await a.generateDataKey();
+        const dek = copy(plaintext);
         await expectFailure(
-          'the other KEK opening what wrap produced',
-          () => other.unwrap(result.wrapped, other.keyRef),
+          "unwrap with the other KEK and the writer's keyRef",
+          () => b.unwrap(wrapped, a.keyRef),
           wrongKeyCodes,
           [dek],
         );
-        await expectFailure('wrap of 31 bytes', () => wrap(new Uint8Array(31)), undefined);
-      });
+        await expectFailure(
+          'unwrap with the other KEK under its own keyRef',
+          () => b.unwrap(wrapped, b.keyRef),
+          wrongKeyCodes,
+          [dek],
+        );
+        // The failures left the right provider working.
+        assertSameDek(await a.unwrap(wrapped, a.keyRef), dek, 'unwrap with the right KEK');
+      }),
+    );
+
+    group('tamper', () =>
+      it('never opens a tampered wrapped DEK: flipped bytes, truncated, extended', async (p) => {
+        const provider = await p.create();
+        const { plaintext, wrapped } = await provider.generateDataKey();
+        const dek = copy(plaintext);
+        const original = copy(wrapped);
+        for (const [name, tampered] of tamperings(original)) {
+          await expectFailure(
+            `unwrap of the wrapped DEK with ${name}`,
+            () => provider.unwrap(tampered, provider.keyRef),
+            tamperCodes,
+            [dek],
+          );
+        }
+        assertSameDek(await provider.unwrap(original, provider.keyRef), dek, 'the untouched one');
+      }),
+    );
+
+    group('keyring', () =>
+      it('routes by keyRef through a keyring: values written under A read with {primary: B, decryptOnly: [A]}', async (p) => {
+        const [a, b] = await p.pair();
+        const writer = createEnvelope({ kek: a, dekCache: false, decryptCache: false });
+        const token = await writer.encrypt('conformance secret', { context: CONTEXT });
+        assert.deepEqual(
+          { providerId: writer.inspect(token).providerId, keyRef: writer.inspect(token).keyRef },
+          { providerId: a.providerId, keyRef: a.keyRef },
+          'the token names the KEK it was written under',
+        );
+        const ring = createKeyring({ primary: b, decryptOnly: [a] });
+        const reader = createEnvelope({ kek: ring, dekCache: false, decryptCache: false });
+        assert.equal(await reader.decrypt(token, { context: CONTEXT }), 'conformance secret');
+        // New values go under the primary, and read back through the ring.
+        const fresh = await reader.encrypt('written under B', { context: CONTEXT });
+        assert.equal(reader.inspect(fresh).keyRef, b.keyRef);
+        assert.equal(await reader.decrypt(fresh, { context: CONTEXT }), 'written under B');
+        // A ring without A cannot read A's value: CmekUnknownKekError naming A.
+        const without = createEnvelope({ kek: createKeyring({ primary: b }), decryptCache: false });
+        const error = await expectFailure(
+          "decrypt with a keyring that lacks the writer's KEK",
+          () => without.decrypt(token, { context: CONTEXT }),
+          ['CMEK_UNKNOWN_KEK'],
+        );
+        assert.ok(CmekUnknownKekError.isInstance(error));
+        assert.equal((error as CmekUnknownKekError).providerId, a.providerId);
+        assert.equal((error as CmekUnknownKekError).keyRef, a.keyRef);
+        assert.ok(error.message.includes(a.keyRef), 'the message names the missing keyRef');
+        // And the value written under B does not open with A alone.
+        const onlyA = createEnvelope({ kek: createKeyring({ primary: a }), decryptCache: false });
+        await expectFailure(
+          'decrypt of a B value with only A',
+          () => onlyA.decrypt(fresh, { context: CONTEXT }),
+          ['CMEK_UNKNOWN_KEK'],
+        );
+      }),
+    );
+
+    group('concurrency', () =>
+      it(`handles ${concurrency} concurrent generateDataKey and unwrap calls`, async (p) => {
+        const provider = await p.create();
+        const made = await Promise.all(
+          Array.from({ length: concurrency }, async (_, i) => {
+            const { plaintext, wrapped } = await provider.generateDataKey();
+            assertDek(plaintext, `concurrent generateDataKey #${i}`);
+            assertWrapped(wrapped, `concurrent generateDataKey #${i}`);
+            const dek = copy(plaintext);
+            assertSameDek(await provider.unwrap(wrapped, provider.keyRef), dek, `unwrap #${i}`);
+            return { dek, wrapped };
+          }),
+        );
+        assert.equal(
+          new Set(made.map((m) => m.dek.toString('hex'))).size,
+          concurrency,
+          'a DEK repeated',
+        );
+        // All at once again, in reverse order.
+        const reversed = [...made].reverse();
+        const opened = await Promise.all(
+          reversed.map((m) => provider.unwrap(m.wrapped, provider.keyRef)),
+        );
+        for (const [i, dek] of opened.entries())
+          assertSameDek(dek, reversed[i]!.dek, `unwrap #${i}`);
+      }),
+    );
+
+    if (features.unwrapMany) {
+      group('unwrap-many', () =>
+        it('unwrapMany returns the DEKs in order, duplicates included', async (p) => {
+          const provider = await p.create();
+          const unwrapMany = provider.unwrapMany?.bind(provider);
+          assert.ok(unwrapMany, 'unwrapMany is missing');
+          const made = await Promise.all(
+            [0, 1, 2].map(async () => {
+              const { plaintext, wrapped } = await provider.generateDataKey();
+              return { dek: copy(plaintext), wrapped: copy(wrapped) };
+            }),
+          );
+          const order = [2, 0, 1, 0, 2, 2];
+          const result = await unwrapMany(
+            order.map((i) => ({ wrapped: made[i]!.wrapped, keyRef: provider.keyRef })),
+          );
+          assert.ok(Array.isArray(result), 'unwrapMany must return an array');
+          assert.equal(result.length, order.length, 'unwrapMany must return one DEK per item');
+          for (const [i, dek] of result.entries()) {
+            assertSameDek(dek, made[order[i]!]!.dek, `unwrapMany item ${i}`);
+          }
+          const single = await unwrapMany([{ wrapped: made[1]!.wrapped, keyRef: provider.keyRef }]);
+          assert.equal(single.length, 1);
+          assertSameDek(single[0]!, made[1]!.dek, 'unwrapMany of one item');
+        }),
+      );
+
+      group('unwrap-many', () =>
+        it('unwrapMany never returns DEKs when an item is tampered with', async (p) => {
+          const provider = await p.create();
+          const unwrapMany = provider.unwrapMany?.bind(provider);
+          assert.ok(unwrapMany, 'unwrapMany is missing');
+          const good = await provider.generateDataKey();
+          const bad = await provider.generateDataKey();
+          const tampered = flipped(bad.wrapped, bad.wrapped.byteLength >> 1);
+          await expectFailure(
+            'unwrapMany with one tampered item',
+            () =>
+              unwrapMany([
+                { wrapped: good.wrapped, keyRef: provider.keyRef },
+                { wrapped: tampered, keyRef: provider.keyRef },
+              ]),
+            tamperCodes,
+            [good.plaintext, bad.plaintext],
+          );
+        }),
+      );
+    }
+
+    if (features.rewrap) {
+      group('rewrap', () =>
+        it('rewrap returns a record under the current keyRef that opens to the same DEK', async (p) => {
+          const provider = await p.create();
+          const rewrap = provider.rewrap?.bind(provider);
+          assert.ok(rewrap, 'rewrap is missing');
+          const { plaintext, wrapped } = await provider.generateDataKey();
+          const dek = copy(plaintext);
+          const moved = await rewrap(wrapped, provider.keyRef);
+          assertWrapped(moved.wrapped, 'rewrap');
+          assert.equal(
+            moved.keyRef,
+            provider.keyRef,
+            'rewrap must move the DEK to the current keyRef',
+          );
+          assert.ok(
+            !copy(moved.wrapped).includes(dek),
+            'the rewrapped DEK contains the DEK in the clear',
+          );
+          assertSameDek(
+            await provider.unwrap(moved.wrapped, moved.keyRef),
+            dek,
+            'unwrap of the rewrapped DEK',
+          );
+          const tampered = flipped(wrapped, wrapped.byteLength >> 1);
+          await expectFailure(
+            'rewrap of a tampered wrapped DEK',
+            () => rewrap(tampered, provider.keyRef),
+            tamperCodes,
+            [dek],
+          );
+        }),
+      );
+    }
+
+    if (features.wrap) {
+      group('wrap', () =>
+        it('wrap puts an existing DEK under this KEK: unwrap opens it, in a new instance too', async (p) => {
+          const [provider, other] = await p.pair();
+          const wrap = provider.wrap?.bind(provider);
+          assert.ok(wrap, 'wrap is missing');
+          // A DEK that came from another KEK, as when a rotation moves it here.
+          const generated = await other.generateDataKey();
+          const dek = copy(generated.plaintext);
+          const result = await wrap(copy(dek));
+          assertWrapped(result?.wrapped, 'wrap');
+          assert.ok(
+            !copy(result.wrapped).includes(dek),
+            'the wrapped DEK contains the DEK in the clear',
+          );
+          assertSameDek(
+            await provider.unwrap(result.wrapped, provider.keyRef),
+            dek,
+            'unwrap of a wrapped DEK',
+          );
+          const again = await p.create();
+          assertSameDek(
+            await again.unwrap(result.wrapped, again.keyRef),
+            dek,
+            'unwrap in a new instance',
+          );
+          await expectFailure(
+            'the other KEK opening what wrap produced',
+            () => other.unwrap(result.wrapped, other.keyRef),
+            wrongKeyCodes,
+            [dek],
+          );
+          await expectFailure('wrap of 31 bytes', () => wrap(new Uint8Array(31)), undefined);
+        }),
+      );
     }
 
     if (features.close) {
-      it('close resolves, closing again resolves, and later calls reject with CmekClosedError', async (p) => {
-        const provider = await p.create();
-        const other = await p.create();
-        const { plaintext: closedDek, wrapped } = await provider.generateDataKey();
-        const dek = copy(closedDek);
-        p.forget(provider);
-        await provider.close?.();
-        await provider.close?.();
-        await expectFailure('generateDataKey after close', () => provider.generateDataKey(), [
-          'CMEK_CLOSED',
-        ]);
-        await expectFailure('unwrap after close', () => provider.unwrap(wrapped, provider.keyRef), [
-          'CMEK_CLOSED',
-        ]);
-        // Closing one instance leaves the others working.
-        const { plaintext } = await other.generateDataKey();
-        assertDek(plaintext, 'another instance after close');
-        assertSameDek(
-          await other.unwrap(wrapped, other.keyRef),
-          dek,
-          'another instance opening a DEK of the closed one',
-        );
-      });
+      group('close', () =>
+        it('close resolves, closing again resolves, and later calls reject with CmekClosedError', async (p) => {
+          const provider = await p.create();
+          const other = await p.create();
+          const { plaintext: closedDek, wrapped } = await provider.generateDataKey();
+          const dek = copy(closedDek);
+          p.forget(provider);
+          await provider.close?.();
+          await provider.close?.();
+          await expectFailure('generateDataKey after close', () => provider.generateDataKey(), [
+            'CMEK_CLOSED',
+          ]);
+          await expectFailure(
+            'unwrap after close',
+            () => provider.unwrap(wrapped, provider.keyRef),
+            ['CMEK_CLOSED'],
+          );
+          // Closing one instance leaves the others working.
+          const { plaintext } = await other.generateDataKey();
+          assertDek(plaintext, 'another instance after close');
+          assertSameDek(
+            await other.unwrap(wrapped, other.keyRef),
+            dek,
+            'another instance opening a DEK of the closed one',
+          );
+        }),
+      );
     }
   });
 }
