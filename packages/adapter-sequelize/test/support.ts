@@ -1,8 +1,8 @@
 /** Shared by the tests: real databases, a counting KEK provider, raw reads around the ORM. */
 import { randomBytes } from 'node:crypto';
-import { createEnvelope, type DekCacheOptions, type Envelope, type KekProvider } from '@cmek/core';
+import { createEnvelope, type DekCacheOptions, type Envelope } from '@cmek/core';
 import { createLocalKekProviderFromKey } from '@cmek/provider-local';
-import { serviceUrl } from '@cmek/test-suite';
+import { kekCallCounter, serviceUrl } from '@cmek/test-suite';
 import { QueryTypes, Sequelize } from 'sequelize';
 
 export interface Database {
@@ -43,44 +43,34 @@ export function uniqueTable(base: string): string {
 }
 
 export interface Counts {
-  generate: number;
-  unwrap: number;
-}
-
-/** A KEK provider (the real local one) that counts the KEK calls made through it. */
-export function countingProvider(kek: Uint8Array): { provider: KekProvider; counts: Counts } {
-  const inner = createLocalKekProviderFromKey(kek);
-  const counts: Counts = { generate: 0, unwrap: 0 };
-  const provider: KekProvider = {
-    specificationVersion: 'v1',
-    providerId: inner.providerId,
-    keyRef: inner.keyRef,
-    async generateDataKey() {
-      counts.generate++;
-      return inner.generateDataKey();
-    },
-    async unwrap(wrapped, keyRef) {
-      counts.unwrap++;
-      return inner.unwrap(wrapped, keyRef);
-    },
-    async unwrapMany(items) {
-      counts.unwrap++;
-      return Promise.all(items.map((item) => inner.unwrap(item.wrapped, item.keyRef)));
-    },
-  };
-  return { provider, counts };
+  readonly generate: number;
+  readonly unwrap: number;
 }
 
 export function newKek(): Uint8Array {
   return new Uint8Array(randomBytes(32));
 }
 
+/** An envelope over the real local provider, its KEK calls counted from the core's events. */
 export function envelopeFor(
   kek: Uint8Array,
   dekCache?: DekCacheOptions,
 ): { envelope: Envelope; counts: Counts } {
-  const { provider, counts } = countingProvider(kek);
-  return { envelope: createEnvelope({ kek: provider, ...(dekCache ? { dekCache } : {}) }), counts };
+  const counter = kekCallCounter();
+  const envelope = createEnvelope({
+    kek: createLocalKekProviderFromKey(kek),
+    onEvent: counter.onEvent,
+    ...(dekCache ? { dekCache } : {}),
+  });
+  const counts: Counts = {
+    get generate() {
+      return counter.counts.generateDataKey;
+    },
+    get unwrap() {
+      return counter.counts.unwrap + counter.counts.unwrapMany;
+    },
+  };
+  return { envelope, counts };
 }
 
 /** The stored row, read with a plain SQL query: no model, no hooks, no adapter. */
