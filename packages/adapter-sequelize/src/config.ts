@@ -1,9 +1,11 @@
 /** The per-model configuration `encryptFields` records, shared by the hooks and the row store. */
 import {
+  CmekConfigError,
   defaultContext,
   type EncryptionContext,
   type Envelope,
   type PlaintextPolicy,
+  validateContext,
 } from '@cmek/core';
 import type { ModelStatic, Model as SequelizeModel } from 'sequelize';
 
@@ -93,11 +95,40 @@ export function register(config: ModelConfig): void {
   registry.set(config.model, config);
 }
 
-/** The default context of SPEC §7: `{ field: '<Model name>.<attribute>' }`, or the fixed label. */
-export function contextFor(
+/** Warned once per process: the option is still honoured. */
+const warned = new Set<string>();
+function deprecated(code: string, message: string): void {
+  if (warned.has(code)) return;
+  warned.add(code);
+  process.emitWarning(message, { type: 'DeprecationWarning', code });
+}
+
+/**
+ * The encryption context of a field: `context` as given (validated as the envelope validates
+ * contexts), the deprecated `label` (the same as `context: { field: label }`), or SPEC §7's
+ * default `{ field: '<Model name>.<attribute>' }`. `where` names the option in errors.
+ */
+export function fieldContext(
   modelName: string,
   attribute: string,
-  label?: string,
+  given: { readonly context?: unknown; readonly label?: unknown },
+  where: string,
 ): EncryptionContext {
-  return label === undefined ? defaultContext(modelName, attribute) : { field: label };
+  if (given.label !== undefined) {
+    if (given.context !== undefined) {
+      throw new CmekConfigError(`${where}: give \`context\` or the deprecated \`label\`, not both`);
+    }
+    if (typeof given.label !== 'string' || given.label === '') {
+      throw new CmekConfigError(
+        `the label of ${modelName}.${attribute} must be a non-empty string`,
+      );
+    }
+    deprecated(
+      'CMEK_DEP_SEQUELIZE_LABEL',
+      `@cmek/adapter-sequelize: the \`label\` option is deprecated; use \`context: { field: '${given.label}' }\` (the same context)`,
+    );
+    return Object.freeze({ field: given.label });
+  }
+  if (given.context !== undefined) return validateContext(given.context, `${where}.context`);
+  return defaultContext(modelName, attribute);
 }

@@ -3,6 +3,7 @@ import {
   CmekConfigError,
   type EncryptionContext,
   type Envelope,
+  type FieldOptions,
   type PlaintextPolicy,
 } from '@cmek/core';
 import {
@@ -13,8 +14,8 @@ import {
 } from './column-check';
 import {
   type AnyModelStatic,
-  contextFor,
   type FieldConfig,
+  fieldContext,
   isConfigured,
   type ModelConfig,
   register,
@@ -23,15 +24,15 @@ import { modelQueryInterface, type QueryInterfaceLike } from './query-interface'
 import { originalsOf } from './shared-query-interface';
 import { guardValidation } from './validation';
 
-export interface EncryptedFieldOptions {
-  /**
-   * The fixed label bound into every value's encryption context instead of
-   * `<Model name>.<attribute>`. Pin it to the old name before renaming a model or attribute:
-   * values written under one label do not decrypt under another.
-   */
+/**
+ * The options of one encrypted field: `context` (default `{ field: '<Model name>.<attribute>' }`;
+ * pin the old one before renaming a model or attribute, or values written under it stop
+ * decrypting) and `maxPlaintextBytes` (the longest plaintext, in UTF-8 bytes, for the column
+ * length check).
+ */
+export interface EncryptedFieldOptions extends FieldOptions {
+  /** @deprecated Use `context: { field: label }`, the same context. */
   readonly label?: string;
-  /** The longest plaintext the field holds, in UTF-8 bytes, for the column length check. */
-  readonly maxPlaintextBytes?: number;
 }
 
 export interface EncryptFieldsOptions {
@@ -137,19 +138,13 @@ export async function encryptFields(
       length: raw.type?._length as number | string | undefined,
     };
     assertStringType(qualified, type);
-    if (
-      fieldOptions.label !== undefined &&
-      (typeof fieldOptions.label !== 'string' || fieldOptions.label === '')
-    ) {
-      throw new CmekConfigError(`the label of ${qualified} must be a non-empty string`);
-    }
     const column = typeof raw.field === 'string' ? raw.field : attribute;
     const field: FieldConfig = {
       attribute,
       column,
       qualified,
       display: qualified,
-      context: contextFor(Model.name, attribute, fieldOptions.label),
+      context: fieldContext(Model.name, attribute, fieldOptions, `fields.${attribute}`),
       envelope: options.envelope,
       plaintextPolicy: options.plaintextPolicy,
     };

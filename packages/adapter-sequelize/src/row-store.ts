@@ -10,7 +10,7 @@ import {
   type RowStore,
 } from '@cmek/core';
 import { Op, QueryTypes } from 'sequelize';
-import { type AnyModelStatic, configOf, contextFor } from './config';
+import { type AnyModelStatic, configOf, fieldContext } from './config';
 import type { QueryInterfaceLike } from './query-interface';
 import { redactError } from './redact';
 import { type CasTarget, compareAndSetColumn, compareAndSetOne } from './row-store-writes';
@@ -20,9 +20,12 @@ export interface SequelizeRowStoreOptions {
   /** The store's name in a configuration and in reports. Default: the model's name. */
   readonly name?: string;
   /**
-   * Fixed labels of the fields' encryption contexts, for a model on which `encryptFields` has
-   * not run in this process (a CLI configuration). When it has run, its contexts are used.
+   * The fields' encryption contexts, for a model on which `encryptFields` has not run in this
+   * process (a CLI configuration) and whose fields have a `context` of their own. When it has
+   * run, its contexts are used.
    */
+  readonly contexts?: Readonly<Record<string, EncryptionContext>>;
+  /** @deprecated Use `contexts: { [field]: { field: label } }`, the same contexts. */
   readonly labels?: Readonly<Record<string, string>>;
 }
 
@@ -74,7 +77,16 @@ export function sequelizeRowStore(
     if (!raw) throw new CmekConfigError(`${Model.name}.${name} is not an attribute of the model`);
     columns.set(name, (raw.field as string | undefined) ?? name);
     const configured = config?.byAttribute.get(name);
-    contexts.set(name, configured?.context ?? contextFor(Model.name, name, options.labels?.[name]));
+    contexts.set(
+      name,
+      configured?.context ??
+        fieldContext(
+          Model.name,
+          name,
+          { context: options.contexts?.[name], label: options.labels?.[name] },
+          `sequelizeRowStore options for ${name}`,
+        ),
+    );
   }
   const fieldList = Object.freeze([...names]);
   const unwrapped = () =>
