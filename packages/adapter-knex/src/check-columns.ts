@@ -1,13 +1,22 @@
 /** The setup check that every encrypted column is wide enough for the ciphertext it will hold. */
-import { CmekConfigError, type Envelope, measureTokenLength } from '@cmek/core';
+import {
+  CmekConfigError,
+  type Envelope,
+  maxPlaintextBytesOption,
+  measureTokenLength,
+  warnDeprecatedOption,
+} from '@cmek/core';
 import type { Knex } from 'knex';
 import type { TableConfigs } from './options';
 
 export interface CheckColumnsOptions {
   /**
-   * The longest plaintext, in bytes, a column must hold. Default: the column's declared length
-   * (a `varchar(255)` that held 255-byte plaintexts must now hold their ciphertext).
+   * The longest plaintext, in UTF-8 bytes, a column must hold, for the columns configured without
+   * a `maxPlaintextBytes` of their own. Default: the column's declared length (a `varchar(255)`
+   * that held 255-byte plaintexts must now hold their ciphertext).
    */
+  readonly maxPlaintextBytes?: number;
+  /** @deprecated Use `maxPlaintextBytes`, the same option. */
   readonly plaintextBytes?: number;
 }
 
@@ -37,7 +46,7 @@ async function widthOf(
   table: string,
   column: string,
   meta: ColumnMeta,
-  options: CheckColumnsOptions,
+  longest: number | undefined,
 ): Promise<ColumnWidth> {
   const max =
     meta.maxLength === null || meta.maxLength === undefined ? NaN : Number(meta.maxLength);
@@ -45,7 +54,7 @@ async function widthOf(
   // capacity (MySQL TEXT: 65535), which is not what the column was sized for
   const bounded = /char/i.test(meta.type ?? '') && Number.isFinite(max) && max > 0;
   const declared = bounded ? max : undefined;
-  const bytes = options.plaintextBytes ?? declared ?? 0;
+  const bytes = longest ?? declared ?? 0;
   const needed = await measureTokenLength(envelope, bytes);
   return { table, column, declared, needed, ok: declared === undefined || declared >= needed };
 }
@@ -56,6 +65,21 @@ export async function checkColumns(
   tables: TableConfigs,
   options: CheckColumnsOptions = {},
 ): Promise<ColumnWidth[]> {
+  if (options.plaintextBytes !== undefined) {
+    if (options.maxPlaintextBytes !== undefined) {
+      throw new CmekConfigError(
+        'checkColumns: give maxPlaintextBytes or the deprecated plaintextBytes, not both',
+      );
+    }
+    warnDeprecatedOption(
+      'CMEK_DEP_KNEX_PLAINTEXT_BYTES',
+      '@cmek/adapter-knex: checkColumns({ plaintextBytes }) is deprecated; use { maxPlaintextBytes }',
+    );
+  }
+  const callDefault = maxPlaintextBytesOption(
+    options.maxPlaintextBytes ?? options.plaintextBytes,
+    'checkColumns: maxPlaintextBytes',
+  );
   const out: ColumnWidth[] = [];
   for (const table of tables.list) {
     const info = (await knex(table.name).columnInfo()) as unknown as Record<string, ColumnMeta>;
@@ -67,8 +91,9 @@ export async function checkColumns(
           `${table.name}.${configured} is configured but the table has no such column`,
         );
       }
+      const longest = table.maxPlaintextBytes.get(configured) ?? callDefault;
       for (const column of declared) {
-        out.push(await widthOf(envelope, table.name, column, info[column]!, options));
+        out.push(await widthOf(envelope, table.name, column, info[column]!, longest));
       }
     }
   }

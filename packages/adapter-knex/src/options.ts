@@ -4,7 +4,10 @@ import {
   defaultContext,
   type EncryptionContext,
   type Envelope,
+  type FieldOptions,
+  maxPlaintextBytesOption,
   validateContext,
+  warnDeprecatedOption,
 } from '@cmek/core';
 import { foldName } from './fold';
 import type { Identifiers } from './identifiers';
@@ -12,15 +15,15 @@ import type { Identifiers } from './identifiers';
 export interface CmekTableOptions {
   /**
    * The encrypted columns, named as your queries or as the database name them (with an
-   * identifier mapper such as `knexSnakeCaseMappers`, either side's names match).
+   * identifier mapper such as `knexSnakeCaseMappers`, either side's names match): a list, or the
+   * columns mapped to their options (core's `FieldOptions`): `context` (default
+   * `{ field: '<table>.<column>' }`; pin the old one before renaming a table or a column, or old
+   * values stop decrypting) and `maxPlaintextBytes` (the longest plaintext, for `checkColumns`).
    */
-  readonly columns: readonly string[];
+  readonly columns: readonly string[] | Readonly<Record<string, FieldOptions>>;
   /** The primary key, used by `rowStore(table)`. Default `id`. */
   readonly primaryKey?: string;
-  /**
-   * A fixed encryption context per column, replacing the default `{ field: '<table>.<column>' }`.
-   * Pin the old label here before renaming a table or a column, or old values stop decrypting.
-   */
+  /** @deprecated Use `columns: { [column]: { context } }`, the same contexts. */
   readonly context?: Readonly<Record<string, EncryptionContext>>;
 }
 
@@ -44,6 +47,8 @@ export interface TableConfig {
    */
   readonly spellings: ReadonlyMap<string, string>;
   readonly contexts: ReadonlyMap<string, EncryptionContext>;
+  /** The configured `maxPlaintextBytes` of the columns that have one. */
+  readonly maxPlaintextBytes: ReadonlyMap<string, number>;
   /** How the wrapped Knex's identifiers are spelled. */
   readonly identifiers: Identifiers;
 }
@@ -85,9 +90,27 @@ function spelledNames(
   return out;
 }
 
-function contextOf(table: string, column: string, given: unknown): EncryptionContext {
-  if (given === undefined) return defaultContext(table, column);
-  return validateContext(given, `tables.${table}.context.${column}`);
+/** The configured columns and their options, from the list or the object form of `columns`. */
+function columnEntries(name: string, columns: unknown): [string, FieldOptions][] {
+  const where = `tables.${name}.columns`;
+  const entries: [string, unknown][] = Array.isArray(columns)
+    ? columns.map((c) => [c as string, {}])
+    : typeof columns === 'object' && columns !== null
+      ? Object.entries(columns)
+      : [];
+  if (entries.length === 0 || entries.some(([c]) => typeof c !== 'string' || c.length === 0)) {
+    throw new CmekConfigError(
+      `${where} must be a non-empty array of column names, or an object of column name to options`,
+    );
+  }
+  for (const [column, options] of entries) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new CmekConfigError(
+        `${where}.${column} must be an object ({ context?, maxPlaintextBytes? })`,
+      );
+    }
+  }
+  return entries as [string, FieldOptions][];
 }
 
 export function normaliseTables(tables: unknown, identifiers: Identifiers): TableConfigs {
@@ -100,19 +123,13 @@ export function normaliseTables(tables: unknown, identifiers: Identifiers): Tabl
       throw new CmekConfigError(`tables.${name} must be an object with \`columns\``);
     }
     const options = raw as Partial<CmekTableOptions>;
-    const columns = options.columns;
-    if (
-      !Array.isArray(columns) ||
-      columns.length === 0 ||
-      columns.some((c) => typeof c !== 'string' || c.length === 0)
-    ) {
-      throw new CmekConfigError(`tables.${name}.columns must be a non-empty array of column names`);
-    }
+    const entries = columnEntries(name, options.columns);
+    const columns = entries.map(([column]) => column);
     const primaryKey = options.primaryKey ?? 'id';
     if (typeof primaryKey !== 'string' || primaryKey.length === 0) {
       throw new CmekConfigError(`tables.${name}.primaryKey must be a column name`);
     }
-    const spellings = spelledNames(columns as string[], `tables.${name}.columns`, identifiers);
+    const spellings = spelledNames(columns, `tables.${name}.columns`, identifiers);
     if (identifiers.of(primaryKey).some((spelling) => spellings.has(spelling))) {
       throw new CmekConfigError(`tables.${name}: the primary key cannot be an encrypted column`);
     }
@@ -126,8 +143,38 @@ export function normaliseTables(tables: unknown, identifiers: Identifiers): Tabl
       }
     }
     const contexts = new Map<string, EncryptionContext>();
-    for (const column of columns as string[]) {
-      contexts.set(column, contextOf(name, column, given[column]));
+    const maxPlaintextBytes = new Map<string, number>();
+    for (const [column, fieldOptions] of entries) {
+      const where = `tables.${name}.columns.${column}`;
+      if (fieldOptions.context !== undefined && given[column] !== undefined) {
+        throw new CmekConfigError(
+          `${where}: a context here and in the deprecated tables.${name}.context`,
+        );
+      }
+      const context = fieldOptions.context ?? given[column];
+      contexts.set(
+        column,
+        context === undefined
+          ? defaultContext(name, column)
+          : validateContext(
+              context,
+              fieldOptions.context === undefined
+                ? `tables.${name}.context.${column}`
+                : `${where}.context`,
+            ),
+      );
+      const max = maxPlaintextBytesOption(
+        fieldOptions.maxPlaintextBytes,
+        `${where}.maxPlaintextBytes`,
+      );
+      if (max !== undefined) maxPlaintextBytes.set(column, max);
+    }
+    if (options.context !== undefined) {
+      // warned once the configuration is known to be valid: it is used as it is
+      warnDeprecatedOption(
+        'CMEK_DEP_KNEX_TABLE_CONTEXT',
+        '@cmek/adapter-knex: `tables.<table>.context` is deprecated; give each column its context in `columns: { <column>: { context } }`',
+      );
     }
     out.set(name, {
       name,
@@ -135,6 +182,7 @@ export function normaliseTables(tables: unknown, identifiers: Identifiers): Tabl
       columns: new Set(spellings.values()),
       spellings,
       contexts,
+      maxPlaintextBytes,
       identifiers,
     });
   }

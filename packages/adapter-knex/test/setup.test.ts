@@ -1,6 +1,6 @@
 /** withCmek's option validation and the column-width check, on each real database. */
 import { CmekConfigError, createEnvelope } from '@cmek/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { withCmek } from '../src/index';
 import { databases, uniquePrefix } from './support/databases';
 import { knexFactory } from './support/knex';
@@ -41,8 +41,53 @@ describe('withCmek options', () => {
         tables: { t: { columns: ['a'], context: { a: { field: 'x'.repeat(65_536) } } } },
       },
     ],
+    [
+      'a column context both in columns and in the deprecated table context',
+      {
+        envelope,
+        tables: {
+          t: { columns: { a: { context: { field: 'x' } } }, context: { a: { field: 'y' } } },
+        },
+      },
+    ],
+    [
+      'a column whose options are not an object',
+      { envelope, tables: { t: { columns: { a: 1 } } } },
+    ],
+    [
+      'a maxPlaintextBytes that is not a positive integer',
+      { envelope, tables: { t: { columns: { a: { maxPlaintextBytes: 0 } } } } },
+    ],
   ])('%s is a CmekConfigError', (_name, options) => {
     expect(() => withCmek(knex, options as never)).toThrow(CmekConfigError);
+  });
+
+  it("columns as an object: each column's own context binds its values; the deprecated table context is the same, with one warning", async () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const byColumn = withCmek(knex, {
+      envelope,
+      tables: { t: { columns: { a: { context: { field: 'pinned.a' } }, b: {} } } },
+    });
+    const second = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: ':memory:' },
+      useNullAsDefault: true,
+    });
+    const byTable = withCmek(second, {
+      envelope,
+      tables: { t: { columns: ['a'], context: { a: { field: 'pinned.a' } } } },
+    });
+    const row = await byColumn.encryptRow('t', { a: 'va', b: 'vb' });
+    expect(await envelope.decrypt(row.a as string, { context: { field: 'pinned.a' } })).toBe('va');
+    expect(await envelope.decrypt(row.b as string, { context: { field: 't.b' } })).toBe('vb');
+    const other = await byTable.encryptRow('t', { a: 'va' });
+    expect(await envelope.decrypt(other.a as string, { context: { field: 'pinned.a' } })).toBe(
+      'va',
+    );
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]![1]).toMatchObject({ code: 'CMEK_DEP_KNEX_TABLE_CONTEXT' });
+    warn.mockRestore();
+    await second.destroy();
   });
 
   it('refuses something that is not a Knex instance', () => {
@@ -107,6 +152,29 @@ for (const db of databases) {
         `${table}.wide holds 1000 characters, needs at least ${await needed(1000)}`,
       );
       expect(message).not.toContain('.body');
+    });
+
+    it("a column's own maxPlaintextBytes is what it is checked for; the call's is for the others", async () => {
+      const envelope = createEnvelope({ kek: countingProvider() });
+      const app = withCmek(plain, {
+        envelope,
+        tables: { [table]: { columns: { wide: { maxPlaintextBytes: 2000 }, short: {} } } },
+      });
+      const error = await app.checkColumns({ maxPlaintextBytes: 1 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const needed = async (n: number) => (await envelope.encrypt('x'.repeat(n))).length;
+      const message = (error as Error).message;
+      expect(message).toContain(
+        `${table}.wide holds 1000 characters, needs at least ${await needed(2000)}`,
+      );
+      expect(message).toContain(
+        `${table}.short holds 40 characters, needs at least ${await needed(1)}`,
+      );
+      await expect(
+        app.checkColumns({ maxPlaintextBytes: 1, plaintextBytes: 1 }),
+      ).rejects.toBeInstanceOf(CmekConfigError);
     });
 
     it('passes when every column is wide enough for the stated plaintext size', async () => {

@@ -6,6 +6,7 @@ import {
   type Envelope,
   type PlaintextPolicy,
   validateContext,
+  warnDeprecatedOption,
 } from '@cmek/core';
 import type { ModelStatic, Model as SequelizeModel } from 'sequelize';
 
@@ -95,14 +96,6 @@ export function register(config: ModelConfig): void {
   registry.set(config.model, config);
 }
 
-/** Warned once per process: the option is still honoured. */
-const warned = new Set<string>();
-function deprecated(code: string, message: string): void {
-  if (warned.has(code)) return;
-  warned.add(code);
-  process.emitWarning(message, { type: 'DeprecationWarning', code });
-}
-
 /**
  * The encryption context of a field: `context` as given (validated as the envelope validates
  * contexts), the deprecated `label` (the same as `context: { field: label }`), or SPEC §7's
@@ -123,7 +116,7 @@ export function fieldContext(
         `the label of ${modelName}.${attribute} must be a non-empty string`,
       );
     }
-    deprecated(
+    warnDeprecatedOption(
       'CMEK_DEP_SEQUELIZE_LABEL',
       `@cmek/adapter-sequelize: the \`label\` option is deprecated; use \`context: { field: '${given.label}' }\` (the same context)`,
     );

@@ -52,6 +52,30 @@ export function validateContext(context: unknown, where: string): EncryptionCont
   return Object.freeze({ ...(context as EncryptionContext) });
 }
 
+const warned = new Set<string>();
+
+/**
+ * Warns once per process (a `DeprecationWarning` with `code`) that an option an adapter still
+ * honours is deprecated; `message` says what to use instead.
+ */
+export function warnDeprecatedOption(code: string, message: string): void {
+  if (warned.has(code)) return;
+  warned.add(code);
+  process.emitWarning(message, { type: 'DeprecationWarning', code });
+}
+
+/**
+ * A `maxPlaintextBytes` option: `undefined` when not given, else a positive integer; anything else
+ * is a `CmekConfigError` naming `where`.
+ */
+export function maxPlaintextBytesOption(value: unknown, where: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new CmekConfigError(`${where} must be a positive integer (bytes)`);
+  }
+  return value;
+}
+
 const measured = new WeakMap<Envelope, Map<number, Promise<number>>>();
 
 /**

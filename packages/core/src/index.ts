@@ -41,8 +41,10 @@ export type {
 export {
   defaultContext,
   type FieldOptions,
+  maxPlaintextBytesOption,
   measureTokenLength,
   validateContext,
+  warnDeprecatedOption,
 } from './field-config';
 export {
   assertFieldValue,

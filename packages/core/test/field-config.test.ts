@@ -1,11 +1,13 @@
 /** The field configuration adapters share: contexts validated as the envelope validates them. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   CmekConfigError,
   createEnvelope,
   defaultContext,
+  maxPlaintextBytesOption,
   measureTokenLength,
   validateContext,
+  warnDeprecatedOption,
 } from '../src/index';
 import { memoryProvider } from './support/memory-provider';
 
@@ -48,5 +50,27 @@ describe('field configuration', () => {
     expect(await measureTokenLength(envelope, 100)).toBe(length);
     expect(await measureTokenLength(envelope, 1000)).toBeGreaterThan(length);
     expect(kek.calls.generateDataKey).toBe(1);
+  });
+
+  it('maxPlaintextBytesOption takes a positive integer or nothing', () => {
+    expect(maxPlaintextBytesOption(undefined, 'x')).toBeUndefined();
+    expect(maxPlaintextBytesOption(200, 'x')).toBe(200);
+    for (const bad of [0, -1, 1.5, '3', Number.NaN]) {
+      expect(() => maxPlaintextBytesOption(bad, 'fields.a.maxPlaintextBytes')).toThrow(
+        /^fields\.a\.maxPlaintextBytes must be a positive integer/,
+      );
+    }
+  });
+
+  it('warnDeprecatedOption warns once per code', () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    warnDeprecatedOption('CMEK_DEP_TEST_A', 'use b');
+    warnDeprecatedOption('CMEK_DEP_TEST_A', 'use b');
+    warnDeprecatedOption('CMEK_DEP_TEST_C', 'use d');
+    expect(warn.mock.calls).toEqual([
+      ['use b', { type: 'DeprecationWarning', code: 'CMEK_DEP_TEST_A' }],
+      ['use d', { type: 'DeprecationWarning', code: 'CMEK_DEP_TEST_C' }],
+    ]);
+    warn.mockRestore();
   });
 });
