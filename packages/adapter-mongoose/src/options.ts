@@ -4,7 +4,10 @@ import {
   defaultContext,
   type EncryptionContext,
   type Envelope,
+  type FieldOptions,
+  maxPlaintextBytesOption,
   validateContext,
+  warnDeprecatedOption,
 } from '@cmek/core';
 import { type FieldPath, parseFields, type SchemaView } from './paths';
 
@@ -14,19 +17,19 @@ export interface CmekPluginOptions {
   /**
    * The encrypted paths: `String` paths, possibly nested (`settings.smtp.password`), inside
    * single subdocuments, inside arrays of subdocuments (`webhooks.secret`, also written
-   * `webhooks.$.secret`: every element's `secret`), or inside a `Mixed` path.
+   * `webhooks.$.secret`: every element's `secret`), or inside a `Mixed` path. A list, or the
+   * paths mapped to their options (core's `FieldOptions`): `context` (default
+   * `{ field: '<modelName>.<path>' }`); `maxPlaintextBytes` is accepted for the shared shape and
+   * not used (a MongoDB string has no declared length).
    */
-  readonly fields: readonly string[];
+  readonly fields: readonly string[] | Readonly<Record<string, FieldOptions>>;
   /**
    * The model name used in the default context `{ field: '<modelName>.<path>' }`. Default: the
    * name the schema is compiled under (`mongoose.model(name, schema)`; for a discriminator, the
    * base model's name). Pin it here before renaming a model, or old values stop decrypting.
    */
   readonly modelName?: string;
-  /**
-   * A fixed encryption context per path (keyed by the path as declared in `fields`), replacing
-   * the default `{ field: '<modelName>.<path>' }`.
-   */
+  /** @deprecated Use `fields: { [path]: { context } }`, the same contexts. */
   readonly context?: Readonly<Record<string, EncryptionContext>>;
 }
 
@@ -46,6 +49,25 @@ export interface PluginConfig {
 const configs = new WeakMap<object, PluginConfig>();
 /** The same configurations by the options object, which discriminators and clones keep. */
 const byOptions = new WeakMap<object, PluginConfig>();
+
+/** A declared path without its array markers (`webhooks.$.secret` → `webhooks.secret`). */
+function pathOf(declared: string): string {
+  return declared
+    .split('.')
+    .filter((s) => !/^\$(\[\])?$/.test(s))
+    .join('.');
+}
+
+/** The per-path options when `fields` is an object; `undefined` for a list (or anything else). */
+function fieldOptionsOf(fields: unknown): Record<string, FieldOptions> | undefined {
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) return undefined;
+  for (const [path, options] of Object.entries(fields)) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new CmekConfigError(`cmekPlugin: fields.${path} must be an object ({ context? })`);
+    }
+  }
+  return fields as Record<string, FieldOptions>;
+}
 
 function checkContext(path: string, given: unknown): EncryptionContext {
   return validateContext(given, `cmekPlugin: context.${path}`);
@@ -68,21 +90,37 @@ export function normaliseOptions(schema: SchemaView, options: unknown): PluginCo
   if (o.modelName !== undefined && (typeof o.modelName !== 'string' || o.modelName === '')) {
     throw new CmekConfigError('cmekPlugin: `modelName` must be a non-empty string');
   }
-  const fields = parseFields(schema, o.fields);
+  const perField = fieldOptionsOf(o.fields);
+  const fields = parseFields(schema, perField === undefined ? o.fields : Object.keys(perField));
   const contexts = new Map<string, EncryptionContext>();
+  for (const [declared, fieldOptions] of Object.entries(perField ?? {})) {
+    const where = `cmekPlugin: fields.${declared}`;
+    maxPlaintextBytesOption(fieldOptions.maxPlaintextBytes, `${where}.maxPlaintextBytes`);
+    if (fieldOptions.context !== undefined) {
+      contexts.set(pathOf(declared), validateContext(fieldOptions.context, `${where}.context`));
+    }
+  }
   const given = o.context ?? {};
   if (typeof given !== 'object' || given === null || Array.isArray(given)) {
     throw new CmekConfigError('cmekPlugin: `context` must be an object keyed by path');
   }
   for (const [declared, context] of Object.entries(given)) {
-    const path = declared
-      .split('.')
-      .filter((s) => !/^\$(\[\])?$/.test(s))
-      .join('.');
+    const path = pathOf(declared);
     if (!fields.some((f) => f.path === path)) {
       throw new CmekConfigError(`cmekPlugin: context names '${declared}', which is not in fields`);
     }
+    if (contexts.has(path)) {
+      throw new CmekConfigError(
+        `cmekPlugin: '${declared}' has a context in fields and in the deprecated \`context\``,
+      );
+    }
     contexts.set(path, checkContext(declared, context));
+  }
+  if (o.context !== undefined) {
+    warnDeprecatedOption(
+      'CMEK_DEP_MONGOOSE_CONTEXT',
+      '@cmek/adapter-mongoose: the `context` option is deprecated; give each path its context in `fields: { <path>: { context } }`',
+    );
   }
   return { envelope, fields, modelName: o.modelName, contexts };
 }

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { CmekConfigError, createEnvelope } from '@cmek/core';
 import { createLocalKekProviderFromKey } from '@cmek/provider-local';
 import mongoose from 'mongoose';
-import { describe, expect, it } from 'vitest';
-import { type CmekPluginOptions, cmekPlugin } from '../src/index';
+import { describe, expect, it, vi } from 'vitest';
+import { type CmekPluginOptions, cmekPlugin, mongooseRowStore } from '../src/index';
 
 const envelope = createEnvelope({ kek: createLocalKekProviderFromKey(randomBytes(32)) });
 
@@ -45,6 +45,48 @@ describe('cmekPlugin options', () => {
     const run = apply({ fields: fields as string[] });
     expect(run).toThrow(CmekConfigError);
     expect(run).toThrow(message);
+  });
+
+  it("fields as an object: each path's own context; the deprecated context option is the same, with one warning", () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    let n = 0;
+    const model = (options: Partial<CmekPluginOptions>) => {
+      const s = schema();
+      s.plugin(cmekPlugin, { envelope, ...options } as CmekPluginOptions);
+      const name = `FieldOptions${++n}${randomBytes(3).toString('hex')}`;
+      return mongoose.model(name, s) as unknown as mongoose.Model<unknown>;
+    };
+    const byField = model({
+      fields: { token: { context: { field: 'pinned.token' } }, 'hooks.$.secret': {} },
+    });
+    const byOption = model({ fields: ['token'], context: { token: { field: 'pinned.token' } } });
+    expect(mongooseRowStore(byField, ['token']).contextFor('token')).toEqual({
+      field: 'pinned.token',
+    });
+    expect(mongooseRowStore(byOption, ['token']).contextFor('token')).toEqual({
+      field: 'pinned.token',
+    });
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]![1]).toMatchObject({ code: 'CMEK_DEP_MONGOOSE_CONTEXT' });
+    warn.mockRestore();
+  });
+
+  it.each([
+    [
+      'a path with a context in both places',
+      { fields: { token: { context: { field: 'a' } } }, context: { token: { field: 'b' } } },
+    ],
+    ['options of a path that are not an object', { fields: { token: 'x' } }],
+    [
+      'a maxPlaintextBytes that is not a positive integer',
+      { fields: { token: { maxPlaintextBytes: -1 } } },
+    ],
+    [
+      'a per-path context with a lone surrogate',
+      { fields: { token: { context: { field: '\uD800' } } } },
+    ],
+  ])('%s is a CmekConfigError', (_what, options) => {
+    expect(apply(options as never)).toThrow(CmekConfigError);
   });
 
   it('refuses at setup a context the envelope would refuse at the first write', () => {
