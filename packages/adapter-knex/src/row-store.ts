@@ -10,6 +10,7 @@ import {
   type Row,
   type RowCounter,
   type RowStore,
+  storeWriteError,
 } from '@cmek/core';
 import type { Knex } from 'knex';
 import { identifiersOf } from './identifiers';
@@ -184,14 +185,10 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
   ): unknown {
     if (CmekError.isInstance(error)) return error;
     redactInPlace(error, secrets);
-    const code = (error as { code?: unknown } | null)?.code;
-    const message = error instanceof Error ? error.message : 'a non-Error value';
-    return new CmekQueryError(
+    return storeWriteError(
+      error,
       field ?? '(batch)',
-      `${what} on ${field ? `${table}.${field}` : table} failed in the database${
-        typeof code === 'string' || typeof code === 'number' ? ` (${code})` : ''
-      }: ${message}`,
-      { cause: error },
+      `${what} on ${field ? `${table}.${field}` : table}`,
     );
   }
 }

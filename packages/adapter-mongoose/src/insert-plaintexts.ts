@@ -8,6 +8,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Saved } from './crypt';
+import { wrapMethodOnce } from './objects';
 
 const calls = new AsyncLocalStorage<Map<string, string>>();
 const WRAPPED = Symbol.for('cmek.adapter-mongoose.insert-many');
@@ -25,22 +26,16 @@ export function insertedPlaintexts(): ReadonlyMap<string, string> {
   return calls.getStore() ?? new Map();
 }
 
-type Method = (this: unknown, ...args: unknown[]) => unknown;
-
 /** Runs each `Model.insertMany` call of a model in its own scope (a no-op once done). */
 export function scopeInsertMany(model: unknown): void {
   if (typeof model !== 'function') return;
-  const original = (model as { insertMany?: unknown }).insertMany;
-  if (typeof original !== 'function' || WRAPPED in original) return;
-  const call = original as Method;
-  const insertMany: Method = function (this: unknown, ...args: unknown[]) {
-    return calls.run(new Map(), () => call.apply(this, args));
-  };
-  Object.defineProperty(insertMany, WRAPPED, { value: true });
-  Object.defineProperty(model, 'insertMany', {
-    value: insertMany,
-    configurable: true,
-    enumerable: false,
-    writable: true,
-  });
+  wrapMethodOnce(
+    model,
+    'insertMany',
+    WRAPPED,
+    (call) =>
+      function (this: unknown, ...args: unknown[]) {
+        return calls.run(new Map(), () => call.apply(this, args));
+      },
+  );
 }

@@ -6,6 +6,7 @@
  */
 import { guardCollection } from './collection-guard';
 import { wrapConnectionBulkWrite } from './connection-bulk-write';
+import { wrapMethodOnce } from './objects';
 import type { FieldPath } from './paths';
 
 const FOLLOWS = Symbol.for('cmek.adapter-mongoose.use-connection');
@@ -16,25 +17,19 @@ interface ModelView {
   useConnection?: unknown;
 }
 
-type Method = (this: ModelView, ...args: unknown[]) => unknown;
-
 /** `Model.useConnection(connection)` gives the model a new collection object: guard it too. */
 function followConnectionSwitch(model: ModelView, fields: readonly FieldPath[]): void {
-  const original = model.useConnection;
-  if (typeof original !== 'function' || FOLLOWS in original) return;
-  const call = original as Method;
-  const useConnection: Method = function (this: ModelView, ...args: unknown[]) {
-    const result = call.apply(this, args);
-    guardModel(this, fields);
-    return result;
-  };
-  Object.defineProperty(useConnection, FOLLOWS, { value: true });
-  Object.defineProperty(model, 'useConnection', {
-    value: useConnection,
-    configurable: true,
-    enumerable: false,
-    writable: true,
-  });
+  wrapMethodOnce(
+    model,
+    'useConnection',
+    FOLLOWS,
+    (call) =>
+      function (this: unknown, ...args: unknown[]) {
+        const result = call.apply(this, args);
+        guardModel(this, fields);
+        return result;
+      },
+  );
 }
 
 export function guardModel(model: unknown, fields: readonly FieldPath[]): void {

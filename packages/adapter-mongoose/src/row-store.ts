@@ -3,11 +3,11 @@ import {
   CmekConfigError,
   CmekError,
   CmekInvalidInputError,
-  CmekQueryError,
   type Cursor,
   type Row,
   type RowCounter,
   type RowStore,
+  storeWriteError,
 } from '@cmek/core';
 import type { Model } from 'mongoose';
 import { scrubTokens } from './driver-errors';
@@ -203,14 +203,9 @@ function casError(
   values: readonly string[],
 ): unknown {
   if (CmekError.isInstance(error)) return error;
-  scrubTokens(error, values);
-  const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : 'a non-Error value';
-  return new CmekQueryError(
+  return storeWriteError(
+    scrubTokens(error, values),
     path,
-    `compareAndSet on ${collection}.${path} failed in the database${
-      typeof code === 'string' || typeof code === 'number' ? ` (${code})` : ''
-    }: ${message}`,
-    { cause: error },
+    `compareAndSet on ${collection}.${path}`,
   );
 }

@@ -56,4 +56,5 @@ export {
 export { createKeyring, type Keyring, type KeyringOptions } from './keyring';
 export type { GeneratedDataKey, KekProvider, WrappedDataKey } from './provider';
 export type { CasWrite, Cursor, Row, RowCounter, RowStore } from './row-store';
+export { storeWriteError } from './store-errors';
 export { inspectToken, TOKEN_PREFIX } from './token';
