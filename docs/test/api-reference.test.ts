@@ -20,6 +20,9 @@ const PACKAGES = [
   'adapter-sequelize',
   'adapter-mongoose',
   'adapter-knex',
+  'adapter-prisma',
+  'adapter-drizzle',
+  'opentelemetry',
   'cli',
   'test-suite',
 ] as const;
