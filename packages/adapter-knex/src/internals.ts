@@ -75,3 +75,34 @@ export function isPlainObject(value: unknown): boolean {
   const proto = Object.getPrototypeOf(value) as unknown;
   return proto === Object.prototype || proto === null;
 }
+
+/** A row a write takes or a read returns: a plain object, not SQL (raw) and not a subquery. */
+export type RowObject = Record<string, unknown>;
+
+export function isPlainRow(value: unknown): value is RowObject {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !isRaw(value) &&
+    !isBuilder(value)
+  );
+}
+
+/** The state Knex builds from a callback (`where(function () { … })`, a subquery function). */
+export function scratchBuilder(
+  client: ClientLike,
+  fn: (this: unknown, b: unknown) => void,
+): BuilderState {
+  const builder = client.queryBuilder();
+  fn.call(builder, builder);
+  return builder;
+}
+
+/** The conditions of `join(t, function () { … })`: Knex calls it on a fresh JoinClause. */
+export function joinClausesOf(client: ClientLike, fn: unknown): readonly Statement[] {
+  const joined = (
+    client.queryBuilder() as unknown as { join(t: string, fn: unknown): BuilderState }
+  ).join('cmek_scratch', fn);
+  return joined._statements.at(-1)?.clauses ?? [];
+}

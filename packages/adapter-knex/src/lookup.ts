@@ -5,6 +5,7 @@
  * missed would be written as plaintext.
  */
 import { CmekQueryError } from '@cmek/core';
+import { lastPart } from './names';
 import type { TableConfig, TableConfigs } from './options';
 
 /**
@@ -22,7 +23,7 @@ export function lookupTable(tables: TableConfigs, name: string): TableConfig | u
   }
   if (name.includes('.')) {
     for (const spelling of spellings) {
-      const bare = tables.spellings.get(spelling.slice(spelling.lastIndexOf('.') + 1));
+      const bare = tables.spellings.get(lastPart(spelling));
       if (bare !== undefined) return bare;
     }
     return undefined;

@@ -1,5 +1,10 @@
 /** Parsing of the identifiers Knex accepts: `table as alias`, `schema.table`, `t.column as alias`. */
 
+/** The last dotted part of a name: the table of `schema.table`, the column of `t.column`. */
+export function lastPart(name: string): string {
+  return name.slice(name.lastIndexOf('.') + 1);
+}
+
 /** Knex's alias separator: a case-insensitive ` as ` (see Knex's wrappingFormatter). */
 function splitAlias(value: string): [string, string | undefined] {
   let i = -1;
@@ -24,7 +29,7 @@ export interface ColumnName {
 export function parseColumn(value: string, alias?: string): ColumnName {
   const [base, as] = splitAlias(value);
   const dot = base.lastIndexOf('.');
-  const column = dot === -1 ? base : base.slice(dot + 1);
+  const column = lastPart(base);
   const qualifier = dot === -1 ? undefined : base.slice(0, dot);
   return { qualifier, column, key: alias ?? as ?? column };
 }
@@ -39,6 +44,5 @@ export interface TableName {
 export function parseTable(value: string, schema: string | undefined): TableName {
   const [base, as] = splitAlias(value);
   const name = schema !== undefined && !base.includes('.') ? `${schema}.${base}` : base;
-  const dot = base.lastIndexOf('.');
-  return { name, alias: as ?? (dot === -1 ? base : base.slice(dot + 1)) };
+  return { name, alias: as ?? lastPart(base) };
 }

@@ -9,8 +9,7 @@ import {
   validateContext,
   warnDeprecatedOption,
 } from '@cmek/core';
-import { foldName } from './fold';
-import type { Identifiers } from './identifiers';
+import { foldName, type Identifiers } from './identifiers';
 
 export interface CmekTableOptions {
   /**

@@ -1,16 +1,8 @@
 /** `withCmek`: a Knex instance whose query builders encrypt and decrypt configured tables. */
-import { pipeline, Transform } from 'node:stream';
+import { pipeline } from 'node:stream';
 import { CmekConfigError, CmekQueryError, type Envelope, type RowStore } from '@cmek/core';
 import type { Knex } from 'knex';
-import { planQuery, type QueryPlan } from './analyze';
-import { type CheckColumnsOptions, type ColumnWidth, checkColumns } from './check-columns';
-import {
-  decryptResult,
-  decryptRowsInPlace,
-  encryptPending,
-  encryptRows,
-  tableTargets,
-} from './crypt';
+import { type CheckColumnsOptions, type ColumnWidth, checkColumns } from './column-check';
 import { identifiersOf } from './identifiers';
 import { type BuilderState, isPlainObject, objectUpdatesOf } from './internals';
 import { lookupTable } from './lookup';
@@ -21,8 +13,11 @@ import {
   type TableConfigs,
   type WithCmekOptions,
 } from './options';
+import { planQuery, type QueryPlan } from './plan';
+import { decryptingStream, decryptResult, decryptRowsInPlace } from './read';
 import { redactInPlace, secretsOf } from './redact';
 import { knexRowStore } from './row-store';
+import { encryptPending, encryptRows, tableTargets } from './write';
 
 /** What `withCmek` adds to the Knex instance it returns (and to its transactions). */
 export interface CmekKnexHelpers {
@@ -77,59 +72,6 @@ async function run(builder: BuilderState, plan: QueryPlan, ctx: Context): Promis
   return decryptResult(ctx.envelope, plan, result, ctx.tables.identifiers);
 }
 
-/** Rows a stream decrypts together at most: one `decryptMany` per column per batch. */
-const STREAM_BATCH = 500;
-
-/**
- * Decrypts streamed rows in batches: the rows that arrive together (a driver pushes a page of
- * rows in one tick) are decrypted with one `decryptMany` per column, and a batch is flushed when
- * it is full, when no more rows arrive in the same turn of the event loop, or at the end.
- * Rows come out in order.
- */
-function decryptingStream(plan: QueryPlan, ctx: Context): Transform {
-  let batch: unknown[] = [];
-  let scheduled = false;
-  let chain: Promise<void> = Promise.resolve();
-  const flush = (): Promise<void> => {
-    scheduled = false;
-    const rows = batch;
-    batch = [];
-    chain = chain.then(async () => {
-      if (rows.length === 0) return;
-      await decryptRowsInPlace(ctx.envelope, plan.read, rows, ctx.tables.identifiers, plan.plain);
-      for (const row of rows) out.push(row);
-    });
-    return chain;
-  };
-  const out = new Transform({
-    objectMode: true,
-    transform(row: unknown, _encoding, callback) {
-      batch.push(row);
-      if (batch.length >= STREAM_BATCH) {
-        flush().then(
-          () => callback(),
-          (error: unknown) => callback(error as Error),
-        );
-        return;
-      }
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(() => {
-          if (scheduled) flush().catch((error: unknown) => out.destroy(error as Error));
-        });
-      }
-      callback();
-    },
-    flush(callback) {
-      flush().then(
-        () => callback(),
-        (error: unknown) => callback(error as Error),
-      );
-    },
-  });
-  return out;
-}
-
 function patchBuilder<T>(value: T, ctx: Context): T {
   const builder = value as unknown as BuilderState & Record<string | symbol, unknown>;
   if (builder[WRAPPED]) return value;
@@ -157,7 +99,7 @@ function patchBuilder<T>(value: T, ctx: Context): T {
       );
     }
     const source = protoStream.apply(this, args);
-    const out = decryptingStream(plan, ctx);
+    const out = decryptingStream(ctx.envelope, plan, ctx.tables.identifiers);
     pipeline(source, out, () => undefined);
     return out;
   };

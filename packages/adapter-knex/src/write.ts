@@ -1,0 +1,159 @@
+/**
+ * Encryption on every write path: the values an insert / update / upsert / merge is about to
+ * send (and `encryptRow`'s row), by encrypted column, through core's `sealCells`.
+ */
+import {
+  assertFieldValue,
+  CmekInvalidInputError,
+  CmekQueryError,
+  type Envelope,
+  sealCells,
+} from '@cmek/core';
+import {
+  type BuilderState,
+  isBuilder,
+  isPlainRow,
+  isRaw,
+  isRef,
+  objectUpdatesOf,
+  type RowObject,
+} from './internals';
+import { encryptedColumn } from './lookup';
+import type { TableConfig } from './options';
+import type { WriteTargets } from './plan';
+import { type ColumnTarget, cellsOf, columnLabel } from './target';
+
+function notEncryptable(target: ColumnTarget | undefined, what: string): CmekQueryError {
+  const name = target ? columnLabel(target) : 'an encrypted column';
+  return new CmekQueryError(
+    target?.column ?? '(write)',
+    `${what} for ${name} cannot be encrypted: pass the plaintext value itself`,
+  );
+}
+
+/** What a value Knex would write as SQL rather than bind is, for the refusal's message. */
+function sqlValueType(value: unknown): string | undefined {
+  if (isRef(value)) return 'a knex.ref() reference';
+  if (isRaw(value)) return 'a knex.raw() SQL fragment';
+  if (isBuilder(value) || typeof value === 'function') return 'a subquery';
+  return undefined;
+}
+
+/**
+ * Refuses, before Knex or the driver sees it, a value an encrypted column cannot take: SQL
+ * (raw, ref, subquery) and every non-string (numbers, booleans, objects, arrays, Dates, …).
+ * The message names the column and the type, never the value.
+ */
+function assertColumnValue(target: ColumnTarget, value: unknown): void {
+  const label = columnLabel(target);
+  const sql = sqlValueType(value);
+  if (sql !== undefined) {
+    throw new CmekInvalidInputError(
+      `${label} is encrypted and takes a string or null, not ${sql}: pass the plaintext value itself`,
+    );
+  }
+  assertFieldValue(value, label);
+}
+
+export type TargetOf = (key: string) => ColumnTarget | undefined;
+
+/** The write targets of one configured table (for `encryptRow`), in any letter case. */
+export function tableTargets(table: TableConfig): TargetOf {
+  return (key) => {
+    const column = encryptedColumn(table, key);
+    return column === undefined ? undefined : { table, column };
+  };
+}
+
+/** Copies of `rows` with every value of an encrypted column encrypted (null stays null). */
+export async function encryptRows(
+  envelope: Envelope,
+  targetOf: TargetOf,
+  rows: readonly RowObject[],
+): Promise<RowObject[]> {
+  const out = rows.map((row) => {
+    if (!isPlainRow(row)) {
+      throw new CmekInvalidInputError('a row written to an encrypted table must be a plain object');
+    }
+    return { ...row };
+  });
+  const keys = new Map<string, ColumnTarget>();
+  for (const row of out) {
+    for (const key in row) {
+      if (keys.has(key)) continue;
+      const target = targetOf(key);
+      if (target) keys.set(key, target);
+    }
+  }
+  // every value checked before any is encrypted: a refused value costs no KEK call
+  const columns = [...keys].map(([key, target]) => {
+    const at: number[] = [];
+    const values: (string | Uint8Array | null | undefined)[] = [];
+    for (const [i, row] of out.entries()) {
+      if (!Object.hasOwn(row, key)) continue;
+      const value = row[key];
+      assertColumnValue(target, value);
+      at.push(i);
+      values.push(value as string | Uint8Array | null | undefined);
+    }
+    return { key, target, at, values };
+  });
+  // one call per column, every column at once; a token of the column is stored as it is
+  const sealed = await sealCells(
+    envelope,
+    columns.map(({ target, values }) => cellsOf(target, values)),
+  );
+  for (const [c, { key, at }] of columns.entries()) {
+    const tokens = sealed[c]!.stored;
+    for (const [n, i] of at.entries()) out[i]![key] = tokens[n] ?? null;
+  }
+  return out;
+}
+
+/**
+ * Encrypts the values an insert / update / upsert / merge is about to send, in place on the
+ * builder; returns the function that puts the caller's values back once the query has run.
+ */
+export async function encryptPending(
+  envelope: Envelope,
+  write: WriteTargets,
+  builder: BuilderState,
+): Promise<() => void> {
+  const single = builder._single;
+  const saved: [string, unknown][] = [];
+  const replace = (key: string, value: unknown): void => {
+    saved.push([key, single[key]]);
+    single[key] = value;
+  };
+  const some = write.table
+    ? { table: write.table, column: write.table.columns.values().next().value as string }
+    : undefined;
+  const { targetOf } = write;
+  for (const key of ['insert', 'upsert'] as const) {
+    const pending = single[key];
+    if (pending === undefined || pending === null) continue;
+    if (Array.isArray(pending)) replace(key, await encryptRows(envelope, targetOf, pending));
+    else if (isPlainRow(pending))
+      replace(key, (await encryptRows(envelope, targetOf, [pending]))[0]);
+    else if (some) throw notEncryptable(some, `an ${key} from a subquery or raw SQL`);
+  }
+  const update = single.update;
+  for (const [column, json] of objectUpdatesOf(builder) ?? []) {
+    const target = targetOf(column);
+    // still the JSON text Knex made of the object: refused as the object it was
+    if (target && isPlainRow(update) && update[column] === json) assertColumnValue(target, {});
+  }
+  if (isPlainRow(update)) replace('update', (await encryptRows(envelope, targetOf, [update]))[0]);
+  const merge = single.merge as { updates?: unknown } | undefined;
+  if (merge && isPlainRow(merge.updates)) {
+    replace('merge', {
+      ...merge,
+      updates: (await encryptRows(envelope, targetOf, [merge.updates]))[0],
+    });
+  } else if (merge && some && (isRaw(merge.updates) || isBuilder(merge.updates))) {
+    throw notEncryptable(some, 'a raw merge');
+  }
+  return () => {
+    for (const [key, value] of saved.reverse()) single[key] = value;
+  };
+}
