@@ -1,17 +1,22 @@
 /**
- * Aggregations that store their output (`$merge`, `$out`). The read check (query-rules.ts)
- * refuses stages that read an encrypted path; this one refuses stages that could put a value
- * there, because `$merge` / `$out` would store it as it is. The rule, for a pipeline with
- * `$merge` or `$out`: every stage must be one whose output keys can be checked, and none of
- * them may name an encrypted path (or a container of one), except an inclusion or exclusion in
- * `$project`. Documents that pass keep their stored tokens unchanged (the encrypted paths are
- * the plugin's in the output too, whichever collection it goes to).
+ * The `Model.aggregate` path. Its results are not decrypted (their shape is arbitrary); before it
+ * runs, no stage may read an encrypted path (query-rules.ts), and a pipeline that stores its
+ * output (`$merge`, `$out`) may not put a value there either: `$merge` / `$out` would store it as
+ * it is. The collection guard applies the second rule to `Model.collection.aggregate` too.
+ *
+ * The output rule, for a pipeline with `$merge` or `$out`: every stage must be one whose output
+ * keys can be checked, and none of them may name an encrypted path (or a container of one),
+ * except an inclusion or exclusion in `$project`. Documents that pass keep their stored tokens
+ * unchanged (the encrypted paths are the plugin's in the output too, whichever collection it goes
+ * to).
  */
 import { CmekQueryError } from '@cmek/core';
+import { builtIn, type HookSchema } from './hooks';
 import { isObject } from './objects';
-import { type FieldPath, keySegments, relation } from './paths';
+import type { PluginConfig } from './options';
+import { type FieldPath, keySegments, pathList, relation } from './paths';
+import { checkPipeline, checkUpdatePipeline } from './query-rules';
 import type { Holder } from './slots';
-import { checkUpdatePipeline } from './update';
 
 function refuseWrite(field: FieldPath, stage: string): never {
   throw new CmekQueryError(
@@ -97,7 +102,7 @@ function checkStage(name: string, spec: unknown, fields: readonly FieldPath[]): 
   if (keys === undefined) {
     throw new CmekQueryError(
       fields[0]!.path,
-      `a ${name} stage in a pipeline with $merge or $out cannot be checked for the encrypted paths (${fields.map((f) => f.path).join(', ')}): $merge / $out would store what it outputs as it is; project the encrypted paths out first, or write through the model`,
+      `a ${name} stage in a pipeline with $merge or $out cannot be checked for the encrypted paths (${pathList(fields)}): $merge / $out would store what it outputs as it is; project the encrypted paths out first, or write through the model`,
     );
   }
   for (const key of keys) checkOutputKey(name, key, fields);
@@ -111,4 +116,21 @@ export function checkPipelineOutput(pipeline: unknown, fields: readonly FieldPat
   for (const stage of stages) {
     for (const [name, spec] of Object.entries(stage)) checkStage(name, spec, fields);
   }
+}
+
+interface AggregateLike {
+  pipeline(): unknown[];
+}
+
+/** Registers the `aggregate` hook of the plugin on `hooks`. */
+export function registerAggregateHooks(hooks: HookSchema, config: PluginConfig): void {
+  const { fields } = config;
+  hooks.pre(
+    'aggregate',
+    builtIn(function (this: AggregateLike) {
+      const pipeline = this.pipeline();
+      checkPipeline(pipeline, fields, 'an aggregation stage');
+      checkPipelineOutput(pipeline, fields);
+    }),
+  );
 }

@@ -1,16 +1,20 @@
-/** The encrypted copy of one bulk write operation (`Model.bulkWrite`, `connection.bulkWrite`). */
-import type { ContextOf } from './crypt';
+/**
+ * The `Model.bulkWrite` write path (which `Model.bulkSave` goes through too): each operation is
+ * replaced by an encrypted copy, every filter and sort is checked. `connection.bulkWrite`
+ * (connection-bulk-write.ts) encrypts its operations with `encryptOperation` too.
+ */
+import { builtIn, type HookSchema, hookArgument } from './hooks';
 import { isObject } from './objects';
-import type { PluginConfig } from './options';
+import { type ContextOf, contextsOf, type ModelLike, type PluginConfig } from './options';
 import { checkFilter, checkSort } from './query-rules';
 import type { Holder } from './slots';
 import { encryptReplacement, encryptUpdate } from './update';
 
 /**
- * `{ insertOne: { document } }`, `{ updateOne | updateMany: { filter, update } }`,
- * `{ replaceOne: { filter, replacement } }`, `{ deleteOne | deleteMany: { filter } }`: the
- * values are encrypted copies, every filter and sort is checked. The operation passed is not
- * changed.
+ * The encrypted copy of one bulk write operation: `{ insertOne: { document } }`,
+ * `{ updateOne | updateMany: { filter, update } }`, `{ replaceOne: { filter, replacement } }`,
+ * `{ deleteOne | deleteMany: { filter } }`: the values are encrypted copies, every filter and
+ * sort is checked. The operation passed is not changed.
  */
 export async function encryptOperation(
   config: PluginConfig,
@@ -35,4 +39,20 @@ export async function encryptOperation(
     out[kind] = next;
   }
   return out;
+}
+
+/**
+ * Registers the `bulkWrite` hook of the plugin on `hooks`: the entries of the array passed are
+ * replaced by encrypted copies (the caller's objects themselves are not changed).
+ */
+export function registerBulkWriteHooks(hooks: HookSchema, config: PluginConfig): void {
+  const encryptOperations = async function (this: ModelLike, first: unknown, second: unknown) {
+    const operations = hookArgument(first, second);
+    if (!Array.isArray(operations)) return;
+    const contextOf = contextsOf(config, this);
+    for (let i = 0; i < operations.length; i++) {
+      operations[i] = await encryptOperation(config, operations[i], contextOf);
+    }
+  };
+  hooks.pre('bulkWrite', builtIn(encryptOperations));
 }

@@ -2,7 +2,7 @@
  * The last line below the middleware: the write methods of a model's collection (Mongoose's
  * wrapper around the driver's collection, `Model.collection`, which every Mongoose write of the
  * model goes through: `save`, `insertMany`, query updates and replacements, `bulkWrite`,
- * `bulkSave`, `aggregate`) check what they are given before it is sent (outgoing.ts). The
+ * `bulkSave`, `aggregate`) check what they are given before it is sent (guard-checks.ts). The
  * methods are wrapped on the collection object itself (own, non-enumerable properties), so the
  * driver and other collections are untouched.
  *
@@ -11,10 +11,10 @@
  * the fields checked are those of every plugin model on it.
  */
 import { CmekQueryError } from '@cmek/core';
+import { checkPipelineOutput } from './aggregate';
 import { scrubTokens } from './driver-errors';
-import { checkBulkOperations, checkDocument, checkUpdate, checkUpsertFilter } from './outgoing';
-import type { FieldPath } from './paths';
-import { checkPipelineOutput } from './pipeline-output';
+import { checkBulkOperations, checkDocument, checkUpdate, checkUpsertFilter } from './guard-checks';
+import { type FieldPath, pathList } from './paths';
 
 type Args = readonly unknown[];
 type Check = (args: Args, fields: readonly FieldPath[], collection: string) => void;
@@ -40,7 +40,7 @@ const checkReplaceCall: Check = ([filter, replacement, options], fields, collect
 const refuseBulkBuilder: Check = (_args, fields, collection) => {
   throw new CmekQueryError(
     fields[0]!.path,
-    `the ordered / unordered bulk operation builders of the collection '${collection}' cannot be checked for the encrypted paths (${fields.map((f) => f.path).join(', ')}); use Model.bulkWrite`,
+    `the ordered / unordered bulk operation builders of the collection '${collection}' cannot be checked for the encrypted paths (${pathList(fields)}); use Model.bulkWrite`,
   );
 };
 

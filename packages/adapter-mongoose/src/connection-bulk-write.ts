@@ -9,11 +9,11 @@
  * model without it on a guarded collection is checked like the guard does, and the others are
  * passed on unchanged (the array passed is never changed).
  */
-import { encryptOperation } from './bulk-operation';
+import { encryptOperation } from './bulk-write';
 import { guardedFields } from './collection-guard';
+import { checkBulkOperations } from './guard-checks';
 import { isObject } from './objects';
-import { configOfSchema, contextFor, type ModelLike } from './options';
-import { checkBulkOperations } from './outgoing';
+import { configOfSchema, contextsOf, type ModelLike } from './options';
 import type { Holder } from './slots';
 
 const WRAPPED = Symbol.for('cmek.adapter-mongoose.connection-bulk-write');
@@ -53,8 +53,10 @@ async function prepare(connection: ConnectionLike, operation: unknown): Promise<
     if (fields !== undefined) checkBulkOperations([{ [name]: spec }], fields, collection);
     return operation;
   }
-  const encrypted = (await encryptOperation(config, { [name]: spec }, (field) =>
-    contextFor(config, field, model),
+  const encrypted = (await encryptOperation(
+    config,
+    { [name]: spec },
+    contextsOf(config, model),
   )) as Holder;
   return { ...operation, ...(encrypted[name] as Holder) };
 }

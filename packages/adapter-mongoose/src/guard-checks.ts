@@ -8,9 +8,9 @@
 import { CmekPlaintextRejectedError, TOKEN_PREFIX } from '@cmek/core';
 import { isObject } from './objects';
 import { type FieldPath, keySegments, relation } from './paths';
-import { checkKey, refuse } from './query-rules';
-import { type Holder, type Slot, SlotFinder } from './slots';
-import { checkUpdatePipeline, collectAssignments, collectPushed, holds } from './update';
+import { checkKey, checkUpdatePipeline, refuse } from './query-rules';
+import { type Holder, holds, type Slot, SlotFinder } from './slots';
+import { collectAssignments, collectPushed } from './update';
 
 /** Operators whose values are stored as they are. */
 const ASSIGNING = new Set(['$set', '$setOnInsert', '$min', '$max']);

@@ -1,20 +1,28 @@
 /**
- * `insertMany` returns documents built from the encrypted copies the middleware made, so they
- * hold tokens. The plaintext of each token is known from the encryption, so the returned
- * documents get it back without a decryption: the model's `insertMany` runs in a scope (an
- * `AsyncLocalStorage` store, one per call, dropped when the call ends) where the `insertMany`
- * hooks keep `token → plaintext`. A token found there is replaced by its plaintext; only what is
- * not (an `insertMany` reached without the wrapper) is decrypted.
+ * The `Model.insertMany` write path. The entries of the array passed are replaced by encrypted
+ * copies (the caller's objects themselves are not changed); a hydrated document, or a single
+ * object (not an array), is encrypted in place.
+ *
+ * `insertMany` returns documents built from those encrypted copies, so they hold tokens. The
+ * plaintext of each token is known from the encryption, so the returned documents get it back
+ * without a decryption: the model's `insertMany` runs in a scope (an `AsyncLocalStorage` store,
+ * one per call, dropped when the call ends) where the `insertMany` hooks keep
+ * `token → plaintext`. A token found there is replaced by its plaintext; only what is not (an
+ * `insertMany` reached without the wrapper) is decrypted.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Saved } from './crypt';
+import { builtIn, type HookSchema, hookArgument } from './hooks';
 import { wrapMethodOnce } from './objects';
+import { contextsOf, type ModelLike, type PluginConfig } from './options';
+import { decryptResults } from './read';
+import { isMongooseDocument, type Slot, SlotFinder } from './slots';
+import { encryptSlots, type Saved } from './write';
 
 const calls = new AsyncLocalStorage<Map<string, string>>();
 const WRAPPED = Symbol.for('cmek.adapter-mongoose.insert-many');
 
 /** Keeps the plaintext of the tokens just written, for the current `insertMany` call. */
-export function rememberInserted(saved: readonly Saved[]): void {
+function rememberInserted(saved: readonly Saved[]): void {
   const record = calls.getStore();
   if (record === undefined) return;
   for (const { after, plaintext } of saved)
@@ -22,7 +30,7 @@ export function rememberInserted(saved: readonly Saved[]): void {
 }
 
 /** The plaintexts kept for the current `insertMany` call (empty outside one). */
-export function insertedPlaintexts(): ReadonlyMap<string, string> {
+function insertedPlaintexts(): ReadonlyMap<string, string> {
   return calls.getStore() ?? new Map();
 }
 
@@ -37,5 +45,38 @@ export function scopeInsertMany(model: unknown): void {
       function (this: unknown, ...args: unknown[]) {
         return calls.run(new Map(), () => call.apply(this, args));
       },
+  );
+}
+
+/** Registers the `insertMany` hooks of the plugin on `hooks`. */
+export function registerInsertManyHooks(hooks: HookSchema, config: PluginConfig): void {
+  const { envelope, fields } = config;
+  const encryptInserts = async function (this: ModelLike, first: unknown, second: unknown) {
+    const docs = hookArgument(first, second);
+    const list: unknown[] = Array.isArray(docs) ? docs : [docs];
+    const slots: Slot[] = [];
+    for (const [i, doc] of list.entries()) {
+      if (isMongooseDocument(doc) || !Array.isArray(docs)) {
+        // a document is inserted as it is: encrypt its storage (decrypted again afterwards)
+        const inPlace = new SlotFinder(false);
+        slots.push(...inPlace.collectAll(inPlace.root(doc), fields));
+      } else {
+        const finder = new SlotFinder(true);
+        const copy = finder.root(doc);
+        slots.push(...finder.collectAll(copy, fields));
+        docs[i] = copy;
+      }
+    }
+    rememberInserted(await encryptSlots(envelope, slots, contextsOf(config, this)));
+  };
+  hooks.pre('insertMany', builtIn(encryptInserts));
+  // the returned documents get the plaintext of the tokens just written back
+  hooks.post(
+    'insertMany',
+    builtIn(async function (this: ModelLike, docs: unknown) {
+      if (Array.isArray(docs)) {
+        await decryptResults(config, docs, contextsOf(config, this), insertedPlaintexts());
+      }
+    }),
   );
 }

@@ -9,7 +9,7 @@ import {
   validateContext,
   warnDeprecatedOption,
 } from '@cmek/core';
-import { type FieldPath, parseFields, type SchemaView } from './paths';
+import { type FieldPath, isArrayMarker, parseFields, type SchemaView } from './paths';
 
 export interface CmekPluginOptions {
   /** The envelope that encrypts and decrypts (from `createEnvelope`). */
@@ -54,7 +54,7 @@ const byOptions = new WeakMap<object, PluginConfig>();
 function pathOf(declared: string): string {
   return declared
     .split('.')
-    .filter((s) => !/^\$(\[\])?$/.test(s))
+    .filter((s) => !isArrayMarker(s))
     .join('.');
 }
 
@@ -174,4 +174,12 @@ export function contextFor(
   model: ModelLike | undefined,
 ): EncryptionContext {
   return config.contexts.get(field.path) ?? defaultContext(modelNameFor(config, model), field.path);
+}
+
+/** The encryption context of each field, for one model. */
+export type ContextOf = (field: FieldPath) => EncryptionContext;
+
+/** `contextFor` bound to one model: what the write and read sides take. */
+export function contextsOf(config: PluginConfig, model: ModelLike | undefined): ContextOf {
+  return (field) => contextFor(config, field, model);
 }

@@ -15,6 +15,16 @@ function isPositional(segment: string): boolean {
   return /^\d+$/.test(segment) || /^\$(\[[^\]]*\])?$/.test(segment);
 }
 
+/** An array marker of a declared path: `$` or `$[]` (`webhooks.$.secret`). */
+export function isArrayMarker(segment: string): boolean {
+  return /^\$(\[\])?$/.test(segment);
+}
+
+/** The paths of `fields`, for a message: `a, b.c`. */
+export function pathList(fields: readonly FieldPath[]): string {
+  return fields.map((f) => f.path).join(', ');
+}
+
 /** The segments of a query or update key with its positional and index segments removed. */
 export function keySegments(key: string): string[] {
   return key.split('.').filter((s) => !isPositional(s));
@@ -115,7 +125,7 @@ export function parseFields(schema: SchemaView, fields: unknown): FieldPath[] {
       throw new CmekConfigError('cmekPlugin: every entry of `fields` must be a non-empty string');
     }
     const raw = declared.split('.');
-    const segments = raw.filter((s) => !/^\$(\[\])?$/.test(s));
+    const segments = raw.filter((s) => !isArrayMarker(s));
     if (segments.some((s) => s.length === 0 || s.startsWith('$') || /^\d+$/.test(s))) {
       throw new CmekConfigError(
         `cmekPlugin: '${declared}' is not a valid path (use dotted names; '$' may mark an array)`,

@@ -4,10 +4,11 @@
  */
 import { CmekQueryError } from '@cmek/core';
 import { isObject } from './objects';
-import { type FieldPath, keySegments, relation } from './paths';
-import { SlotFinder } from './slots';
+import { type FieldPath, keySegments, pathList, relation } from './paths';
+import { holds } from './slots';
 
-function refuse(field: FieldPath, what: string): never {
+/** Throws the `CmekQueryError` of `what` (a filter, a sort, an operator...) on `field`. */
+export function refuse(field: FieldPath, what: string): never {
   throw new CmekQueryError(
     field.path,
     `${what} on the encrypted path '${field.path}' cannot work: the database holds only ciphertext there`,
@@ -26,16 +27,6 @@ function answerable(condition: unknown): boolean {
   );
 }
 
-/** `true` if `value` (an object or array of objects) holds a value at the rest of `field`. */
-function holdsField(value: unknown, key: readonly string[], field: FieldPath): boolean {
-  const rest = field.segments.slice(key.length);
-  const finder = new SlotFinder(false);
-  const holder = { v: value };
-  const slots: never[] = [];
-  finder.collect(holder, 'v', rest, field, slots);
-  return slots.length > 0;
-}
-
 /** A condition on a container of encrypted fields (`{ settings: {...} }`, `webhooks: {...}`). */
 function checkContainerCondition(
   condition: unknown,
@@ -43,18 +34,19 @@ function checkContainerCondition(
   fields: readonly FieldPath[],
   field: FieldPath,
 ): void {
+  const rest = field.segments.slice(key.length);
   if (isObject(condition) && Object.keys(condition).some((k) => k.startsWith('$'))) {
     for (const [op, arg] of Object.entries(condition)) {
       if (op === '$elemMatch' && isObject(arg)) checkFilter(arg, fields, key);
       else if (op === '$not') checkContainerCondition(arg, key, fields, field);
       else if (['$eq', '$ne', '$in', '$nin', '$all'].includes(op)) {
         const values = Array.isArray(arg) ? arg : [arg];
-        if (values.some((v) => holdsField(v, key, field))) refuse(field, 'a filter');
+        if (values.some((v) => holds(v, rest, field))) refuse(field, 'a filter');
       }
     }
     return;
   }
-  if (holdsField(condition, key, field)) refuse(field, 'a filter');
+  if (holds(condition, rest, field)) refuse(field, 'a filter');
 }
 
 /** References to encrypted paths inside an aggregation expression (`'$slackToken'`). */
@@ -146,4 +138,37 @@ export function checkPipeline(pipeline: unknown, fields: readonly FieldPath[], w
   }
 }
 
-export { refuse };
+/** Update pipeline stages whose written keys can be checked. */
+const PIPELINE_STAGES = new Set(['$set', '$addFields', '$unset', '$project']);
+
+/**
+ * Throws if an update pipeline (also `$merge`'s `whenMatched`) reads or writes an encrypted
+ * path, or has a stage whose written keys cannot be checked.
+ */
+export function checkUpdatePipeline(
+  pipeline: readonly unknown[],
+  fields: readonly FieldPath[],
+  what = 'an update pipeline',
+): void {
+  checkPipeline(pipeline, fields, what);
+  for (const stage of pipeline) {
+    if (!isObject(stage)) continue;
+    for (const [name, spec] of Object.entries(stage)) {
+      if (!PIPELINE_STAGES.has(name)) {
+        throw new CmekQueryError(
+          fields[0]!.path,
+          `${what} with a ${name} stage cannot be checked for encrypted paths (${pathList(fields)}); use an update document`,
+        );
+      }
+      const keys =
+        typeof spec === 'string'
+          ? [spec]
+          : Array.isArray(spec)
+            ? spec
+            : isObject(spec)
+              ? Object.keys(spec)
+              : [];
+      for (const key of keys) checkKey(key, fields, what);
+    }
+  }
+}

@@ -118,3 +118,21 @@ export class SlotFinder {
     return out;
   }
 }
+
+/** `true` if `value` holds a value of `field` at `rest` (the part of its path below `value`). */
+export function holds(value: unknown, rest: readonly string[], field: FieldPath): boolean {
+  const out: Slot[] = [];
+  new SlotFinder(false).collect({ v: value }, 'v', rest, field, out);
+  return out.length > 0;
+}
+
+/** The slots grouped by field, in the order each field first appears: one core call per group. */
+export function slotsByField(slots: readonly Slot[]): Map<FieldPath, Slot[]> {
+  const groups = new Map<FieldPath, Slot[]>();
+  for (const slot of slots) {
+    const group = groups.get(slot.field);
+    if (group) group.push(slot);
+    else groups.set(slot.field, [slot]);
+  }
+  return groups;
+}

@@ -4,15 +4,13 @@
  * itself (`$inc`, `$push` onto an encrypted path, `$rename`, a pipeline reading it...) throw
  * `CmekQueryError`.
  */
-import { CmekQueryError, type Envelope } from '@cmek/core';
-import { type ContextOf, encryptSlots } from './crypt';
+import type { Envelope } from '@cmek/core';
 import { isObject } from './objects';
+import type { ContextOf } from './options';
 import { type FieldPath, keySegments, relation } from './paths';
-import { checkFilter, checkKey, checkPipeline, refuse } from './query-rules';
-import { type Holder, type Slot, SlotFinder } from './slots';
-
-/** Update pipeline stages whose written keys can be checked. */
-const PIPELINE_STAGES = new Set(['$set', '$addFields', '$unset', '$project']);
+import { checkFilter, checkKey, checkUpdatePipeline, refuse } from './query-rules';
+import { type Holder, holds, type Slot, SlotFinder } from './slots';
+import { encryptSlots } from './write';
 
 /** Operators that only remove or reset a container or a value: no plaintext is written. */
 const HARMLESS_ON_CONTAINER = new Set(['$unset', '$pop', '$currentDate', '$inc', '$mul', '$bit']);
@@ -74,13 +72,6 @@ export function collectPushed(
   }
 }
 
-/** `true` if a value (for `$addToSet`, `$pullAll`, `$min`, `$max`) holds an encrypted field. */
-export function holds(value: unknown, rest: readonly string[], field: FieldPath): boolean {
-  const out: Slot[] = [];
-  new SlotFinder(false).collect({ v: value }, 'v', rest, field, out);
-  return out.length > 0;
-}
-
 function checkOperator(op: string, args: Holder, fields: readonly FieldPath[]): void {
   for (const [key, value] of Object.entries(args)) {
     if (op === '$rename') {
@@ -105,38 +96,6 @@ function checkOperator(op: string, args: Holder, fields: readonly FieldPath[]): 
         op === '$addToSet' && isObject(value) && '$each' in value ? value.$each : value;
       const list = Array.isArray(values) ? values : [values];
       if (list.some((v) => holds(v, rest, field))) refuse(field, op);
-    }
-  }
-}
-
-/**
- * Throws if an update pipeline (also `$merge`'s `whenMatched`) reads or writes an encrypted
- * path, or has a stage whose written keys cannot be checked.
- */
-export function checkUpdatePipeline(
-  pipeline: readonly unknown[],
-  fields: readonly FieldPath[],
-  what = 'an update pipeline',
-): void {
-  checkPipeline(pipeline, fields, what);
-  for (const stage of pipeline) {
-    if (!isObject(stage)) continue;
-    for (const [name, spec] of Object.entries(stage)) {
-      if (!PIPELINE_STAGES.has(name)) {
-        throw new CmekQueryError(
-          fields[0]!.path,
-          `${what} with a ${name} stage cannot be checked for encrypted paths (${fields.map((f) => f.path).join(', ')}); use an update document`,
-        );
-      }
-      const keys =
-        typeof spec === 'string'
-          ? [spec]
-          : Array.isArray(spec)
-            ? spec
-            : isObject(spec)
-              ? Object.keys(spec)
-              : [];
-      for (const key of keys) checkKey(key, fields, what);
     }
   }
 }

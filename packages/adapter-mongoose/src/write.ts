@@ -1,16 +1,13 @@
-/** Encrypting and decrypting the values of slots, one batch per field. */
-import {
-  type Encryptable,
-  type EncryptionContext,
-  type Envelope,
-  openCells,
-  sealCells,
-} from '@cmek/core';
+/**
+ * The write side: the values of an encrypted field, wherever a write path found them (slots.ts),
+ * encrypted in one core call per field (`sealCells`). Each write path (save.ts, insert-many.ts,
+ * update.ts, bulk-write.ts, connection-bulk-write.ts) collects its slots and calls
+ * `encryptSlots` once per call.
+ */
+import { type Encryptable, type Envelope, sealCells } from '@cmek/core';
 import { bytesToString, labelOf, refusalOf } from './non-strings';
-import type { FieldPath } from './paths';
-import type { Holder, Slot } from './slots';
-
-export type ContextOf = (field: FieldPath) => EncryptionContext;
+import type { ContextOf } from './options';
+import { type Holder, type Slot, slotsByField } from './slots';
 
 /** What a slot held before it was encrypted, to put back after a save. */
 export interface Saved {
@@ -22,16 +19,6 @@ export interface Saved {
   readonly plaintext: string;
 }
 
-function byField(slots: readonly Slot[]): Map<FieldPath, Slot[]> {
-  const groups = new Map<FieldPath, Slot[]>();
-  for (const slot of slots) {
-    const group = groups.get(slot.field);
-    if (group) group.push(slot);
-    else groups.set(slot.field, [slot]);
-  }
-  return groups;
-}
-
 /**
  * Encrypts every slot's value in place, one call per field (`sealCells`); returns what each slot
  * held before. Every value is checked before anything is encrypted.
@@ -41,7 +28,7 @@ export async function encryptSlots(
   slots: readonly Slot[],
   contextOf: ContextOf,
 ): Promise<Saved[]> {
-  const groups = [...byField(slots)].map(([field, group]) => {
+  const groups = [...slotsByField(slots)].map(([field, group]) => {
     const label = labelOf(field);
     const values = group.map(({ holder, key }): Encryptable | null => {
       const value = holder[key];
@@ -78,34 +65,5 @@ export async function encryptSlots(
 export function restore(saved: readonly Saved[]): void {
   for (const { holder, key, before, after } of saved) {
     if (holder[key] === after) holder[key] = before;
-  }
-}
-
-/**
- * Decrypts every slot holding a string, in place, one call per field (`openCells`; legacy
- * plaintext follows the policy).
- */
-export async function decryptSlots(
-  envelope: Envelope,
-  slots: readonly Slot[],
-  contextOf: ContextOf,
-): Promise<void> {
-  const groups = [...byField(slots)]
-    .map(([field, group]) => ({
-      field,
-      strings: group.filter(({ holder, key }) => typeof holder[key] === 'string'),
-    }))
-    .filter(({ strings }) => strings.length > 0);
-  const opened = await openCells(
-    envelope,
-    groups.map(({ field, strings }) => ({
-      label: labelOf(field),
-      context: contextOf(field),
-      values: strings.map(({ holder, key }) => holder[key] as string),
-    })),
-  );
-  for (const [g, { strings }] of groups.entries()) {
-    const plain = opened[g]!;
-    for (const [i, { holder, key }] of strings.entries()) holder[key] = plain[i];
   }
 }

@@ -6,7 +6,7 @@ import {
   checkDocument,
   checkUpdate,
   checkUpsertFilter,
-} from '../src/outgoing';
+} from '../src/guard-checks';
 import type { FieldPath } from '../src/paths';
 
 const fields: FieldPath[] = [

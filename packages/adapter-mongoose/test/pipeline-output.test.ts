@@ -1,8 +1,8 @@
 /** The rule for pipelines that store their output ($merge, $out), without a server. */
 import { CmekQueryError } from '@cmek/core';
 import { describe, expect, it } from 'vitest';
+import { checkPipelineOutput } from '../src/aggregate';
 import type { FieldPath } from '../src/paths';
-import { checkPipelineOutput } from '../src/pipeline-output';
 
 const fields: FieldPath[] = [
   { path: 'token', segments: ['token'], inArray: false },

@@ -1,0 +1,69 @@
+/**
+ * The document write path: `doc.save()` (which `Model.create` and `Model.insertOne` use). The
+ * document's raw storage holds the tokens only while the write runs; the plaintext is put back
+ * after it, or after a failed save.
+ */
+import { CmekConfigError } from '@cmek/core';
+import { builtIn, type HookSchema } from './hooks';
+import { refusalIn } from './non-strings';
+import { contextsOf, type ModelLike, type PluginConfig } from './options';
+import { type Holder, SlotFinder } from './slots';
+import { encryptSlots, restore, type Saved } from './write';
+
+/** The parts of a Mongoose document the save hooks use. */
+interface DocumentLike {
+  readonly _doc: Holder;
+  readonly $isSubdocument?: boolean;
+  readonly constructor: ModelLike;
+}
+
+/** Registers the `validate` and `save` hooks of the plugin on `hooks`. */
+export function registerSaveHooks(hooks: HookSchema, config: PluginConfig): void {
+  const { envelope, fields } = config;
+  const saving = new WeakMap<object, Saved[]>();
+  const putBack = (doc: object): void => {
+    const saved = saving.get(doc);
+    saving.delete(doc);
+    if (saved) restore(saved);
+  };
+  const encryptDocument = async function (this: DocumentLike) {
+    if (this.$isSubdocument === true) {
+      throw new CmekConfigError(
+        'cmekPlugin is applied to a schema used as a subdocument: apply it to the top-level schema and declare the nested paths there',
+      );
+    }
+    const refused = refusalIn(this);
+    if (refused !== undefined) throw refused;
+    const finder = new SlotFinder(false);
+    const slots = finder.collectAll(this._doc, fields);
+    const saved = await encryptSlots(envelope, slots, contextsOf(config, this.constructor));
+    saving.set(this, [...(saving.get(this) ?? []), ...saved]);
+  };
+  // a value a setter refused (non-strings.ts) is thrown as the core's error, before validators
+  hooks.pre(
+    'validate',
+    builtIn(function (this: DocumentLike) {
+      const refused = refusalIn(this);
+      if (refused !== undefined) throw refused;
+    }),
+  );
+  hooks.pre('save', builtIn(encryptDocument));
+  hooks.post(
+    'save',
+    builtIn(function (this: DocumentLike) {
+      putBack(this);
+    }),
+  );
+  hooks.post(
+    'save',
+    builtIn(function (
+      this: DocumentLike,
+      error: unknown,
+      _doc: unknown,
+      next: (error?: unknown) => void,
+    ) {
+      putBack(this);
+      next(error);
+    }),
+  );
+}
