@@ -1,7 +1,3 @@
-export {
-  type EncryptedFieldOptions,
-  type EncryptedModel,
-  type EncryptFieldsOptions,
-  encryptFields,
-} from './encrypt-fields';
+export { type EncryptedModel, encryptFields } from './encrypt-fields';
+export type { EncryptedFieldOptions, EncryptFieldsOptions } from './options';
 export { type SequelizeRowStoreOptions, sequelizeRowStore } from './row-store';

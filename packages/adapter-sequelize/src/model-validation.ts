@@ -5,9 +5,10 @@
  * refuses a value an encrypted field cannot take before any hook, cast or validator can put it
  * in a message, and takes the plaintext out of the `ValidationError` a validator raises.
  */
-import type { FieldSet, ModelConfig } from './config';
+import type { FieldSet, ModelConfig } from './options';
 import { redactError } from './redact';
-import { assertWritable, isInstance, textOf } from './write';
+import { isInstance, textOf } from './values';
+import { assertWritable } from './write';
 
 type Validate = (this: unknown, options?: unknown) => Promise<unknown>;
 type BulkCreate = (this: unknown, records?: unknown, options?: unknown) => Promise<unknown>;

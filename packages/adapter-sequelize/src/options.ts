@@ -1,14 +1,45 @@
-/** The per-model configuration `encryptFields` records, shared by the hooks and the row store. */
+/**
+ * The options of `encryptFields`, their validation, and the configuration they make: each
+ * encrypted field of a model with its column, context, envelope and plaintext policy, kept per
+ * model for the query interface, the validation hook and the row store.
+ */
 import {
   CmekConfigError,
   defaultContext,
   type EncryptionContext,
   type Envelope,
+  type FieldOptions,
   type PlaintextPolicy,
   validateContext,
   warnDeprecatedOption,
 } from '@cmek/core';
 import type { ModelStatic, Model as SequelizeModel } from 'sequelize';
+import { assertStringType, type ColumnCheck, defaultMaxPlaintext } from './column-check';
+
+/**
+ * The options of one encrypted field: `context` (default `{ field: '<Model name>.<attribute>' }`;
+ * pin the old one before renaming a model or attribute, or values written under it stop
+ * decrypting) and `maxPlaintextBytes` (the longest plaintext, in UTF-8 bytes, for the column
+ * length check).
+ */
+export interface EncryptedFieldOptions extends FieldOptions {
+  /** @deprecated Use `context: { field: label }`, the same context. */
+  readonly label?: string;
+}
+
+export interface EncryptFieldsOptions {
+  /** The envelope that encrypts and decrypts (holds the KEK provider or keyring). */
+  readonly envelope: Envelope;
+  /** The encrypted attributes: names, or names mapped to per-field options. */
+  readonly fields: readonly string[] | Readonly<Record<string, EncryptedFieldOptions>>;
+  /** How reads treat a stored value that is not a token; default: the envelope's policy. */
+  readonly plaintextPolicy?: PlaintextPolicy;
+  /**
+   * The longest plaintext, in UTF-8 bytes, for the column length check of every field without
+   * its own. Default: the declared length of a STRING / CHAR column; TEXT is not checked.
+   */
+  readonly maxPlaintextBytes?: number;
+}
 
 export type AnyModelStatic = ModelStatic<SequelizeModel>;
 
@@ -63,8 +94,6 @@ export function fieldNamed(set: FieldSet, name: string): FieldConfig | undefined
 
 export interface ModelConfig extends FieldSet {
   readonly model: AnyModelStatic;
-  readonly envelope: Envelope;
-  readonly plaintextPolicy: PlaintextPolicy | undefined;
   /** By attribute name. */
   readonly byAttribute: ReadonlyMap<string, FieldConfig>;
 }
@@ -124,4 +153,94 @@ export function fieldContext(
   }
   if (given.context !== undefined) return validateContext(given.context, `${where}.context`);
   return defaultContext(modelName, attribute);
+}
+
+function fieldEntries(fields: EncryptFieldsOptions['fields']): [string, EncryptedFieldOptions][] {
+  if (Array.isArray(fields)) return (fields as readonly string[]).map((name) => [name, {}]);
+  if (typeof fields === 'object' && fields !== null)
+    return Object.entries(fields as Record<string, EncryptedFieldOptions>);
+  throw new CmekConfigError(
+    'encryptFields needs `fields`: a list of attribute names, or an object of them',
+  );
+}
+
+function positiveInteger(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new CmekConfigError(`${name} must be a non-negative integer`);
+  }
+  return value;
+}
+
+/** A model's configuration, and the column checks `encryptFields` runs before recording it. */
+export interface NormalisedOptions {
+  readonly config: ModelConfig;
+  readonly checks: readonly ColumnCheck[];
+}
+
+/**
+ * Validates `encryptFields(Model, options)`: a model class not configured yet, an envelope, at
+ * least one field, each an attribute of the model that is not its primary key and is a string
+ * column, with a valid context and `maxPlaintextBytes`. Throws `CmekConfigError`.
+ */
+export function normaliseOptions(Model: unknown, options: unknown): NormalisedOptions {
+  if (
+    typeof Model !== 'function' ||
+    typeof (Model as { rawAttributes?: unknown }).rawAttributes !== 'object'
+  ) {
+    throw new CmekConfigError(
+      'encryptFields needs a Sequelize model class (initialised with init or define)',
+    );
+  }
+  const given = options as EncryptFieldsOptions | null;
+  if (
+    typeof given !== 'object' ||
+    given === null ||
+    typeof given.envelope?.encryptMany !== 'function'
+  ) {
+    throw new CmekConfigError('encryptFields needs an options object with an envelope');
+  }
+  const model = Model as AnyModelStatic;
+  if (isConfigured(model))
+    throw new CmekConfigError(`encryptFields was already called for ${model.name}`);
+  const byAttribute = new Map<string, FieldConfig>();
+  const byName = new Map<string, FieldConfig>();
+  const checks: ColumnCheck[] = [];
+  const defaultMax = positiveInteger(given.maxPlaintextBytes, 'maxPlaintextBytes');
+  const entries = fieldEntries(given.fields);
+  if (entries.length === 0) throw new CmekConfigError('encryptFields needs at least one field');
+  for (const [attribute, fieldOptions] of entries) {
+    const qualified = `${model.name}.${attribute}`;
+    const raw = model.rawAttributes[attribute] as
+      | { type?: { key?: unknown; _length?: unknown }; field?: unknown; primaryKey?: unknown }
+      | undefined;
+    if (!raw) throw new CmekConfigError(`${qualified} is not an attribute of the model`);
+    if (raw.primaryKey)
+      throw new CmekConfigError(`${qualified} is the primary key and cannot be encrypted`);
+    const type = {
+      key: String(raw.type?.key ?? 'unknown'),
+      length: raw.type?._length as number | string | undefined,
+    };
+    assertStringType(qualified, type);
+    const column = typeof raw.field === 'string' ? raw.field : attribute;
+    const field: FieldConfig = {
+      attribute,
+      column,
+      qualified,
+      display: qualified,
+      context: fieldContext(model.name, attribute, fieldOptions, `fields.${attribute}`),
+      envelope: given.envelope,
+      plaintextPolicy: given.plaintextPolicy,
+    };
+    byAttribute.set(attribute, field);
+    byName.set(attribute, field);
+    byName.set(column, field);
+    const max = positiveInteger(fieldOptions.maxPlaintextBytes, `${qualified}.maxPlaintextBytes`);
+    checks.push({
+      qualified,
+      type,
+      maxPlaintextBytes: max ?? defaultMax ?? defaultMaxPlaintext(type),
+    });
+  }
+  return { config: { model, byAttribute, byName }, checks };
 }

@@ -8,11 +8,12 @@
  * interface (`modelQueryInterface`), or a table reached through the shared one
  * (`shared-query-interface.ts`).
  */
-import { configOf, type FieldSet, fieldNamed, type ModelConfig } from './config';
-import { assertQueryable, type FindLike, queryError } from './guard';
+import { configOf, type FieldSet, fieldNamed, type ModelConfig } from './options';
+import { assertQueryable, type FindLike, queryError } from './query-rules';
 import { decryptResults, type FindOptionsLike } from './read';
 import { redactError } from './redact';
-import { encryptRecords, type Known, restoreReturned, type Values } from './write';
+import { type Values, valuesOf } from './values';
+import { encryptRecords, type Known, restoreReturned } from './write';
 
 export type Method = (...args: unknown[]) => Promise<unknown>;
 export type QueryInterfaceLike = Record<string, unknown>;
@@ -45,10 +46,6 @@ export interface Target {
    * attribute names of the model that read it, if any).
    */
   readonly byColumn?: boolean;
-}
-
-export function valuesOf(value: unknown): Values {
-  return typeof value === 'object' && value !== null ? (value as Values) : {};
 }
 
 export function tableNameOf(tableName: unknown): string | undefined {

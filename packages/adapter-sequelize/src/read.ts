@@ -1,8 +1,13 @@
-/** The read side: decrypting what a finder returns, instances and `raw: true` rows, includes too. */
+/**
+ * The read side: decrypting what a finder returns, instances and `raw: true` rows, includes too,
+ * one `decryptMany` per field of a result set (`openCells`).
+ */
+import { openCells } from '@cmek/core';
 import { Utils } from 'sequelize';
-import { configOf, type FieldConfig, type ModelConfig } from './config';
-import type { IncludeLike } from './guard';
-import { isInstance, type Values } from './write';
+import { byEnvelope, type Cells } from './field-cells';
+import { configOf, type FieldConfig, type ModelConfig } from './options';
+import type { IncludeLike } from './query-rules';
+import { isInstance, type Values } from './values';
 
 interface Slot {
   readonly target: Values;
@@ -11,17 +16,26 @@ interface Slot {
   readonly previous: Values | undefined;
 }
 
-type Slots = Map<ModelConfig, Map<FieldConfig, Slot[]>>;
+/** The slots of a result set by field (a field belongs to one model: its config's). */
+type Slots = Map<FieldConfig, Slot[]>;
 
-function add(slots: Slots, config: ModelConfig, field: FieldConfig, slot: Slot): void {
-  let byField = slots.get(config);
-  if (!byField) {
-    byField = new Map();
-    slots.set(config, byField);
-  }
-  const list = byField.get(field);
+function add(slots: Slots, field: FieldConfig, slot: Slot): void {
+  const list = slots.get(field);
   if (list) list.push(slot);
-  else byField.set(field, [slot]);
+  else slots.set(field, [slot]);
+}
+
+/**
+ * Decrypts each field's stored values (legacy plaintext as the field's model's plaintext policy
+ * says; null stays null): one `openCells` per envelope and policy, one `decryptMany` per field.
+ * `result[i]` is for `cells[i]`.
+ */
+export function openFields(
+  cells: readonly Cells<string | null | undefined>[],
+): Promise<(string | null)[][]> {
+  return byEnvelope(cells, (envelope, plaintextPolicy, group) =>
+    openCells(envelope, group, plaintextPolicy ? { plaintextPolicy } : {}),
+  );
 }
 
 /** The column an `attributes` entry selects: `'slack_token'`, or `col('Model.slack_token')`. */
@@ -69,7 +83,7 @@ function collectInstance(
     const fieldKeys = keys ?? config.byAttribute;
     for (const [key, field] of fieldKeys) {
       if (Object.hasOwn(data, key))
-        add(slots, config, field, { target: data, key, previous: value._previousDataValues });
+        add(slots, field, { target: data, key, previous: value._previousDataValues });
     }
   }
   // Included models sit in the data values as instances (or arrays of them).
@@ -94,15 +108,13 @@ function pathGet(row: Values, path: readonly string[]): Values | undefined {
 function collectRaw(
   row: Values,
   own: Map<string, FieldConfig> | undefined,
-  ownConfig: ModelConfig | undefined,
   includes: readonly IncludeLike[] | undefined,
   slots: Slots,
   prefix: readonly string[],
 ): void {
-  if (own && ownConfig) {
+  if (own) {
     for (const [key, field] of own) {
-      if (Object.hasOwn(row, key))
-        add(slots, ownConfig, field, { target: row, key, previous: undefined });
+      if (Object.hasOwn(row, key)) add(slots, field, { target: row, key, previous: undefined });
     }
   }
   for (const inc of includes ?? []) {
@@ -115,12 +127,12 @@ function collectRaw(
       for (const [attr, field] of keys) {
         const flat = `${path.join('.')}.${attr}`;
         if (Object.hasOwn(row, flat))
-          add(slots, config, field, { target: row, key: flat, previous: undefined });
+          add(slots, field, { target: row, key: flat, previous: undefined });
         else if (nested && Object.hasOwn(nested, attr))
-          add(slots, config, field, { target: nested, key: attr, previous: undefined });
+          add(slots, field, { target: nested, key: attr, previous: undefined });
       }
     }
-    collectRaw(row, undefined, undefined, inc.include, slots, path);
+    collectRaw(row, undefined, inc.include, slots, path);
   }
 }
 
@@ -131,8 +143,8 @@ export interface FindOptionsLike {
 }
 
 /**
- * Decrypts a finder's results in place: one `decryptMany` per model and field, so rows that
- * share a DEK cost one KEK call. `onlyIncludes` leaves the main model's own fields alone
+ * Decrypts a finder's results in place: one `decryptMany` per field (of the model or of an
+ * included one), so rows that share a DEK cost one KEK call. `onlyIncludes` leaves the main model's own fields alone
  * (the model's own hook did them).
  */
 export async function decryptResults(
@@ -156,22 +168,22 @@ export async function decryptResults(
           collectInstance(row.dataValues[key], undefined, slots, seen, 1);
       } else collectInstance(row, ownKeys, slots, seen, 0);
     } else if (typeof row === 'object' && row !== null) {
-      collectRaw(row as Values, ownKeys, mainConfig, options.include, slots, []);
+      collectRaw(row as Values, ownKeys, options.include, slots, []);
     }
   }
-  for (const [config, byField] of slots) {
-    for (const [field, list] of byField) {
-      const stored = list.map((slot) => slot.target[slot.key]);
-      const plain = await config.envelope.decryptMany(stored as (string | null | undefined)[], {
-        context: field.context,
-        ...(config.plaintextPolicy ? { plaintextPolicy: config.plaintextPolicy } : {}),
-      });
-      for (const [i, slot] of list.entries()) {
-        if (stored[i] === null || stored[i] === undefined) continue;
-        slot.target[slot.key] = plain[i];
-        if (slot.previous && slot.previous[slot.key] === stored[i])
-          slot.previous[slot.key] = plain[i];
-      }
+  const fields = [...slots].map(([field, list]) => ({
+    field,
+    list,
+    values: list.map((slot) => slot.target[slot.key] as string | null | undefined),
+  }));
+  const opened = await openFields(fields);
+  for (const [f, { list, values }] of fields.entries()) {
+    const plain = opened[f]!;
+    for (const [i, slot] of list.entries()) {
+      if (values[i] === null || values[i] === undefined) continue;
+      slot.target[slot.key] = plain[i];
+      if (slot.previous && slot.previous[slot.key] === values[i])
+        slot.previous[slot.key] = plain[i];
     }
   }
 }

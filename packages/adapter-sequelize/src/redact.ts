@@ -7,7 +7,7 @@
  * such an error in place, so the class and the fields applications inspect stay as they were.
  */
 import { ValidationErrorItem } from 'sequelize';
-import { isInstance } from './write';
+import { isInstance } from './values';
 
 /** What replaces a redacted value. */
 export const REDACTED = '[redacted by cmek]';

@@ -12,6 +12,7 @@
  */
 import type { CasWrite, Cursor } from '@cmek/core';
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
+import { textOf } from './values';
 
 export interface CasTarget {
   readonly sequelize: Sequelize;
@@ -98,7 +99,7 @@ async function lockingCas(
       { bind: binds.values, type: QueryTypes.SELECT, transaction },
     );
     const holds = (w: CasWrite): boolean =>
-      rows.some((row) => sameId(row.pk, w.id) && textOf(row.value) === w.expected);
+      rows.some((row) => sameId(row.pk, w.id) && storedText(row.value) === w.expected);
     const results = writes.map(holds);
     const due = writes.filter((_, i) => results[i]);
     if (due.length > 0) {
@@ -109,10 +110,9 @@ async function lockingCas(
   });
 }
 
-function textOf(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  if (Buffer.isBuffer(value)) return value.toString('utf8');
-  return undefined;
+/** A stored value as text: a string as it is, bytes decoded as UTF-8; anything else none. */
+function storedText(value: unknown): string | undefined {
+  return typeof value === 'string' || value instanceof Uint8Array ? textOf(value) : undefined;
 }
 
 /** One compare-and-set: whether the row held `expected` and now holds `next`. */

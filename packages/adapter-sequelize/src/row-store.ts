@@ -10,7 +10,7 @@ import {
   type RowStore,
 } from '@cmek/core';
 import { Op, QueryTypes } from 'sequelize';
-import { type AnyModelStatic, configOf, fieldContext } from './config';
+import { type AnyModelStatic, configOf, fieldContext } from './options';
 import type { QueryInterfaceLike } from './query-interface';
 import { redactError } from './redact';
 import { type CasTarget, compareAndSetColumn, compareAndSetOne } from './row-store-writes';

@@ -16,7 +16,7 @@
  * so nothing is encrypted twice.
  */
 import { CmekConfigError } from '@cmek/core';
-import { configOf } from './config';
+import { configOf } from './options';
 import {
   INTERCEPTED,
   type Intercepted,

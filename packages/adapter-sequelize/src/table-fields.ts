@@ -4,7 +4,7 @@
  * under the model's context) when a seeder, a data migration or another model writes the table.
  */
 import { CmekConfigError } from '@cmek/core';
-import { configOf, type FieldConfig, type FieldSet, type ModelConfig } from './config';
+import { configOf, type FieldConfig, type FieldSet, type ModelConfig } from './options';
 
 export interface TableFields extends FieldSet {
   /** The table as messages name it (`integrations`, `billing.integrations`). */

@@ -1,16 +1,20 @@
-/** The write side: encrypting the values that reach the database, and giving instances their plaintext back. */
+/**
+ * The write side: checking and encrypting the values that reach the database (`sealCells`, one
+ * call per field), and giving the instances and rows a write hands back their plaintext.
+ */
 import { isUtf8 } from 'node:buffer';
 import {
   assertFieldValue,
   CmekInvalidInputError,
   CmekQueryError,
   type Encryptable,
-  encryptFieldValues,
+  sealCells,
 } from '@cmek/core';
 import { Utils } from 'sequelize';
-import { configOf, type FieldConfig, type FieldSet, fieldNamed } from './config';
-
-export type Values = Record<string, unknown>;
+import { byEnvelope, type Cells } from './field-cells';
+import { configOf, type FieldConfig, type FieldSet, fieldNamed } from './options';
+import { openFields } from './read';
+import { isInstance, textOf, type Values } from './values';
 
 /** Token → plaintext for the values one write encrypted (or verified): restoring costs nothing. */
 export type Known = Map<string, string>;
@@ -39,11 +43,6 @@ export function assertWritable(
   }
 }
 
-/** The text of a plaintext: strings as they are, UTF-8 bytes decoded (what a read returns). */
-export function textOf(value: Encryptable): string {
-  return typeof value === 'string' ? value : Buffer.from(value).toString('utf8');
-}
-
 /**
  * Copies of `records` (keyed by attribute or column names) with every encrypted field's string
  * (or UTF-8 bytes) encrypted; `null` and `undefined` stay; a valid token of the field stays as it is.
@@ -63,6 +62,8 @@ export async function encryptRecords(
       if (field !== undefined) keys.set(key, field);
     }
   }
+  // Every value is checked before anything is encrypted: a refused value costs no KEK call.
+  const cells: (Cells<Encryptable> & { readonly name: string; readonly at: number[] })[] = [];
   for (const [name, field] of keys) {
     const at: number[] = [];
     const values: Encryptable[] = [];
@@ -76,11 +77,11 @@ export async function encryptRecords(
       at.push(i);
       values.push(value);
     }
-    if (values.length === 0) continue;
-    const { stored, plaintexts } = await encryptFieldValues(field.envelope, values, {
-      context: field.context,
-      label: field.display,
-    });
+    if (values.length > 0) cells.push({ field, values, name, at });
+  }
+  const sealed = await byEnvelope(cells, (envelope, _policy, group) => sealCells(envelope, group));
+  for (const [c, { name, at }] of cells.entries()) {
+    const { stored, plaintexts } = sealed[c]!;
     for (const [n, i] of at.entries()) {
       out[i]![name] = stored[n];
       known.set(stored[n]!, textOf(plaintexts[n] as Encryptable));
@@ -98,41 +99,27 @@ export async function restorePlaintext(
   targets: readonly Values[],
   known: Known,
 ): Promise<void> {
+  const cells: (Cells<string> & { readonly name: string; readonly pending: Values[] })[] = [];
   for (const [name, field] of config.byName) {
-    const pending: [Values, string][] = [];
+    const pending: Values[] = [];
+    const tokens: string[] = [];
     for (const target of targets) {
       if (!Object.hasOwn(target, name)) continue;
       const value = target[name];
       if (!field.envelope.isEncrypted(value)) continue;
       const plain = known.get(value);
       if (plain !== undefined) target[name] = plain;
-      else pending.push([target, value]);
+      else {
+        pending.push(target);
+        tokens.push(value);
+      }
     }
-    if (pending.length === 0) continue;
-    const plain = await field.envelope.decryptMany(
-      pending.map(([, token]) => token),
-      {
-        context: field.context,
-        ...(field.plaintextPolicy ? { plaintextPolicy: field.plaintextPolicy } : {}),
-      },
-    );
-    for (const [i, [target]] of pending.entries()) target[name] = plain[i];
+    if (tokens.length > 0) cells.push({ field, values: tokens, name, pending });
   }
-}
-
-/** The data values of a model instance (and its previous values, so `changed()` stays clean). */
-export interface InstanceLike {
-  dataValues: Values;
-  _previousDataValues?: Values;
-}
-
-export function isInstance(value: unknown): value is InstanceLike {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { dataValues?: unknown }).dataValues === 'object' &&
-    (value as { dataValues?: unknown }).dataValues !== null
-  );
+  const opened = await openFields(cells);
+  for (const [c, { name, pending }] of cells.entries()) {
+    for (const [i, target] of pending.entries()) target[name] = opened[c]![i];
+  }
 }
 
 /** After a write: the instance's data values hold plaintext; its previous values too, where they held the same token. */
