@@ -1,1 +1,3 @@
-export {};
+export { cmekExtension } from './extension';
+export type { CmekExtensionOptions, CmekModelOptions } from './options';
+export { type PrismaRowStoreOptions, prismaRowStore } from './row-store';

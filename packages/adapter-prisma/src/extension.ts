@@ -1,0 +1,107 @@
+/** `cmekExtension`: the Prisma Client extension that encrypts and decrypts the configured fields. */
+import { CmekQueryError } from '@cmek/core';
+import { Prisma } from '@prisma/client/extension';
+import { isPlainObject, modelOf, type Schema, schemaOf } from './data-model';
+import { type CmekExtensionOptions, type NormalisedOptions, normaliseOptions } from './options';
+import { checkOperation } from './query-rules';
+import { openResult } from './read';
+import { scrubTokens } from './redact';
+import { isWrite, sealArgs } from './write';
+
+/** The model operations whose result holds records of the model. */
+const RETURNS_RECORDS = new Set([
+  'findUnique',
+  'findUniqueOrThrow',
+  'findFirst',
+  'findFirstOrThrow',
+  'findMany',
+  'create',
+  'createManyAndReturn',
+  'update',
+  'updateManyAndReturn',
+  'upsert',
+  'delete',
+]);
+
+/** Operations whose result holds no field value (counts, aggregates checked by the rules). */
+const NO_RECORDS = new Set([
+  'createMany',
+  'updateMany',
+  'deleteMany',
+  'count',
+  'aggregate',
+  'groupBy',
+]);
+
+/** The clients `cmekExtension` returned (a row store must not be given one: it would decrypt). */
+const extended = new WeakSet<object>();
+
+/** Whether `client` is one `cmekExtension` returned. */
+export function isCmekClient(client: unknown): boolean {
+  return typeof client === 'object' && client !== null && extended.has(client);
+}
+
+interface OperationCall {
+  readonly model?: string;
+  readonly operation: string;
+  readonly args: unknown;
+  readonly query: (args: unknown) => PromiseLike<unknown>;
+}
+
+async function run(config: NormalisedOptions, schema: Schema, call: OperationCall) {
+  const { operation, query } = call;
+  if (call.model === undefined) return query(call.args);
+  const model = modelOf(schema, call.model);
+  if (!RETURNS_RECORDS.has(operation) && !NO_RECORDS.has(operation)) {
+    throw new CmekQueryError(
+      call.model,
+      `${call.model}.${operation} is not covered by @cmek/adapter-prisma (it neither encrypts nor decrypts it); use a covered operation`,
+    );
+  }
+  const args = isPlainObject(call.args) ? call.args : {};
+  checkOperation(schema, model, operation, args);
+  let written: ReadonlyMap<string, string> | undefined;
+  let sent: unknown = call.args;
+  if (isWrite(operation)) {
+    const sealed = await sealArgs(config.envelope, schema, model, operation, args);
+    if (sealed.sealed) {
+      sent = sealed.args;
+      written = sealed.written;
+    }
+  }
+  let result: unknown;
+  try {
+    result = await query(sent);
+  } catch (error) {
+    throw written === undefined ? error : scrubTokens(error);
+  }
+  if (!RETURNS_RECORDS.has(operation)) return result;
+  return openResult(config.envelope, schema, model, result, written);
+}
+
+/**
+ * The cmek Prisma Client extension: `prisma.$extends(cmekExtension({ envelope, models }))`
+ * returns a client that encrypts the configured fields on every write path and decrypts them on
+ * every read, and refuses (`CmekQueryError`) filters, sorts, groups and aggregates on them.
+ *
+ * The options are validated when this is called; the models and fields are checked against the
+ * client's data model when the extension is applied (`CmekConfigError`).
+ */
+export function cmekExtension(options: CmekExtensionOptions) {
+  const config = normaliseOptions(options);
+  return Prisma.defineExtension((client) => {
+    const schema = schemaOf(client, config.models);
+    const out = client.$extends({
+      name: '@cmek/adapter-prisma',
+      query: {
+        $allModels: {
+          $allOperations(call) {
+            return run(config, schema, call as OperationCall);
+          },
+        },
+      },
+    });
+    extended.add(out);
+    return out;
+  });
+}

@@ -1,0 +1,191 @@
+/**
+ * `prismaRowStore`: the `RowStore` the backfill / rewrap / verify engine drives, over one model of
+ * a plain Prisma client (not the extended one: the store handles stored values).
+ */
+import {
+  type CasWrite,
+  CmekConfigError,
+  CmekInvalidInputError,
+  CmekQueryError,
+  type Cursor,
+  type EncryptionContext,
+  type Row,
+  type RowCounter,
+  type RowStore,
+  storeWriteError,
+} from '@cmek/core';
+import { modelOf, schemaOf } from './data-model';
+import { isCmekClient } from './extension';
+import { type CmekModelOptions, normaliseModels } from './options';
+import { scrubTokens } from './redact';
+
+export interface PrismaRowStoreOptions {
+  /**
+   * A Prisma client without the cmek extension (the `new PrismaClient(…)` you extend): the store
+   * reads and writes stored values, tokens and legacy plaintext alike.
+   */
+  readonly client: object;
+  /** The model, named as in the Prisma schema (`User`). */
+  readonly model: string;
+  /** The encrypted fields, as given to `cmekExtension` for this model (contexts must match). */
+  readonly fields: CmekModelOptions['fields'];
+  /** A field of unique, ordered values (`Int`, `BigInt` or `String`). Default `id`. */
+  readonly primaryKey?: string;
+  /** The store's name in reports. Default: the model name. */
+  readonly name?: string;
+}
+
+interface Delegate {
+  findMany(args: unknown): PromiseLike<Record<string, unknown>[]>;
+  updateMany(args: unknown): PromiseLike<{ count: number }>;
+  count(args?: unknown): PromiseLike<number>;
+}
+
+interface Client {
+  $transaction(queries: PromiseLike<unknown>[]): Promise<unknown[]>;
+}
+
+function asText(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return value;
+  throw new CmekInvalidInputError(`a stored value is ${typeof value}, not a string`);
+}
+
+function asCursor(value: unknown): Cursor {
+  if (typeof value === 'number' || typeof value === 'string') return value;
+  if (typeof value === 'bigint') return value.toString();
+  throw new CmekInvalidInputError('the primary key must be a number, a bigint or a string');
+}
+
+const MIN_SCRUB = 4;
+
+/** Takes `values` (the old value, often a legacy plaintext, and the new token) out of `error`. */
+function scrubValues<E>(error: E, values: readonly string[]): E {
+  if (typeof error !== 'object' || error === null) return error;
+  const sorted = [...values]
+    .filter((v) => v.length >= MIN_SCRUB)
+    .sort((a, b) => b.length - a.length);
+  const record = error as Record<string, unknown>;
+  const names = [...Object.getOwnPropertyNames(error), 'stack'];
+  for (const key of names) {
+    const value = record[key];
+    if (typeof value !== 'string' || key === 'code' || key === 'name') continue;
+    let clean = value;
+    for (const v of sorted) clean = clean.split(v).join('?');
+    if (clean !== value) {
+      Object.defineProperty(error, key, { value: clean, configurable: true, writable: true });
+    }
+  }
+  return scrubTokens(error);
+}
+
+/**
+ * The engine's `RowStore` over one model (plus `count`: the model's `count()`, asked once per run
+ * for the progress total). The compare-and-set is an `updateMany` whose `where` is the primary key
+ * and the expected stored value; `compareAndSetMany` runs a batch of them in one `$transaction`.
+ */
+export function prismaRowStore(options: PrismaRowStoreOptions): RowStore & RowCounter {
+  const { client, model: modelName } = options;
+  if (typeof client !== 'object' || client === null) {
+    throw new CmekConfigError('prismaRowStore needs `client` (a PrismaClient)');
+  }
+  if (isCmekClient(client)) {
+    throw new CmekConfigError(
+      'prismaRowStore needs the plain PrismaClient, not the one extended by cmekExtension (the store reads and writes stored values)',
+    );
+  }
+  if (typeof modelName !== 'string' || modelName.length === 0) {
+    throw new CmekConfigError('prismaRowStore needs `model`');
+  }
+  const models = normaliseModels({ [modelName]: { fields: options.fields } }, 'prismaRowStore');
+  const configs = models.get(modelName)!;
+  const model = modelOf(schemaOf(client, models), modelName);
+  const primaryKey = options.primaryKey ?? 'id';
+  if (!model.fields.has(primaryKey) || model.relations.has(primaryKey)) {
+    throw new CmekConfigError(`prismaRowStore: ${modelName} has no scalar field ${primaryKey}`);
+  }
+  const delegateName = `${modelName.charAt(0).toLowerCase()}${modelName.slice(1)}`;
+  const delegate = (client as Record<string, unknown>)[delegateName] as Delegate | undefined;
+  if (typeof delegate?.findMany !== 'function') {
+    throw new CmekConfigError(`prismaRowStore: the client has no model delegate ${delegateName}`);
+  }
+  const bigintKey = model.types.get(primaryKey) === 'BigInt';
+  const key = (id: Cursor): unknown => (bigintKey ? BigInt(id) : id);
+  const fields = [...configs.keys()];
+  const contexts = new Map<string, EncryptionContext>([...configs].map(([f, c]) => [f, c.context]));
+
+  const fieldOf = (field: string): string => {
+    if (!contexts.has(field)) {
+      throw new CmekInvalidInputError(`'${field}' is not an encrypted field of ${modelName}`);
+    }
+    return field;
+  };
+
+  const casQuery = (w: CasWrite) =>
+    delegate.updateMany({
+      where: { [primaryKey]: key(w.id), [fieldOf(w.field)]: w.expected },
+      data: { [w.field]: w.next },
+    });
+
+  const casError = (error: unknown, what: string, field: string, values: string[]) =>
+    storeWriteError(
+      scrubValues(error, values),
+      field,
+      `${what} on ${field === '(batch)' ? modelName : `${modelName}.${field}`}`,
+    );
+
+  return {
+    name: options.name ?? modelName,
+    fields: Object.freeze([...fields]),
+    contextFor(field) {
+      return { ...contexts.get(fieldOf(field))! };
+    },
+    async scan(after, limit) {
+      if (!Number.isInteger(limit) || limit <= 0) {
+        throw new CmekInvalidInputError('scan needs a positive integer limit');
+      }
+      const rows = await delegate.findMany({
+        select: Object.fromEntries([primaryKey, ...fields].map((f) => [f, true])),
+        ...(after === undefined ? {} : { where: { [primaryKey]: { gt: key(after) } } }),
+        orderBy: { [primaryKey]: 'asc' },
+        take: limit,
+      });
+      return rows.map(
+        (row): Row => ({
+          id: asCursor(row[primaryKey]),
+          values: Object.fromEntries(fields.map((f) => [f, asText(row[f])])),
+        }),
+      );
+    },
+    async count() {
+      const n = await delegate.count();
+      if (!Number.isSafeInteger(n) || n < 0) {
+        throw new CmekQueryError('(count)', `the row count of ${modelName} is not a number`);
+      }
+      return n;
+    },
+    async compareAndSet(id, field, expected, next) {
+      const write = { id, field, expected, next };
+      try {
+        return (await casQuery(write)).count === 1;
+      } catch (error) {
+        throw casError(error, 'compareAndSet', field, [expected, next]);
+      }
+    },
+    async compareAndSetMany(writes: readonly CasWrite[]) {
+      for (const w of writes) fieldOf(w.field);
+      if (writes.length === 0) return [];
+      try {
+        const results = await (client as Client).$transaction(writes.map(casQuery));
+        return results.map((r) => (r as { count: number }).count === 1);
+      } catch (error) {
+        throw casError(
+          error,
+          'compareAndSetMany',
+          '(batch)',
+          writes.flatMap((w) => [w.expected, w.next]),
+        );
+      }
+    },
+  };
+}
