@@ -3,6 +3,7 @@
  * exactly what the envelope will accept at the first write: the default context of SPEC §7, a
  * fixed context given in the options, and the longest token a column must hold.
  */
+import type { BlindIndexOptions } from './blind-index-cells';
 import { canonicalContext } from './context';
 import type { EncryptionContext, Envelope } from './envelope-types';
 import { CmekConfigError, CmekError } from './errors';
@@ -20,6 +21,12 @@ export interface FieldOptions {
    * column can hold its token.
    */
   readonly maxPlaintextBytes?: number;
+  /**
+   * The field's blind index: the column holding a keyed hash of the plaintext, so that an equality
+   * filter on the field can be answered (`blindIndexesOption` validates it). Two entries during a
+   * two-column rotation of the index key; the first is the one lookups use.
+   */
+  readonly blindIndex?: BlindIndexOptions | readonly BlindIndexOptions[];
 }
 
 /** SPEC §7's default context: `{ field: '<owner>.<field>' }` (owner: the model or table). */

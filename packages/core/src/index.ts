@@ -1,3 +1,33 @@
+export {
+  BLIND_INDEX_MAX_LENGTH,
+  BLIND_INDEX_PREFIX,
+  type BlindIndexInfo,
+  type BlindIndexMode,
+  type BlindIndexNormalizer,
+  type BlindIndexNormalizerName,
+  DEFAULT_SLOW_COST,
+  inspectBlindIndex,
+  isBlindIndexValue,
+} from './blind-index';
+export {
+  type BlindIndexOptions,
+  blindIndexCells,
+  blindIndexesOption,
+  blindIndexLabel,
+  type IndexCells,
+  type IndexColumnValues,
+  type IndexLookup,
+  indexLookupValues,
+} from './blind-index-cells';
+export {
+  type BlindIndexComputeOptions,
+  type BlindIndexer,
+  type CreateBlindIndexKeyOptions,
+  createBlindIndexKey,
+  INDEX_KEY_PREFIX,
+  type LoadBlindIndexesOptions,
+  loadBlindIndexes,
+} from './blind-index-keys';
 export { type FieldCells, openCells, sealCells } from './cells';
 export { createEnvelope, DEFAULT_DECRYPT_CACHE, DEFAULT_DEK_CACHE } from './envelope';
 export type {

@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 import struct
+import unicodedata
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -697,6 +698,158 @@ LEGACY_PLAINTEXT = [
 ]
 
 
+# ---------------------------------------------------------------- blind indexes (docs/wire-format.md, "Blind indexes")
+
+BI_PREFIX = "cmek:bi1:"
+BIK_PREFIX = "cmek:bik1:"
+INDEX_KEY = bytes(range(0x11, 0x31))  # the index key of the blind-index vectors
+NEXT_INDEX_KEY = bytes(range(0x31, 0x51))  # a second one (a rotation)
+INDEX_KEY_NONCE = bytes(range(0x21, 0x2D))  # AES-GCM nonce of its wrapping by the local KEK
+
+# ECMAScript's WhiteSpace and LineTerminator (String.prototype.trim), not Python's str.strip set.
+ES_WHITESPACE = "\u0009\u000A\u000B\u000C\u000D\u0020\u00A0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200A\u2028\u2029\u202F\u205F\u3000\uFEFF"
+NORMALIZERS = {
+    "trim": lambda t: t.strip(ES_WHITESPACE),
+    "lowercase": lambda t: t.lower(),  # Unicode default full lowercase mapping (incl. final sigma)
+    "nfc": lambda t: unicodedata.normalize("NFC", t),
+    "nfkc": lambda t: unicodedata.normalize("NFKC", t),
+}
+
+
+def hkdf_nosalt(ikm: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-SHA256 with no salt (RFC 5869: HashLen zero bytes, the same HMAC key as an empty salt)."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(ikm)
+
+
+def index_key_id(key: bytes) -> str:
+    return hkdf_nosalt(key, b"cmek:bi1:key-id", 8).hex()
+
+
+def mode_tag(mode: str, cost: int) -> str:
+    return "h" if mode == "hmac" else f"s{cost}"
+
+
+def field_key(key: bytes, tag: str, label: str) -> bytes:
+    return hkdf_nosalt(key, b"cmek:bi1\x00" + tag.encode("ascii") + b"\x00" + label.encode("utf-8"), 32)
+
+
+def blind_index(key: bytes, label: str, plaintext: str, normalize: list[str], mode: str, cost: int):
+    text = plaintext
+    for step in normalize:
+        text = NORMALIZERS[step](text)
+    message = text.encode("utf-8")
+    tag = mode_tag(mode, cost)
+    fk = field_key(key, tag, label)
+    h = HMAC(fk, hashes.SHA256())
+    h.update(message)
+    inner = h.finalize()
+    digest = inner if mode == "hmac" else hashlib.scrypt(inner, salt=fk, n=2 ** cost, r=8, p=1, maxmem=2 * 128 * 8 * 2 ** cost, dklen=32)
+    return {"message": message.hex(), "fieldKey": fk.hex(), "digest": digest.hex(),
+            "index": f"{BI_PREFIX}{tag}:{index_key_id(key)}:{b64url(digest)}"}
+
+
+def blind_index_vectors():
+    email, token = "users.email", "ApiToken.tokenHash"
+    cases = [
+        ("hmac-ascii", "HMAC mode, an API token hash, no normaliser", INDEX_KEY, token, "9f86d081884c7d659a2feaa0c55ad015", [], "hmac", 14),
+        ("hmac-empty", "the empty string is a value: it has an index", INDEX_KEY, token, "", [], "hmac", 14),
+        ("hmac-unicode", "UTF-8 bytes of the string as given, never normalised without a normaliser", INDEX_KEY, email, UNICODE_TEXT, [], "hmac", 14),
+        ("hmac-other-field", "the same plaintext under another field label: another field key, another index", INDEX_KEY, email, "9f86d081884c7d659a2feaa0c55ad015", [], "hmac", 14),
+        ("hmac-next-key", "the same field and plaintext under another index key: another key id and index", NEXT_INDEX_KEY, token, "9f86d081884c7d659a2feaa0c55ad015", [], "hmac", 14),
+        ("hmac-email-normalised", "trim (ECMAScript white space, NBSP and U+FEFF included) then lowercase", INDEX_KEY, email, "\u00a0\uFEFF Alice@Example.COM \n", ["trim", "lowercase"], "hmac", 14),
+        ("hmac-email-plain", "the normalised form of the previous vector: the same index", INDEX_KEY, email, "alice@example.com", ["trim", "lowercase"], "hmac", 14),
+        ("hmac-email-unnormalised", "the same address without the normalisers: another index", INDEX_KEY, email, "Alice@Example.COM", [], "hmac", 14),
+        ("hmac-lowercase-unicode", "lowercase is Unicode's default mapping: final sigma, dotted capital I (U+0130 -> i U+0307)", INDEX_KEY, "users.name", "\u039F\u0394\u039F\u03A3 \u0130STANBUL \u00C4", ["lowercase"], "hmac", 14),
+        ("hmac-nfc", "NFC: e + U+0301 and U+00E9 give one index", INDEX_KEY, "users.name", "Jos" + "e\u0301", ["nfc"], "hmac", 14),
+        ("hmac-nfc-precomposed", "the precomposed form of the previous vector", INDEX_KEY, "users.name", "Jos\u00e9", ["nfc"], "hmac", 14),
+        ("hmac-nfkc", "NFKC folds compatibility forms (U+FB01 ligature, fullwidth digits)", INDEX_KEY, "users.phone", "\uFB01 \uFF11\uFF12\uFF13", ["nfkc"], "hmac", 14),
+        ("hmac-unicode-label", "a field label outside ASCII: its UTF-8 bytes in the HKDF info", INDEX_KEY, "Benutzer.Geheimnis\u00dc", "s3cr3t", [], "hmac", 14),
+        ("slow-email", "slow mode, cost 14 (N = 16384, r = 8, p = 1), with the email normalisers", INDEX_KEY, email, " Alice@Example.COM", ["trim", "lowercase"], "slow", 14),
+        ("slow-cost-10", "slow mode, cost 10: the cost is in the mode tag and the HKDF info", INDEX_KEY, "users.phone", "+4915112345678", [], "slow", 10),
+        ("slow-same-as-hmac-input", "slow mode on the plaintext of hmac-ascii: another field key (tag in info), another index", INDEX_KEY, token, "9f86d081884c7d659a2feaa0c55ad015", [], "slow", 10),
+    ]
+    out = []
+    for name, description, key, label, plaintext, normalize, mode, cost in cases:
+        v = {"name": name, "description": description, "indexKey": key.hex(), "keyId": index_key_id(key),
+             "field": label, "plaintext": plaintext, "normalize": normalize, "mode": mode}
+        if mode == "slow":
+            v["cost"] = cost
+        v.update(blind_index(key, label, plaintext, normalize, mode, cost))
+        out.append(v)
+    by = {v["name"]: v["index"] for v in out}
+    assert by["hmac-email-normalised"] == by["hmac-email-plain"] != by["hmac-email-unnormalised"]
+    assert by["hmac-nfc"] == by["hmac-nfc-precomposed"]
+    assert by["hmac-ascii"] != by["hmac-other-field"] and by["hmac-ascii"] != by["hmac-next-key"]
+    assert by["hmac-ascii"] != by["slow-same-as-hmac-input"]
+    assert all(len(v["index"]) <= 73 for v in out)
+    return out
+
+
+def index_key_vectors():
+    """Stored index keys: the key wrapped by the local KEK (SPEC 5) in a SPEC 2 record."""
+    ref = local_key_ref(KEK)
+    out = []
+    for name, key, nonce in (("current", INDEX_KEY, INDEX_KEY_NONCE), ("next", NEXT_INDEX_KEY, NONCE3)):
+        wrapped = local_wrap(KEK, nonce, key)
+        rec = record(b"local", ref.encode("ascii"), wrapped)
+        out.append({"name": name, "indexKey": key.hex(), "keyId": index_key_id(key), "nonce": nonce.hex(),
+                    "record": rec.hex(), "stored": f"{BIK_PREFIX}{index_key_id(key)}:{b64url(rec)}"})
+    return out
+
+
+def invalid_index_keys(keys):
+    cur, nxt = keys[0], keys[1]
+    rec = bytes.fromhex(cur["record"])
+    flipped = rec[:-1] + bytes([rec[-1] ^ 0x01])
+    return [
+        {"name": "wrong-prefix", "stored": "cmek:bik2:" + cur["stored"][len(BIK_PREFIX):], "error": FORMAT},
+        {"name": "no-key-id", "stored": BIK_PREFIX + b64url(rec), "error": FORMAT},
+        {"name": "uppercase-key-id", "stored": f"{BIK_PREFIX}{cur['keyId'].upper()}:{b64url(rec)}", "error": FORMAT},
+        {"name": "record-not-base64url", "stored": f"{BIK_PREFIX}{cur['keyId']}:{b64url(rec)}=", "error": FORMAT},
+        {"name": "key-id-of-another-key", "stored": f"{BIK_PREFIX}{nxt['keyId']}:{b64url(rec)}", "error": DECRYPTION,
+         "note": "the record unwraps, but to a key whose id is not the one written: refused, never used"},
+        {"name": "wrapped-key-flipped", "stored": f"{BIK_PREFIX}{cur['keyId']}:{b64url(flipped)}", "error": DECRYPTION},
+        {"name": "other-kek", "stored": f"{BIK_PREFIX}{cur['keyId']}:{b64url(record(b'local', local_key_ref(OTHER_KEK).encode('ascii'), local_wrap(OTHER_KEK, INDEX_KEY_NONCE, INDEX_KEY)))}", "error": UNKNOWN_KEK},
+    ]
+
+
+INVALID_INDEX_VALUES = [
+    "", "cmek:bi1:", "cmek:bi2:h:0011223344556677:" + "A" * 43, "cmek:bi1:x:0011223344556677:" + "A" * 43,
+    "cmek:bi1:h:001122334455667:" + "A" * 43, "cmek:bi1:h:00112233445566778:" + "A" * 43,
+    "cmek:bi1:h:00112233445566AA:" + "A" * 43, "cmek:bi1:h:0011223344556677:" + "A" * 42,
+    "cmek:bi1:h:0011223344556677:" + "A" * 44, "cmek:bi1:h:0011223344556677:" + "A" * 42 + "B",
+    "cmek:bi1:h:0011223344556677:" + "A" * 42 + "=", "cmek:bi1:s9:0011223344556677:" + "A" * 43,
+    "cmek:bi1:s21:0011223344556677:" + "A" * 43, "cmek:bi1:s014:0011223344556677:" + "A" * 43,
+    "cmek:bi1:s:0011223344556677:" + "A" * 43, "CMEK:BI1:h:0011223344556677:" + "A" * 43,
+]
+
+
+def write_blind_index_vectors():
+    keys = index_key_vectors()
+    # The reference reading of a stored key: unwrap the record, derive the key id, compare.
+    for k in keys:
+        rec = bytes.fromhex(k["record"])
+        assert local_unwrap(KEK, rec[4 + 5 + 16:], local_key_ref(KEK)).hex() == k["indexKey"]
+    vectors = blind_index_vectors()
+    for text in INVALID_INDEX_VALUES:
+        assert not re.fullmatch(r"cmek:bi1:(h|s(1[0-9]|20)):[0-9a-f]{16}:[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]", text), text
+    (HERE / "blind-index.json").write_text(json.dumps({
+        "format": "cmek:bi1 (blind index) and cmek:bik1 (stored index key)",
+        "spec": "docs/wire-format.md, section Blind indexes",
+        "generator": "packages/core/test/vectors/generate.py (Python cryptography and hashlib.scrypt; independent of the TypeScript core)",
+        "description": "Each vector fixes an index key, a field label, a plaintext, its normalisers and the mode, and gives the intermediate "
+                       "values (message = UTF-8 of the normalised plaintext, fieldKey, digest, in hex) and the exact index. "
+                       "indexKeys are the two index keys wrapped by the local KEK `kek` (SPEC 5) with a fixed nonce, as stored. "
+                       "invalidIndexKeys must fail to load with `error`; invalidIndexValues are not blind-index values.",
+        "kek": KEK.hex(),
+        "indexKeys": keys,
+        "vectors": vectors,
+        "invalidIndexKeys": invalid_index_keys(keys),
+        "invalidIndexValues": INVALID_INDEX_VALUES,
+    }, indent=2, ensure_ascii=True) + "\n")
+    return len(vectors)
+
+
 def main():
     valid = valid_vectors()
     invalid = invalid_vectors(valid)
@@ -727,7 +880,7 @@ def main():
         "legacyPlaintextDescription": "Values that are not tokens under the damaged-prefix rule: under plaintextPolicy 'allow' each reads back as it is.",
         "legacyPlaintext": LEGACY_PLAINTEXT,
     }, indent=2, ensure_ascii=True) + "\n")
-    print(f"{len(valid)} valid, {len(invalid)} invalid vectors written to {HERE}")
+    print(f"{len(valid)} valid, {len(invalid)} invalid, {write_blind_index_vectors()} blind-index vectors written to {HERE}")
 
 
 if __name__ == "__main__":
