@@ -1,3 +1,6 @@
 import { packageProject } from '../../vitest.shared';
 
-export default packageProject(import.meta.dirname);
+// the tests' Prisma client is generated (offline) before any test file loads
+export default packageProject(import.meta.dirname, {
+  globalSetup: ['test/support/global-setup.ts'],
+});
