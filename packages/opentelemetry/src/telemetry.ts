@@ -6,7 +6,7 @@
  * error codes, counts and durations.
  */
 
-import { CmekConfigError } from '@cmek/core';
+import { CmekConfigError, type Envelope } from '@cmek/core';
 import {
   type Attributes,
   type MeterProvider,
@@ -64,7 +64,7 @@ export interface CmekTelemetry {
    * Reports the cache sizes of an envelope with the proposed `stats()` (`cmek.dek_cache.size`);
    * with today's core it does nothing. Returns a function that stops observing it.
    */
-  observe(envelope: ObservableEnvelope): () => void;
+  observe(envelope: Envelope | ObservableEnvelope): () => void;
 }
 
 function flag(value: unknown, name: string, fallback: boolean): boolean {
@@ -236,7 +236,8 @@ export function cmekTelemetry(options: CmekTelemetryOptions = {}): CmekTelemetry
     onProgress,
     kekCallHook,
     envelopeOptions: { onEvent, kekCallHook },
-    observe(envelope) {
+    observe(candidate) {
+      const envelope = candidate as ObservableEnvelope;
       if (typeof envelope?.stats !== 'function') return () => undefined;
       observed.add(envelope);
       try {

@@ -7,7 +7,7 @@ import { CmekKekUnavailableError, createEnvelope } from '@cmek/core';
 import { createAwsKmsKekProvider } from '@cmek/provider-aws-kms';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CMEK_METRICS as M, cmekTelemetry } from '../src/index';
+import { cmekTelemetry, CMEK_METRICS as M } from '../src/index';
 import { createOtel, exportedStrings, type Otel, pointsOf, sumOf } from './support/otel';
 import { Secrets } from './support/secrets';
 import { createKmsKey, motoEndpoint, PrivateMoto, REGION } from './support/services';
@@ -25,7 +25,11 @@ afterEach(async () => {
   await otel.shutdown();
 });
 
-function kms(at: string, keyId: string, extra: { maxAttempts?: number; requestTimeoutMs?: number } = {}) {
+function kms(
+  at: string,
+  keyId: string,
+  extra: { maxAttempts?: number; requestTimeoutMs?: number } = {},
+) {
   const secretAccessKey = `otel-${randomBytes(16).toString('hex')}`;
   secrets.add(secretAccessKey);
   return secrets.capture(
@@ -55,7 +59,11 @@ describe.skipIf(!endpoint)('against moto (AWS KMS)', () => {
   it('records every KEK metric with the provider, the key ARN and the outcome; no secret in any attribute', async () => {
     const arn = await createKmsKey(endpoint!);
     const telemetry = cmekTelemetry(otel.providers);
-    const writer = createEnvelope({ kek: kms(endpoint!, arn), onEvent: telemetry.onEvent, dekCache: { maxUses: 2 } });
+    const writer = createEnvelope({
+      kek: kms(endpoint!, arn),
+      onEvent: telemetry.onEvent,
+      dekCache: { maxUses: 2 },
+    });
     const tokens = await writeValues(writer, 6);
     const reader = createEnvelope({ kek: kms(endpoint!, arn), onEvent: telemetry.onEvent });
     const opened = await reader.decryptMany(tokens, { context: field });
@@ -63,14 +71,22 @@ describe.skipIf(!endpoint)('against moto (AWS KMS)', () => {
     await reader.decrypt('legacy token value', { context: field });
 
     const points = await otel.points();
-    const attrs = { 'cmek.kek.provider': 'aws-kms', 'cmek.kek.key_ref': arn, 'cmek.kek.outcome': 'ok' };
-    expect(sumOf(points, M.kekCalls.name, { ...attrs, 'cmek.kek.operation': 'generateDataKey' })).toBe(3);
+    const attrs = {
+      'cmek.kek.provider': 'aws-kms',
+      'cmek.kek.key_ref': arn,
+      'cmek.kek.outcome': 'ok',
+    };
+    expect(
+      sumOf(points, M.kekCalls.name, { ...attrs, 'cmek.kek.operation': 'generateDataKey' }),
+    ).toBe(3);
     // Three distinct DEKs read in one batch: one KEK call per DEK (KMS has no batch decrypt).
     expect(sumOf(points, M.kekDeks.name, { ...attrs, 'cmek.kek.operation': 'unwrap' })).toBe(3);
     const durations = pointsOf(points, M.kekCallDuration.name, attrs);
     expect(durations.reduce((n, p) => n + p.histogram!.count, 0)).toBe(6);
-    expect(durations.every((p) => p.unit === 's' && p.histogram!.sum > 0)).toBe(true);
-    expect(sumOf(points, M.cacheLookups.name, { 'cmek.cache': 'decrypt', 'cmek.cache.result': 'miss' })).toBe(3);
+    expect(durations.every((p) => p.unit === 's' && (p.histogram!.sum ?? 0) > 0)).toBe(true);
+    expect(
+      sumOf(points, M.cacheLookups.name, { 'cmek.cache': 'decrypt', 'cmek.cache.result': 'miss' }),
+    ).toBe(3);
     expect(sumOf(points, M.plaintextReads.name, { 'cmek.field': 'integrations.token' })).toBe(1);
     const spans = otel.spans().filter((s) => s.name.startsWith('cmek.kek.'));
     expect(spans).toHaveLength(6);
@@ -116,20 +132,31 @@ describe.skipIf(!endpoint)('against moto (AWS KMS)', () => {
       // A DEK not cached needs the KMS: unavailable, retryable.
       const failed = await reader.decrypt(unread!, { context: field }).catch((e: unknown) => e);
       expect(CmekKekUnavailableError.isInstance(failed)).toBe(true);
-      const cold = createEnvelope({ kek: kms(at, arn, impatient), onEvent: telemetry.onEvent, dekCache: false });
+      const cold = createEnvelope({
+        kek: kms(at, arn, impatient),
+        onEvent: telemetry.onEvent,
+        dekCache: false,
+      });
       const refused = await cold.encrypt('needs a new DEK').catch((e: unknown) => e);
       expect(CmekKekUnavailableError.isInstance(refused)).toBe(true);
 
       const points = await otel.points();
       const down = { 'cmek.kek.outcome': 'unavailable', 'error.type': 'CMEK_KEK_UNAVAILABLE' };
       expect(sumOf(points, M.kekCalls.name, { ...down, 'cmek.kek.operation': 'unwrap' })).toBe(1);
-      expect(sumOf(points, M.kekCalls.name, { ...down, 'cmek.kek.operation': 'generateDataKey' })).toBe(1);
+      expect(
+        sumOf(points, M.kekCalls.name, { ...down, 'cmek.kek.operation': 'generateDataKey' }),
+      ).toBe(1);
       expect(sumOf(points, M.kekCalls.name, { 'cmek.kek.outcome': 'ok' })).toBe(2);
       expect(
-        sumOf(points, M.decryptFailures.name, { 'error.type': 'CMEK_KEK_UNAVAILABLE', 'cmek.field': 'integrations.token' }),
+        sumOf(points, M.decryptFailures.name, {
+          'error.type': 'CMEK_KEK_UNAVAILABLE',
+          'cmek.field': 'integrations.token',
+        }),
       ).toBe(1);
       // The hits of the reads that kept working during the outage.
-      expect(sumOf(points, M.cacheLookups.name, { 'cmek.cache': 'decrypt', 'cmek.cache.result': 'hit' })).toBeGreaterThanOrEqual(5);
+      expect(
+        sumOf(points, M.cacheLookups.name, { 'cmek.cache': 'decrypt', 'cmek.cache.result': 'hit' }),
+      ).toBeGreaterThanOrEqual(5);
       const errorSpans = otel.spans().filter((s) => s.status.code === SpanStatusCode.ERROR);
       expect(errorSpans.map((s) => [s.name, s.attributes['cmek.kek.outcome']]).sort()).toEqual([
         ['cmek.kek.generateDataKey', 'unavailable'],

@@ -7,7 +7,7 @@ import { CmekDecryptionError, createEnvelope } from '@cmek/core';
 import { createLocalKekProviderFromKey } from '@cmek/provider-local';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CMEK_METRICS as M, cmekTelemetry } from '../src/index';
+import { cmekTelemetry, CMEK_METRICS as M } from '../src/index';
 import { useAsyncContext } from './support/context';
 import { createOtel, exportedStrings, type Otel, pointsOf, sumOf } from './support/otel';
 import { Secrets } from './support/secrets';
@@ -35,14 +35,18 @@ describe('metrics from envelope events (provider-local)', () => {
     for (const token of tokens) await reader.decrypt(token!, { context: email });
     await reader.decrypt('legacy plaintext', { context: { field: 'users.phone' } });
     await reader.decrypt('legacy plaintext 2', { context: { field: 'users.phone' } });
-    await expect(reader.decrypt(tokens[0]!, { context: { field: 'users.other' } })).rejects.toSatisfy(
-      (e) => CmekDecryptionError.isInstance(e),
-    );
+    await expect(
+      reader.decrypt(tokens[0]!, { context: { field: 'users.other' } }),
+    ).rejects.toSatisfy((e) => CmekDecryptionError.isInstance(e));
     const points = await otel.points();
     const kekAttrs = { 'cmek.kek.provider': 'local', 'cmek.kek.key_ref': kek.keyRef };
 
     const calls = pointsOf(points, M.kekCalls.name, kekAttrs);
-    expect(calls.map((p) => [p.attributes['cmek.kek.operation'], p.attributes['cmek.kek.outcome'], p.value]).sort()).toEqual([
+    expect(
+      calls
+        .map((p) => [p.attributes['cmek.kek.operation'], p.attributes['cmek.kek.outcome'], p.value])
+        .sort(),
+    ).toEqual([
       ['generateDataKey', 'ok', 1],
       ['unwrap', 'ok', 1],
     ]);
@@ -60,7 +64,11 @@ describe('metrics from envelope events (provider-local)', () => {
     expect(sumOf(points, M.kekDeks.name, { 'cmek.kek.operation': 'unwrap' })).toBe(1);
 
     const lookups = (cache: string, result: string) =>
-      sumOf(points, M.cacheLookups.name, { 'cmek.cache': cache, 'cmek.cache.result': result, ...kekAttrs });
+      sumOf(points, M.cacheLookups.name, {
+        'cmek.cache': cache,
+        'cmek.cache.result': result,
+        ...kekAttrs,
+      });
     // The write cache: one miss (the first DEK), then a hit for the single encrypt.
     expect(lookups('encrypt', 'miss')).toBe(1);
     expect(lookups('encrypt', 'hit')).toBeGreaterThanOrEqual(1);
@@ -81,7 +89,11 @@ describe('metrics from envelope events (provider-local)', () => {
   });
 
   it('keyRefAttribute: false and fieldAttribute: false leave those attributes out', async () => {
-    const telemetry = cmekTelemetry({ ...otel.providers, keyRefAttribute: false, fieldAttribute: false });
+    const telemetry = cmekTelemetry({
+      ...otel.providers,
+      keyRefAttribute: false,
+      fieldAttribute: false,
+    });
     const kek = local();
     const env = createEnvelope({ kek, onEvent: telemetry.onEvent });
     const token = await env.encrypt('v', { context: email });
@@ -101,7 +113,9 @@ describe('metrics from envelope events (provider-local)', () => {
     expect(() => cmekTelemetry({ spans: 'yes' as unknown as boolean })).toThrow(
       expect.objectContaining({ code: 'CMEK_CONFIG' }),
     );
-    expect(() => cmekTelemetry(null as never)).toThrow(expect.objectContaining({ code: 'CMEK_CONFIG' }));
+    expect(() => cmekTelemetry(null as never)).toThrow(
+      expect.objectContaining({ code: 'CMEK_CONFIG' }),
+    );
   });
 
   it('uses the global providers when none is given', async () => {
@@ -208,8 +222,9 @@ describe('KEK spans', () => {
     expect(sumOf(await otel.points(), M.kekCalls.name)).toBe(1);
 
     await expect(
-      telemetry.kekCallHook({ operation: 'unwrap', providerId: 'aws-kms', keyRef: 'k', count: 1 }, () =>
-        Promise.reject(Object.assign(new Error('down'), { code: 'CMEK_KEK_UNAVAILABLE' })),
+      telemetry.kekCallHook(
+        { operation: 'unwrap', providerId: 'aws-kms', keyRef: 'k', count: 1 },
+        () => Promise.reject(Object.assign(new Error('down'), { code: 'CMEK_KEK_UNAVAILABLE' })),
       ),
     ).rejects.toThrow('down');
     const failed = otel.spans().filter((s) => s.name === 'cmek.kek.unwrap')[1]!;
@@ -234,14 +249,27 @@ describe('the proposed core shapes, feature-detected', () => {
     telemetry.onEvent({ type: 'cache-hit', cache: 'value-key', ...k } as never);
     telemetry.onEvent({ type: 'some-future-event' } as never);
     const points = await otel.points();
-    expect(sumOf(points, M.values.name, { 'cmek.operation': 'encrypt', 'cmek.field': 'users.email' })).toBe(5);
-    expect(pointsOf(points, M.values.name, { 'cmek.operation': 'decrypt' })[0]!.attributes).toEqual({
-      'cmek.operation': 'decrypt',
-    });
-    expect(sumOf(points, M.cacheEvictions.name, { 'cmek.cache.eviction_reason': 'capacity' })).toBe(1);
-    expect(sumOf(points, M.cacheEvictions.name, { 'cmek.cache': 'encrypt', 'cmek.cache.eviction_reason': 'close' })).toBe(4);
+    expect(
+      sumOf(points, M.values.name, { 'cmek.operation': 'encrypt', 'cmek.field': 'users.email' }),
+    ).toBe(5);
+    expect(pointsOf(points, M.values.name, { 'cmek.operation': 'decrypt' })[0]!.attributes).toEqual(
+      {
+        'cmek.operation': 'decrypt',
+      },
+    );
+    expect(sumOf(points, M.cacheEvictions.name, { 'cmek.cache.eviction_reason': 'capacity' })).toBe(
+      1,
+    );
+    expect(
+      sumOf(points, M.cacheEvictions.name, {
+        'cmek.cache': 'encrypt',
+        'cmek.cache.eviction_reason': 'close',
+      }),
+    ).toBe(4);
     expect(sumOf(points, M.cacheStaleServed.name, { 'cmek.kek.key_ref': 'orders' })).toBe(1);
-    expect(sumOf(points, M.cacheLookups.name, { 'cmek.cache': 'value-key', 'cmek.cache.result': 'hit' })).toBe(1);
+    expect(
+      sumOf(points, M.cacheLookups.name, { 'cmek.cache': 'value-key', 'cmek.cache.result': 'hit' }),
+    ).toBe(1);
   });
 
   it('observe(envelope) reports cache sizes and counts from stats() instead of per-value events', async () => {
@@ -259,11 +287,15 @@ describe('the proposed core shapes, feature-detected', () => {
     });
     telemetry.onEvent({ type: 'cache-hit', cache: 'decrypt', providerId: 'local', keyRef: 'x' });
     const points = await otel.points();
-    expect(pointsOf(points, M.cacheSize.name).map((p) => [p.attributes['cmek.cache'], p.value, p.unit])).toEqual([
+    expect(
+      pointsOf(points, M.cacheSize.name).map((p) => [p.attributes['cmek.cache'], p.value, p.unit]),
+    ).toEqual([
       ['encrypt', 1, '{dek}'],
       ['decrypt', 7, '{dek}'],
     ]);
-    expect(sumOf(points, M.cacheLookups.name, { 'cmek.cache': 'decrypt', 'cmek.cache.result': 'hit' })).toBe(90);
+    expect(
+      sumOf(points, M.cacheLookups.name, { 'cmek.cache': 'decrypt', 'cmek.cache.result': 'hit' }),
+    ).toBe(90);
     stop();
     const before = reads;
     await otel.points();
@@ -271,7 +303,7 @@ describe('the proposed core shapes, feature-detected', () => {
     expect(reads).toBe(before);
   });
 
-  it('observe() of today\'s envelope (no stats) changes nothing', async () => {
+  it("observe() of today's envelope (no stats) changes nothing", async () => {
     const telemetry = cmekTelemetry(otel.providers);
     const env = createEnvelope({ kek: local(), onEvent: telemetry.onEvent });
     telemetry.observe(env);
@@ -279,7 +311,9 @@ describe('the proposed core shapes, feature-detected', () => {
     await env.decrypt(token);
     const points = await otel.points();
     expect(pointsOf(points, M.cacheSize.name)).toEqual([]);
-    expect(sumOf(points, M.cacheLookups.name, { 'cmek.cache.result': 'hit' })).toBeGreaterThanOrEqual(1);
+    expect(
+      sumOf(points, M.cacheLookups.name, { 'cmek.cache.result': 'hit' }),
+    ).toBeGreaterThanOrEqual(1);
     await env.close();
   });
 });
@@ -294,10 +328,18 @@ describe('secrecy', () => {
     for (let i = 0; i < 6; i++) {
       const plaintext = `secret-${randomBytes(12).toString('hex')}`;
       secrets.add(plaintext);
-      const token = await env.encrypt(plaintext, { context: { field: 'users.totp', tenant: 'acme-tenant-secret' } });
+      const token = await env.encrypt(plaintext, {
+        context: { field: 'users.totp', tenant: 'acme-tenant-secret' },
+      });
       secrets.token(token);
-      expect(await reader.decrypt(token, { context: { field: 'users.totp', tenant: 'acme-tenant-secret' } })).toBe(plaintext);
-      await reader.decrypt(token, { context: { field: 'users.totp', tenant: 'other-tenant' } }).catch(() => undefined);
+      expect(
+        await reader.decrypt(token, {
+          context: { field: 'users.totp', tenant: 'acme-tenant-secret' },
+        }),
+      ).toBe(plaintext);
+      await reader
+        .decrypt(token, { context: { field: 'users.totp', tenant: 'other-tenant' } })
+        .catch(() => undefined);
     }
     secrets.add('acme-tenant-secret', 'other-tenant');
     const exported = exportedStrings(await otel.points(), otel.spans());

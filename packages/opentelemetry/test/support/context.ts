@@ -23,7 +23,8 @@ class AsyncContextManager implements ContextManager {
 
   bind<T>(ctx: Context, target: T): T {
     if (typeof target !== 'function') return target;
-    const run = (...args: unknown[]) => this.with(ctx, () => (target as (...a: unknown[]) => unknown)(...args));
+    const run = (...args: unknown[]) =>
+      this.with(ctx, () => (target as (...a: unknown[]) => unknown)(...args));
     return run as T;
   }
 

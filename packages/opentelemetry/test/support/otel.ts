@@ -87,11 +87,13 @@ export function createOtel(): Otel {
 }
 
 /** The data points of one metric whose attributes include `match`. */
-export function pointsOf(points: readonly Point[], metric: string, match: Attributes = {}): Point[] {
+export function pointsOf(
+  points: readonly Point[],
+  metric: string,
+  match: Attributes = {},
+): Point[] {
   return points.filter(
-    (p) =>
-      p.metric === metric &&
-      Object.entries(match).every(([k, v]) => p.attributes[k] === v),
+    (p) => p.metric === metric && Object.entries(match).every(([k, v]) => p.attributes[k] === v),
   );
 }
 
@@ -102,7 +104,8 @@ export function sumOf(points: readonly Point[], metric: string, match: Attribute
 
 function texts(value: AttributeValue | undefined): string[] {
   if (value === undefined || value === null) return [];
-  if (Array.isArray(value)) return value.flatMap((v) => (v === null || v === undefined ? [] : [String(v)]));
+  if (Array.isArray(value))
+    return value.flatMap((v) => (v === null || v === undefined ? [] : [String(v)]));
   return [String(value)];
 }
 
@@ -110,7 +113,10 @@ function texts(value: AttributeValue | undefined): string[] {
  * Every string a backend would store: metric names and each attribute key and value of every
  * data point; span names, attribute keys and values, status messages, event names and attributes.
  */
-export function exportedStrings(points: readonly Point[], spans: readonly ReadableSpan[]): string[] {
+export function exportedStrings(
+  points: readonly Point[],
+  spans: readonly ReadableSpan[],
+): string[] {
   const out: string[] = [];
   const addAttributes = (attributes: Attributes) => {
     for (const [key, value] of Object.entries(attributes)) out.push(key, ...texts(value));

@@ -19,7 +19,12 @@ export class Secrets {
 
   bytes(bytes: Uint8Array): void {
     const b = Buffer.from(bytes);
-    this.add(b.toString('hex'), b.toString('base64'), b.toString('base64url'), b.toString('latin1'));
+    this.add(
+      b.toString('hex'),
+      b.toString('base64'),
+      b.toString('base64url'),
+      b.toString('latin1'),
+    );
   }
 
   /** The provider, with every DEK it hands out recorded (core zeroes the provider's copy). */

@@ -53,7 +53,8 @@ export async function createTransitKey(vault: { addr: string; token: string }): 
     headers: { 'X-Vault-Token': vault.token, 'Content-Type': 'application/json' },
     body: JSON.stringify({ type: 'aes256-gcm96' }),
   });
-  if (!response.ok) throw new Error(`Vault create key: ${response.status} ${await response.text()}`);
+  if (!response.ok)
+    throw new Error(`Vault create key: ${response.status} ${await response.text()}`);
   return name;
 }
 
