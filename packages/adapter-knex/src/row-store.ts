@@ -15,6 +15,13 @@ import {
 import type { Knex } from 'knex';
 import { identifiersOf } from './identifiers';
 import { type CompilableBuilder, redactInPlace, type Secrets, secretsOf } from './redact';
+import {
+  batchStrategy,
+  type CasTable,
+  compareAndSetBatch,
+  compareAndSetRow,
+  type RunStatement,
+} from './row-store-writes';
 
 export interface KnexRowStoreOptions {
   /** A plain Knex instance (not the one `withCmek` returns): the store handles stored values. */
@@ -69,6 +76,7 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
   // collations; a compare-and-set must compare bytes.
   const binary = /mysql|maria/i.test(dialect);
   const identifiers = identifiersOf(knex);
+  const cas: CasTable = { table, primaryKey, binary, strategy: batchStrategy(knex) };
 
   /**
    * The value of a selected column in a scanned row: under its own key, or (renamed by the
@@ -127,21 +135,16 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
       }
       return n;
     },
-    compareAndSet(id, field, expected, next) {
-      return compareAndSetOn(knex, id, field, expected, next);
+    async compareAndSet(id, field, expected, next) {
+      fieldOf(field);
+      return compareAndSetRow(knex, cas, run, { id, field, expected, next });
     },
     async compareAndSetMany(writes: readonly CasWrite[]) {
       for (const w of writes) fieldOf(w.field);
       if (writes.length === 0) return [];
       // one transaction: one connection and one commit for the whole batch
       try {
-        return await knex.transaction(async (trx) => {
-          const results: boolean[] = [];
-          for (const w of writes) {
-            results.push(await compareAndSetOn(trx, w.id, w.field, w.expected, w.next));
-          }
-          return results;
-        });
+        return await knex.transaction((trx) => compareAndSetBatch(trx, cas, run, writes));
       } catch (error) {
         // BEGIN / COMMIT failing (a lost connection) carry no bound value; the writes' own
         // errors are already CmekQueryErrors
@@ -153,22 +156,12 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
     },
   };
 
-  async function compareAndSetOn(
-    db: Knex,
-    id: Cursor,
-    field: string,
-    expected: string,
-    next: string,
-  ): Promise<boolean> {
-    fieldOf(field);
-    const query = db(table).where(primaryKey, id);
-    if (binary) query.whereRaw('BINARY ?? = BINARY ?', [field, expected]);
-    else query.where(field, expected);
+  /** Runs a compare-and-set statement; its driver error holds none of its bound values. */
+  async function run<T>(field: string, query: Knex.QueryBuilder): Promise<T> {
     try {
-      const changed = await query.update({ [field]: next });
-      return changed === 1;
+      return (await query) as T;
     } catch (error) {
-      // the old value (often the legacy plaintext) and the new token are bound values
+      // the old values (often the legacy plaintext) and the new tokens are bound values
       throw casError(error, 'compareAndSet', field, secretsOf(query as CompilableBuilder));
     }
   }

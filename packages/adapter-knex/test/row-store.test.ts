@@ -81,6 +81,76 @@ for (const db of databases) {
       ).rejects.toThrow(CmekInvalidInputError);
     });
 
+    it('compareAndSetMany compares bytes: letter case, a trailing space or a missing row write nothing', async () => {
+      const s = store();
+      const id = ids[2]!;
+      const results = await s.compareAndSetMany!([
+        { id, field: 'token', expected: 'LEGACY-2', next: 'never-1' },
+        { id, field: 'token', expected: 'legacy-2 ', next: 'never-2' },
+        { id: 999_999, field: 'token', expected: 'legacy-2', next: 'never-3' },
+      ]);
+      expect(results).toEqual([false, false, false]);
+      expect((await plain(t.secrets).where({ id }).first()).token).toBe('legacy-2');
+    });
+
+    it('compareAndSetMany applies writes to one row in their order, each field on its own', async () => {
+      const s = store();
+      const id = ids[2]!;
+      await plain(t.secrets).where({ id }).update({ note: 'note-2' });
+      const results = await s.compareAndSetMany!([
+        { id, field: 'token', expected: 'legacy-2', next: 'first-2' },
+        { id, field: 'note', expected: 'note-2', next: 'note-next-2' },
+        { id, field: 'token', expected: 'first-2', next: 'second-2' },
+        { id, field: 'token', expected: 'legacy-2', next: 'never' },
+        { id, field: 'note', expected: 'note-2', next: 'never' },
+      ]);
+      expect(results).toEqual([true, true, true, false, false]);
+      expect(await plain(t.secrets).where({ id }).first('token', 'note')).toEqual({
+        token: 'second-2',
+        note: 'note-next-2',
+      });
+      await plain(t.secrets).where({ id }).update({ token: 'legacy-2', note: null });
+    });
+
+    it('compareAndSetMany reports each write of a batch larger than one statement, over a string key', async () => {
+      const many = `${t.secrets}_many`;
+      await plain.schema.createTable(many, (table) => {
+        table.string('code', 32).primary();
+        table.string('token', 255);
+      });
+      try {
+        const codes = Array.from({ length: 1_205 }, (_, i) => `k-${String(i).padStart(4, '0')}`);
+        await plain.batchInsert(
+          many,
+          codes.map((code) => ({ code, token: `v-${code}` })),
+          100,
+        );
+        const s = knexRowStore({
+          knex: plain,
+          table: many,
+          primaryKey: 'code',
+          columns: ['token'],
+        });
+        // every third write is stale, every seventh names no row
+        const writes = codes.map((code, i) => ({
+          id: i % 7 === 6 ? `${code}-missing` : code,
+          field: 'token',
+          expected: i % 3 === 2 ? `stale-${code}` : `v-${code}`,
+          next: `n-${code}`,
+        }));
+        const results = await s.compareAndSetMany!(writes);
+        const expected = codes.map((_, i) => i % 7 !== 6 && i % 3 !== 2);
+        expect(results).toEqual(expected);
+        const stored = (await plain(many).orderBy('code')) as { code: string; token: string }[];
+        expect(stored.map((r) => r.code)).toEqual(codes);
+        expect(stored.map((r) => r.token)).toEqual(
+          codes.map((code, i) => (expected[i] ? `n-${code}` : `v-${code}`)),
+        );
+      } finally {
+        await plain.schema.dropTableIfExists(many);
+      }
+    });
+
     it('rowStore(table) on the wrapped instance uses the configured contexts, and the adapter reads what it backfills', async () => {
       const envelope = createEnvelope({ kek: countingProvider() });
       const base = db.connect();

@@ -1,0 +1,234 @@
+/**
+ * The row store's compare-and-set statements. Each write changes a row only where its stored value
+ * still is the expected one; each reports whether it did. Values are bound, never in the SQL text.
+ *
+ * - one write: `UPDATE t SET col = ? WHERE pk = ? AND col = ?` (its count of changed rows);
+ * - a batch on PostgreSQL and SQLite: one `UPDATE t SET col = CASE pk WHEN ? THEN ? … END
+ *   WHERE pk IN (…) AND col = CASE pk WHEN ? THEN ? … END RETURNING CASE pk WHEN ? THEN 0 … END`
+ *   per field (and per 1,000 writes, 160 on SQLite): the rows it returns are the writes done,
+ *   told apart by the database's own comparison of the primary key;
+ * - a batch on MySQL / MariaDB (no `UPDATE … RETURNING`): a `SELECT … FOR UPDATE` with the same
+ *   guard, which finds and locks the rows that still hold their expected value, then one `UPDATE`
+ *   of those rows only;
+ * - a batch on another dialect: one statement per write, as for one write.
+ *
+ * Comparisons on MySQL / MariaDB are `BINARY`: the usual collations ignore letter case and
+ * trailing spaces, and a compare-and-set must not mistake `Secret` for `secret`. Writes to one id
+ * in one batch go in separate statements, in order, so each compares with what the one before left.
+ */
+import type { CasWrite, Cursor } from '@cmek/core';
+import type { Knex } from 'knex';
+
+/** How a batch is written on a dialect (see above), and at most how many writes a statement. */
+export interface BatchStrategy {
+  readonly kind: 'returning' | 'locking' | 'each';
+  /** 6 bound values a write: under SQLite's historic limit of 999 a statement. */
+  readonly chunk: number;
+}
+
+export function batchStrategy(knex: Knex): BatchStrategy {
+  const dialect = (knex.client as { dialect?: unknown }).dialect;
+  if (dialect === 'postgresql') return { kind: 'returning', chunk: 1000 };
+  if (dialect === 'sqlite3') return { kind: 'returning', chunk: 160 };
+  if (dialect === 'mysql') return { kind: 'locking', chunk: 1000 };
+  return { kind: 'each', chunk: 1 };
+}
+
+export interface CasTable {
+  readonly table: string;
+  readonly primaryKey: string;
+  /** Compare bytes (`BINARY`), for MySQL / MariaDB. */
+  readonly binary: boolean;
+  readonly strategy: BatchStrategy;
+}
+
+/**
+ * Runs a statement of the writes to `field`; a driver error comes out as the row store's
+ * `CmekQueryError`, scrubbed of the statement's bound values.
+ */
+export type RunStatement = <T>(field: string, query: Knex.QueryBuilder) => Promise<T>;
+
+/** One compare-and-set: whether the row held `expected` and now holds `next`. */
+export async function compareAndSetRow(
+  db: Knex,
+  t: CasTable,
+  run: RunStatement,
+  write: CasWrite,
+): Promise<boolean> {
+  const query = db(t.table).where(t.primaryKey, write.id);
+  if (t.binary) query.whereRaw('BINARY ?? = BINARY ?', [write.field, write.expected]);
+  else query.where(write.field, write.expected);
+  const changed = await run<unknown>(write.field, query.update({ [write.field]: write.next }));
+  return changed === 1;
+}
+
+/** `CASE pk WHEN ? THEN ? … ELSE <otherwise> END` over the writes' ids. */
+function byId(
+  db: Knex,
+  t: CasTable,
+  writes: readonly CasWrite[],
+  value: (w: CasWrite) => string,
+  otherwise: string,
+  field: string,
+): Knex.Raw {
+  const whens = writes.map(() => 'WHEN ? THEN ?').join(' ');
+  const bindings = writes.flatMap((w) => [w.id, value(w)]);
+  const fields = (otherwise.match(/\?\?/g) ?? []).map(() => field);
+  return db.raw(`CASE ?? ${whens} ${otherwise} END`, [t.primaryKey, ...bindings, ...fields]);
+}
+
+/** `CASE pk WHEN ? THEN 0 WHEN ? THEN 1 … END`: which write a row is, by the database's `=`. */
+function indexOf(db: Knex, t: CasTable, writes: readonly CasWrite[]): Knex.Raw {
+  const whens = writes.map((_, i) => `WHEN ? THEN ${i}`).join(' ');
+  return db.raw(`CASE ?? ${whens} END AS ??`, [
+    t.primaryKey,
+    ...writes.map((w) => w.id),
+    'cmek_write',
+  ]);
+}
+
+/**
+ * The guard: the row's value equals its write's expected one. On PostgreSQL the `CASE` takes the
+ * column's type through its `ELSE` (`NULLIF(col, col)`, a NULL that matches nothing), so each
+ * expected value is read as a value of the column, as in `col = ?`.
+ */
+function guarded(
+  db: Knex,
+  t: CasTable,
+  query: Knex.QueryBuilder,
+  field: string,
+  writes: readonly CasWrite[],
+) {
+  query.whereIn(
+    t.primaryKey,
+    writes.map((w) => w.id),
+  );
+  if (t.binary) {
+    query.whereRaw('BINARY ?? = BINARY (?)', [
+      field,
+      byId(db, t, writes, (w) => w.expected, 'ELSE NULL', field),
+    ]);
+  } else {
+    query.where(
+      field,
+      byId(db, t, writes, (w) => w.expected, 'ELSE NULLIF(??, ??)', field),
+    );
+  }
+  return query;
+}
+
+/** `UPDATE` of the writes' rows that pass the guard, each to its own next value. */
+function update(db: Knex, t: CasTable, field: string, writes: readonly CasWrite[]) {
+  return guarded(db, t, db(t.table), field, writes).update({
+    [field]: byId(db, t, writes, (w) => w.next, 'ELSE ??', field),
+  });
+}
+
+/** The indexes (into `writes`) a result's rows name, each row holding one. */
+function indexes(rows: unknown): Set<number> {
+  const out = new Set<number>();
+  for (const row of Array.isArray(rows) ? rows : []) {
+    const value = Object.values(row as Record<string, unknown>)[0];
+    out.add(Number(value));
+  }
+  return out;
+}
+
+/** One statement's writes (distinct ids, one field): `result[i]` is whether `writes[i]` was done. */
+async function statement(
+  db: Knex,
+  t: CasTable,
+  run: RunStatement,
+  field: string,
+  writes: readonly CasWrite[],
+): Promise<boolean[]> {
+  if (t.strategy.kind === 'returning') {
+    const query = update(db, t, field, writes).returning(
+      indexOf(db, t, writes) as unknown as string,
+    );
+    const done = indexes(await run<unknown>(field, query));
+    return writes.map((_, i) => done.has(i));
+  }
+  // MySQL / MariaDB: lock the rows that still hold their expected value, then write them
+  const locked = guarded(
+    db,
+    t,
+    db(t.table).select(indexOf(db, t, writes)),
+    field,
+    writes,
+  ).forUpdate();
+  const found = indexes(await run<unknown>(field, locked));
+  const due = writes.filter((_, i) => found.has(i));
+  if (due.length > 0) await run<unknown>(field, update(db, t, field, due));
+  return writes.map((_, i) => found.has(i));
+}
+
+/**
+ * Compare-and-sets of one batch, inside the caller's transaction: `result[i]` is whether
+ * `writes[i]` was written.
+ */
+export async function compareAndSetBatch(
+  db: Knex,
+  t: CasTable,
+  run: RunStatement,
+  writes: readonly CasWrite[],
+): Promise<boolean[]> {
+  const results: boolean[] = new Array(writes.length).fill(false);
+  if (t.strategy.kind === 'each') {
+    for (const [i, w] of writes.entries()) results[i] = await compareAndSetRow(db, t, run, w);
+    return results;
+  }
+  const byField = new Map<string, number[]>();
+  for (const [i, w] of writes.entries()) {
+    const list = byField.get(w.field);
+    if (list) list.push(i);
+    else byField.set(w.field, [i]);
+  }
+  const size = t.strategy.chunk;
+  for (const [field, at] of byField) {
+    for (const round of rounds(at, writes)) {
+      for (let start = 0; start < round.length; start += size) {
+        const part = round.slice(start, start + size);
+        const done = await statement(
+          db,
+          t,
+          run,
+          field,
+          part.map((i) => writes[i]!),
+        );
+        for (const [n, i] of part.entries()) results[i] = done[n]!;
+      }
+    }
+  }
+  return results;
+}
+
+/** The indexes `at` in rounds of distinct ids, each id's writes in their order across rounds. */
+function rounds(at: readonly number[], writes: readonly CasWrite[]): number[][] {
+  const out: number[][] = [];
+  let pending = at;
+  while (pending.length > 0) {
+    const round: number[] = [];
+    const later: number[] = [];
+    const ids = new Set<string>();
+    for (const i of pending) {
+      const key = idKey(writes[i]!.id);
+      if (ids.has(key)) later.push(i);
+      else {
+        ids.add(key);
+        round.push(i);
+      }
+    }
+    out.push(round);
+    pending = later;
+  }
+  return out;
+}
+
+/**
+ * An id as rounds tell ids apart: loosely (letter case, outer spaces), so that two ids a
+ * collation may take for one row never share a statement.
+ */
+function idKey(id: Cursor): string {
+  return String(id).trim().toLowerCase();
+}
