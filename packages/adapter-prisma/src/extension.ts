@@ -1,7 +1,14 @@
 /** `cmekExtension`: the Prisma Client extension that encrypts and decrypts the configured fields. */
 import { CmekQueryError } from '@cmek/core';
 import { Prisma } from '@prisma/client/extension';
-import { isPlainObject, modelOf, type Schema, schemaOf } from './data-model';
+import {
+  isPlainObject,
+  type ModelInfo,
+  modelOf,
+  relatedModel,
+  type Schema,
+  schemaOf,
+} from './data-model';
 import { type CmekExtensionOptions, type NormalisedOptions, normaliseOptions } from './options';
 import { checkOperation } from './query-rules';
 import { openResult } from './read';
@@ -46,6 +53,32 @@ interface OperationCall {
   readonly operation: string;
   readonly args: unknown;
   readonly query: (args: unknown) => PromiseLike<unknown>;
+  /** Prisma's own parameters of the call; `dataPath` is set by the fluent API. */
+  readonly __internalParams?: { readonly dataPath?: unknown };
+}
+
+/**
+ * The model of the records a call returns. A fluent call (`user.findUnique(…).posts()`) reaches
+ * the extension as `user.findUnique({ select: { posts: … } })`, but Prisma hands it the records
+ * at the end of the call's `dataPath` (`['select', 'posts']`): the posts, not the user.
+ */
+function resultModel(schema: Schema, model: ModelInfo, call: OperationCall): ModelInfo {
+  const path = call.__internalParams?.dataPath;
+  if (!Array.isArray(path)) return model;
+  let current = model;
+  for (const segment of path) {
+    if (segment === 'select' || segment === 'include') continue;
+    const related =
+      typeof segment === 'string' ? relatedModel(schema, current, segment) : undefined;
+    if (related === undefined) {
+      throw new CmekQueryError(
+        current.name,
+        `a fluent call through ${String(segment)} of ${current.name} is not understood by @cmek/adapter-prisma`,
+      );
+    }
+    current = related;
+  }
+  return current;
 }
 
 async function run(config: NormalisedOptions, schema: Schema, call: OperationCall) {
@@ -76,7 +109,7 @@ async function run(config: NormalisedOptions, schema: Schema, call: OperationCal
     throw written === undefined ? error : scrubTokens(error);
   }
   if (!RETURNS_RECORDS.has(operation)) return result;
-  return openResult(config.envelope, schema, model, result, written);
+  return openResult(config.envelope, schema, resultModel(schema, model, call), result, written);
 }
 
 /**

@@ -50,7 +50,9 @@ export const MODELS = {
 } as const;
 
 export function makeClient(schema: string): PrismaClient {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: pgUrl!, max: 4 }, { schema }) });
+  return new PrismaClient({
+    adapter: new PrismaPg({ connectionString: pgUrl!, max: 4 }, { schema }),
+  });
 }
 
 export function extend(client: PrismaClient, envelope: Envelope) {

@@ -1,0 +1,23 @@
+/** Assertions on what the database really holds. */
+import type { EncryptionContext } from '@cmek/core';
+import { expect } from 'vitest';
+import type { TestDatabase } from './db';
+
+/** `stored` is a cmek token that decrypts to `plaintext` under `context` (and does not show it). */
+export async function expectSealed(
+  t: TestDatabase,
+  stored: unknown,
+  plaintext: string,
+  context: EncryptionContext,
+): Promise<void> {
+  expect(typeof stored).toBe('string');
+  const token = stored as string;
+  expect(token.startsWith('cmek:v1:')).toBe(true);
+  if (plaintext.length > 0) expect(token).not.toContain(plaintext);
+  expect(await t.envelope.decrypt(token, { context })).toBe(plaintext);
+}
+
+export const USER_TOKEN = { field: 'User.slackToken' };
+export const USER_NOTE = { field: 'User.note' };
+export const POST_SECRET = { field: 'Post.secret' };
+export const PROFILE_PIN = { field: 'profiles.pin' };
