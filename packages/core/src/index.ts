@@ -85,6 +85,6 @@ export {
 } from './field-values';
 export { createKeyring, type Keyring, type KeyringOptions } from './keyring';
 export type { GeneratedDataKey, KekProvider, WrappedDataKey } from './provider';
-export type { CasWrite, Cursor, Row, RowCounter, RowStore } from './row-store';
+export type { CasWrite, Cursor, IndexValues, Row, RowCounter, RowStore } from './row-store';
 export { storeWriteError } from './store-errors';
 export { inspectToken, TOKEN_PREFIX } from './token';

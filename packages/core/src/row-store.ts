@@ -1,4 +1,5 @@
 /** The storage contract the backfill / rewrap / verify engine drives; each adapter implements it. */
+import type { BlindIndexOptions } from './blind-index-cells';
 
 /** A primary-key value, JSON-serialisable so that a checkpoint can hold it. */
 export type Cursor = string | number;
@@ -7,7 +8,15 @@ export interface Row {
   readonly id: Cursor;
   /** The stored (raw) value of each of the store's fields: plaintext, a token, or null. */
   readonly values: Readonly<Record<string, string | null>>;
+  /**
+   * The stored values of the blind-index columns, by column name: only from a store that declares
+   * `blindIndexes` (a missing column reads as `null`).
+   */
+  readonly indexes?: IndexValues;
 }
+
+/** Blind-index column values, by column name (`null`: SQL NULL / absent). */
+export type IndexValues = Readonly<Record<string, string | null>>;
 
 export interface RowStore {
   /** A name unique among the stores of one configuration, e.g. `users` or `Integration`. */
@@ -19,10 +28,25 @@ export interface RowStore {
   /** Up to `limit` rows with a primary key greater than `after`, ordered by primary key. */
   scan(after: Cursor | undefined, limit: number): Promise<Row[]>;
   /**
-   * Writes `next` to the field only if it still holds `expected`; `false` when the row changed
-   * meanwhile (or is gone), in which case nothing is written.
+   * Optional: the blind-index columns of each field that has any (`blindIndexesOption` of the
+   * field's `blindIndex` option), the first being the one lookups use. A store that declares them
+   * returns the columns' values in `Row.indexes`, and writes the `indexes` of a compare-and-set in
+   * the same statement as the value (the expected value is still the only guard). A
+   * compare-and-set without `indexes` (a rewrap) leaves the index columns as they are.
    */
-  compareAndSet(id: Cursor, field: string, expected: string, next: string): Promise<boolean>;
+  readonly blindIndexes?: Readonly<Record<string, readonly BlindIndexOptions[]>>;
+  /**
+   * Writes `next` to the field only if it still holds `expected`; `false` when the row changed
+   * meanwhile (or is gone), in which case nothing is written. `indexes` (only for a store that
+   * declares `blindIndexes`) are written with it, in the same guarded statement.
+   */
+  compareAndSet(
+    id: Cursor,
+    field: string,
+    expected: string,
+    next: string,
+    indexes?: IndexValues,
+  ): Promise<boolean>;
   /**
    * Optional: several compare-and-sets in one round trip (one statement or one transaction);
    * `result[i]` is what `compareAndSet` would have returned for `writes[i]`. The engine uses it
@@ -49,4 +73,6 @@ export interface CasWrite {
   readonly field: string;
   readonly expected: string;
   readonly next: string;
+  /** Blind-index values written with the value (only to a store that declares `blindIndexes`). */
+  readonly indexes?: IndexValues;
 }

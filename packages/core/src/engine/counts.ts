@@ -15,8 +15,19 @@ export function emptyFieldReport(): WriteFieldReport {
   };
 }
 
-export function emptyReports(fields: readonly string[]): Record<string, WriteFieldReport> {
-  return Object.fromEntries(fields.map((f) => [f, emptyFieldReport()]));
+/** Empty counts of each field; the fields in `indexed` also count their blind-index writes. */
+export function emptyReports(
+  fields: readonly string[],
+  indexed: ReadonlySet<string> = new Set(),
+): Record<string, WriteFieldReport> {
+  return Object.fromEntries(
+    fields.map((f) => [
+      f,
+      indexed.has(f)
+        ? { ...emptyFieldReport(), indexes: { candidates: 0, written: 0 } }
+        : emptyFieldReport(),
+    ]),
+  );
 }
 
 /** Adds `from` into `into` (every counter, and the failures code by code). */
@@ -36,6 +47,11 @@ export function addReports(
     target.conflictsRemaining += add.conflictsRemaining;
     for (const [code, n] of Object.entries(add.failed)) {
       target.failed[code] = (target.failed[code] ?? 0) + n;
+    }
+    if (add.indexes !== undefined) {
+      target.indexes ??= { candidates: 0, written: 0 };
+      target.indexes.candidates += add.indexes.candidates;
+      target.indexes.written += add.indexes.written;
     }
   }
 }

@@ -4,7 +4,7 @@
  * write lost to a concurrent change and try them again.
  */
 import { CmekConfigError } from '../errors';
-import type { Cursor, Row, RowStore } from '../row-store';
+import type { Cursor, IndexValues, Row, RowStore } from '../row-store';
 import type { Checkpoint } from './checkpoint';
 import { addReports, emptyReports, nonNegativeInteger, positiveInteger } from './counts';
 import { eachLimit } from './limit';
@@ -20,12 +20,18 @@ export interface PlannedWrite {
   readonly expected: string;
   /** The value to write; `undefined` in a dry run. */
   readonly next: string | undefined;
+  /** Blind-index values written with the value (a store declaring `blindIndexes`). */
+  readonly indexes?: IndexValues;
+  /** The value is rewritten as it is (`next === expected`): the write is for `indexes` only. */
+  readonly indexOnly?: boolean;
 }
 
 export interface WriteStrategy {
   readonly operation: 'backfill' | 'rewrap';
   /** A label of what the run writes towards; a checkpoint made for another target is ignored. */
   readonly target?: string;
+  /** The fields whose reports count blind-index writes. */
+  readonly indexed?: ReadonlySet<string>;
   /**
    * Classifies the values of `fields` in `rows`, counting into `counts`, and returns the writes.
    * Throws to end the run (a KEK that is unavailable, a configuration error).
@@ -84,7 +90,7 @@ export async function runWrites(
   const fields = [...store.fields];
   const { operation } = strategy;
 
-  let counts = emptyReports(fields);
+  let counts = emptyReports(fields, strategy.indexed);
   let batches = 0;
   let resumedFrom: Cursor | null = null;
   let from: { cursor?: Cursor; rows?: number } = {};
@@ -94,7 +100,7 @@ export async function runWrites(
       from = { cursor: saved.cursor, rows: saved.rows };
       resumedFrom = saved.cursor;
       batches = saved.batches;
-      counts = emptyReports(fields);
+      counts = emptyReports(fields, strategy.indexed);
       addReports(counts, saved.fields);
     }
   }
@@ -122,8 +128,10 @@ export async function runWrites(
     if (dryRun) return lost;
     const settle = (write: Write, ok: boolean): void => {
       const report = into[write.field]!;
-      if (ok) report.written++;
-      else {
+      if (ok) {
+        if (write.indexOnly !== true) report.written++;
+        if (write.indexes !== undefined && report.indexes !== undefined) report.indexes.written++;
+      } else {
         report.conflicts++;
         lost.push(write);
       }
@@ -137,7 +145,13 @@ export async function runWrites(
       await eachLimit(chunks, concurrency, undefined, async (chunk) => {
         const results = await many.call(
           store,
-          chunk.map((w) => ({ id: w.id, field: w.field, expected: w.expected, next: w.next! })),
+          chunk.map((w) => ({
+            id: w.id,
+            field: w.field,
+            expected: w.expected,
+            next: w.next!,
+            ...(w.indexes === undefined ? {} : { indexes: w.indexes }),
+          })),
         );
         if (!Array.isArray(results) || results.length !== chunk.length) {
           throw new CmekConfigError(
@@ -149,7 +163,17 @@ export async function runWrites(
       return lost;
     }
     await eachLimit(writes, concurrency, undefined, async (write) => {
-      settle(write, await store.compareAndSet(write.id, write.field, write.expected, write.next!));
+      const ok =
+        write.indexes === undefined
+          ? await store.compareAndSet(write.id, write.field, write.expected, write.next!)
+          : await store.compareAndSet(
+              write.id,
+              write.field,
+              write.expected,
+              write.next!,
+              write.indexes,
+            );
+      settle(write, ok);
     });
     return lost;
   };
@@ -159,7 +183,7 @@ export async function runWrites(
   for (;;) {
     const batch = await scan.next();
     if (batch === undefined) break;
-    const batchCounts = emptyReports(fields);
+    const batchCounts = emptyReports(fields, strategy.indexed);
     const planned = await strategy.plan(batch, fields, batchCounts);
     if (scan.stopped()) break;
     const writes = planned.map((w) => ({ ...w, id: batch[w.row]!.id }));
@@ -200,7 +224,7 @@ export async function runWrites(
       if (index < 0) return; // The row is gone: nothing to do.
       const row = near[index]!;
       // Counted apart: the value was already counted once; only the outcome of the write counts.
-      const scratch = emptyReports(fields);
+      const scratch = emptyReports(fields, strategy.indexed);
       const writes = await strategy.plan([row], [conflict.field], scratch);
       for (const [code, n] of Object.entries(scratch[conflict.field]!.failed)) {
         const failed = counts[conflict.field]!.failed;

@@ -18,4 +18,16 @@ export interface WriteFieldReport {
   conflictsRemaining: number;
   /** Values that could not be processed, by error code (e.g. `CMEK_UNKNOWN_KEK`). */
   failed: Record<string, number>;
+  /**
+   * Backfill of a field with a blind index only: `candidates` are the rows whose index values were
+   * due (a plaintext being encrypted, or a token whose index column is empty or of another key or
+   * mode: read by decrypting), `written` the rows whose index values were written (0 in a dry run).
+   */
+  indexes?: IndexWriteCounts;
+}
+
+/** The blind-index counts of one field in a backfill. */
+export interface IndexWriteCounts {
+  candidates: number;
+  written: number;
 }

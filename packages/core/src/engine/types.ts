@@ -1,4 +1,5 @@
 /** The options, reports and progress events of the backfill / rewrap / verify engine. */
+import type { BlindIndexer } from '../blind-index-keys';
 import type { Envelope } from '../envelope-types';
 import type { CmekEventListener } from '../events';
 import type { Keyring } from '../keyring';
@@ -7,7 +8,7 @@ import type { CheckpointStore } from './checkpoint';
 import type { WriteFieldReport } from './reports';
 import type { RewrapCache } from './rewrap-cache';
 
-export type { WriteFieldReport } from './reports';
+export type { IndexWriteCounts, WriteFieldReport } from './reports';
 
 export type EngineOperation = 'backfill' | 'rewrap' | 'verify';
 
@@ -53,6 +54,11 @@ export interface EngineOptions {
 export interface BackfillOptions extends EngineOptions {
   /** Encrypts under the store's `contextFor(field)`, with the envelope's primary KEK. */
   envelope: Envelope;
+  /**
+   * Computes the blind indexes of a store that declares `blindIndexes` (required then; a
+   * `CmekConfigError` without it). Ignored for a store without.
+   */
+  indexer?: BlindIndexer;
 }
 
 export interface RewrapOptions extends EngineOptions {
@@ -94,6 +100,11 @@ export interface VerifyOptions {
    * in scan order; 0 lists none. Default 100 (`DEFAULT_MAX_UNDECRYPTABLE_IDS`).
    */
   maxUndecryptableIds?: number;
+  /**
+   * Recomputes the blind indexes of a store that declares `blindIndexes` (required then) and
+   * compares them with the stored ones (`VerifyFieldReport.indexes`).
+   */
+  indexer?: BlindIndexer;
 }
 
 export interface WriteReport {
@@ -140,6 +151,24 @@ export interface VerifyFieldReport {
   undecryptableIds: Cursor[];
   /** `true` when more rows were undecryptable than `undecryptableIds` lists. */
   undecryptableIdsTruncated: boolean;
+  /** A field with blind indexes only: each index column's check, by column. */
+  indexes?: Record<string, VerifyIndexReport>;
+}
+
+/**
+ * One blind-index column in a verify. Each row whose value is readable (a token that decrypts,
+ * legacy plaintext, or null) is `ok`, `missing` (no index beside a value) or `mismatched` (an
+ * index that is not the value's under the column's key and mode: stale, of another key, or beside
+ * a null). Undecryptable values are not checked (they are counted as undecryptable).
+ */
+export interface VerifyIndexReport {
+  ok: number;
+  missing: number;
+  mismatched: number;
+  /** The primary keys of the first missing or mismatched rows, at most `maxUndecryptableIds`. */
+  ids: Cursor[];
+  /** `true` when more rows were missing or mismatched than `ids` lists. */
+  idsTruncated: boolean;
 }
 
 export interface VerifyReport {
@@ -151,4 +180,6 @@ export interface VerifyReport {
   readonly fields: Record<string, VerifyFieldReport>;
   /** The sum of `undecryptable` over the fields: a KEK may be retired only when this is 0. */
   readonly undecryptable: number;
+  /** A store with blind indexes only: the sum of `missing` and `mismatched` over its index columns. */
+  readonly indexProblems?: number;
 }

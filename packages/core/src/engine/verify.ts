@@ -5,11 +5,13 @@ import { parseToken } from '../token';
 import { isTokenLike } from '../token-shape';
 import { nonNegativeInteger, positiveInteger } from './counts';
 import { checkStore } from './driver';
+import { type FieldIndexes, indexOf, storeIndexes } from './indexes';
 import { progressReporter, StoreScan } from './scan';
 import { totalOf } from './total';
 import {
   DEFAULT_MAX_UNDECRYPTABLE_IDS,
   type VerifyFieldReport,
+  type VerifyIndexReport,
   type VerifyOptions,
   type VerifyReport,
 } from './types';
@@ -54,10 +56,48 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
     DEFAULT_MAX_UNDECRYPTABLE_IDS,
     'maxUndecryptableIds',
   );
-  const { signal, onProgress } = options;
+  const { signal, onProgress, indexer } = options;
+  const indexes = storeIndexes(store, indexer, 'verify');
   const fields: Record<string, VerifyFieldReport> = Object.fromEntries(
-    store.fields.map((f) => [f, emptyField()]),
+    store.fields.map((f) => {
+      const index = indexes.get(f);
+      if (index === undefined) return [f, emptyField()];
+      const columns = index.specs.map((spec): [string, VerifyIndexReport] => [
+        spec.column,
+        { ok: 0, missing: 0, mismatched: 0, ids: [], idsTruncated: false },
+      ]);
+      return [f, { ...emptyField(), indexes: Object.fromEntries(columns) }];
+    }),
   );
+
+  /** Compares each row's index columns with the index of its readable value (`undefined`: not readable). */
+  const checkIndexes = async (
+    field: string,
+    index: FieldIndexes,
+    rows: readonly { id: Cursor; indexes?: Readonly<Record<string, string | null>> }[],
+    plain: readonly (string | null | undefined)[],
+  ): Promise<void> => {
+    const reports = fields[field]!.indexes!;
+    for (const spec of index.specs) {
+      const report = reports[spec.column]!;
+      const expected = await Promise.all(
+        plain.map((p) => (typeof p === 'string' ? indexOf(indexer!, index, spec, p) : p)),
+      );
+      rows.forEach((row, i) => {
+        const want = expected[i];
+        if (want === undefined) return;
+        const stored = row.indexes?.[spec.column] ?? null;
+        if (stored === want) {
+          report.ok++;
+          return;
+        }
+        if (stored === null) report.missing++;
+        else report.mismatched++;
+        if (report.ids.length < maxIds) report.ids.push(row.id);
+        else report.idsTruncated = true;
+      });
+    }
+  };
   const encryptedIndex = new Map<string, VerifyFieldReport['encrypted'][number]>();
   const errorIndex = new Map<string, VerifyFieldReport['errors'][number]>();
 
@@ -104,37 +144,52 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
       const report = fields[field]!;
       const tokens: string[] = [];
       const ids: Cursor[] = [];
+      // The readable value of each row, for its index: null, the plaintext, undefined if unreadable.
+      const plain: (string | null | undefined)[] = [];
+      const tokenRow: number[] = [];
       for (const row of batch) {
         const value = row.values[field];
-        if (value === null || value === undefined) report.nulls++;
-        else if (!isTokenLike(value)) report.plaintext++;
-        else {
+        if (value === null || value === undefined) {
+          report.nulls++;
+          plain.push(null);
+        } else if (!isTokenLike(value)) {
+          report.plaintext++;
+          plain.push(value);
+        } else {
           tokens.push(value);
           ids.push(row.id);
+          tokenRow.push(plain.length);
+          plain.push(undefined);
         }
       }
-      if (tokens.length === 0) continue;
-      const decryptOptions = {
-        context: store.contextFor(field),
-        plaintextPolicy: 'allow' as const,
-      };
-      try {
-        await envelope.decryptMany(tokens, decryptOptions);
-        for (const token of tokens) countOk(field, token);
-      } catch {
-        // At least one fails: decrypt one by one to tell which, and why.
-        for (const [i, token] of tokens.entries()) {
-          try {
-            await envelope.decrypt(token, decryptOptions);
+      const index = indexes.get(field);
+      if (tokens.length > 0) {
+        const decryptOptions = {
+          context: store.contextFor(field),
+          plaintextPolicy: 'allow' as const,
+        };
+        try {
+          const opened = await envelope.decryptMany(tokens, decryptOptions);
+          for (const [i, token] of tokens.entries()) {
             countOk(field, token);
-          } catch (error) {
-            // A KEK service that is down says nothing about the values: end the run (exit 1)
-            // instead of calling it once per value and counting them all undecryptable.
-            if (CmekError.isInstance(error) && error.retryable) throw error;
-            countError(field, ids[i]!, token, error);
+            plain[tokenRow[i]!] = opened[i] ?? undefined;
+          }
+        } catch {
+          // At least one fails: decrypt one by one to tell which, and why.
+          for (const [i, token] of tokens.entries()) {
+            try {
+              plain[tokenRow[i]!] = await envelope.decrypt(token, decryptOptions);
+              countOk(field, token);
+            } catch (error) {
+              // A KEK service that is down says nothing about the values: end the run (exit 1)
+              // instead of calling it once per value and counting them all undecryptable.
+              if (CmekError.isInstance(error) && error.retryable) throw error;
+              countError(field, ids[i]!, token, error);
+            }
           }
         }
       }
+      if (index !== undefined) await checkIndexes(field, index, batch, plain);
     }
     scan.advance(batch);
     progress('batch');
@@ -148,5 +203,15 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
     durationMs: Math.round(performance.now() - started),
     fields,
     undecryptable: Object.values(fields).reduce((sum, f) => sum + f.undecryptable, 0),
+    ...(indexes.size === 0
+      ? {}
+      : {
+          indexProblems: Object.values(fields).reduce(
+            (sum, f) =>
+              sum +
+              Object.values(f.indexes ?? {}).reduce((n, c) => n + c.missing + c.mismatched, 0),
+            0,
+          ),
+        }),
   };
 }
