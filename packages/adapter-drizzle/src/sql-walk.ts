@@ -1,0 +1,91 @@
+/** Walks Drizzle SQL trees for the columns they name and the values they bind. */
+import {
+  type Column,
+  is,
+  Name,
+  Param,
+  Placeholder,
+  SQL,
+  StringChunk,
+  Subquery,
+  Table,
+  View,
+} from 'drizzle-orm';
+import { isColumn } from './columns';
+
+export interface SqlVisitor {
+  /** A column the SQL names (not one a bound value is encoded for). */
+  column?(column: Column): void;
+  /** A bound value: a `Param`, or a raw value of a `sql` template. */
+  param?(param: Param | undefined, value: unknown): void;
+}
+
+function hasGetSQL(value: object): value is { getSQL(): unknown } {
+  return typeof (value as { getSQL?: unknown }).getSQL === 'function';
+}
+
+/** Visits every column reference and bound value of `node` (SQL, arrays, subqueries, builders). */
+export function walkSql(node: unknown, visitor: SqlVisitor, seen = new Set<unknown>()): void {
+  if (node === null || node === undefined) return;
+  if (typeof node !== 'object') {
+    // a raw value of a `sql` template is sent as a bound value
+    visitor.param?.(undefined, node);
+    return;
+  }
+  if (seen.has(node)) return;
+  seen.add(node);
+  if (Array.isArray(node)) {
+    for (const item of node) walkSql(item, visitor, seen);
+    return;
+  }
+  if (is(node, StringChunk) || is(node, Name) || is(node, Table) || is(node, View)) return;
+  if (isColumn(node)) {
+    visitor.column?.(node);
+    return;
+  }
+  if (is(node, Param)) {
+    visitor.param?.(node, node.value);
+    return;
+  }
+  if (is(node, Placeholder)) {
+    visitor.param?.(undefined, node);
+    return;
+  }
+  if (is(node, SQL)) {
+    walkSql(node.queryChunks, visitor, seen);
+    return;
+  }
+  if (is(node, SQL.Aliased)) {
+    walkSql(node.sql, visitor, seen);
+    return;
+  }
+  if (is(node, Subquery)) {
+    walkSql((node as unknown as { _: { sql: unknown } })._.sql, visitor, seen);
+    return;
+  }
+  if (hasGetSQL(node)) {
+    walkSql(node.getSQL(), visitor, seen);
+    return;
+  }
+  if (node instanceof Date || node instanceof Uint8Array) {
+    visitor.param?.(undefined, node);
+  }
+}
+
+/** The columns `node` names. */
+export function columnsIn(node: unknown): Column[] {
+  const out: Column[] = [];
+  walkSql(node, { column: (c) => out.push(c) });
+  return out;
+}
+
+/** Whether `node` binds any value. */
+export function bindsValues(node: unknown): boolean {
+  let found = false;
+  walkSql(node, {
+    param: () => {
+      found = true;
+    },
+  });
+  return found;
+}

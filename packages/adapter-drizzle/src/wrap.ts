@@ -1,0 +1,397 @@
+/**
+ * `withCmek(db, options)`: the Drizzle database, with every query builder it hands out watched.
+ *
+ * Drizzle's custom column types map values synchronously, and a KEK call is not synchronous. So
+ * the wrapper does the work around the query instead: a builder's `execute` (what `await`
+ * calls) first builds the statement, refuses a filter, sort or group on an encrypted column,
+ * encrypts the values bound to encrypted columns in one awaited batch per column (the DEK
+ * leased from the envelope's cache), runs that very statement, and decrypts the encrypted
+ * columns of the rows it returns. The synchronous ways to run a builder (`.run()`, `.all()`,
+ * `.get()`, `.values()`, `.sync()`, `.iterator()`, `.prepare()`) cannot await a KEK call: they
+ * are refused when they would write plaintext or read ciphertext.
+ */
+import {
+  CmekConfigError,
+  CmekQueryError,
+  type Envelope,
+  openCells,
+  type RowCounter,
+  type RowStore,
+  sealCells,
+} from '@cmek/core';
+import { entityKind, getTableName, type Table } from 'drizzle-orm';
+import { type CheckColumnsOptions, type ColumnWidth, checkColumns } from './column-check';
+import { isColumn, tableColumns, tableIdentity } from './columns';
+import { dialectOf } from './dialect';
+import { type CmekConfig, encryptedField, normaliseOptions, type WithCmekOptions } from './options';
+import {
+  type RelationalSchema,
+  type RelationalTable,
+  refuseConflictConfig,
+
+  refuseEncrypted,
+  refuseFilters,
+  refuseRelational,
+  refuseSqlValues,
+} from './query-rules';
+import { decryptRelational, decryptRows, type ReadCell, relatedTableOf, selectionPlan } from './read';
+import { redactError } from './redact';
+import { drizzleRowStore } from './row-store';
+import { encryptedParams, sealParams } from './write';
+
+export interface CmekDrizzleHelpers {
+  /**
+   * Checks that each encrypted column is wide enough for its ciphertext (from the lengths the
+   * schema declares); throws `CmekConfigError` naming each column that is not.
+   */
+  checkColumns(options?: CheckColumnsOptions): Promise<ColumnWidth[]>;
+  /** A `RowStore` over a configured table, for backfill / rotate / verify. */
+  rowStore(table: Table): RowStore & RowCounter;
+  /**
+   * A copy of `row` (keyed as the table definition) with its encrypted columns encrypted: for
+   * raw SQL, and for a synchronous better-sqlite3 transaction, which cannot await a KEK call.
+   */
+  encryptRow<R extends Record<string, unknown>>(table: Table, row: R): Promise<R>;
+  /** Decrypts the table's encrypted columns (keyed as the table definition) of rows, in place. */
+  decryptRows<R extends Record<string, unknown>>(table: Table, rows: R[]): Promise<R[]>;
+  /** The envelope the database encrypts with. */
+  readonly envelope: Envelope;
+}
+
+/** The wrapped database: the same type as the one given, plus `$cmek`. */
+export type CmekDatabase<D> = D & { readonly $cmek: CmekDrizzleHelpers };
+
+type Obj = Record<string | symbol, unknown>;
+type Fn = (...args: unknown[]) => unknown;
+
+/** Methods that add a condition, a sort, a group or a join: checked after each call. */
+const FILTER_METHODS = [
+  'where',
+  'having',
+  'orderBy',
+  'groupBy',
+  'leftJoin',
+  'rightJoin',
+  'innerJoin',
+  'fullJoin',
+  'crossJoin',
+  'leftJoinLateral',
+  'innerJoinLateral',
+  'crossJoinLateral',
+];
+/** Ways to run a builder without awaiting `execute`. */
+const SYNC_METHODS = ['run', 'all', 'get', 'values', 'sync', 'iterator', 'prepare'];
+/** Entry points of a database (or transaction) that hand out builders. */
+const BUILDER_ENTRIES = new Set([
+  'select',
+  'selectDistinct',
+  'selectDistinctOn',
+  'insert',
+  'update',
+  'delete',
+]);
+/** Methods of an unfinished builder (`db.select()`, `db.insert(t)`, `db.update(t)`). */
+const STEP_METHODS = new Set(['from', 'values', 'set', 'select']);
+
+const PATCHED = Symbol('cmek.drizzle.patched');
+
+function kindOf(builder: object): string {
+  return String((builder.constructor as unknown as Obj | undefined)?.[entityKind] ?? '');
+}
+
+interface BuilderConfig {
+  readonly table?: Table;
+  readonly fields?: unknown;
+  readonly values?: readonly Record<string, unknown>[];
+  readonly set?: Record<string, unknown>;
+  readonly select?: unknown;
+  readonly returning?: unknown;
+  readonly returningFields?: unknown;
+}
+
+interface Builder extends Obj {
+  config: BuilderConfig;
+  getSQL(): unknown;
+}
+
+export function withCmek<D extends object>(db: D, options: WithCmekOptions): CmekDatabase<D> {
+  if (dialectOf(db) === undefined || typeof (db as Obj).select !== 'function') {
+    throw new CmekConfigError(
+      'withCmek needs a Drizzle database (drizzle(...) of a PostgreSQL, MySQL or SQLite driver)',
+    );
+  }
+  if ((db as Obj)[PATCHED]) {
+    throw new CmekConfigError('withCmek was given a database it already wrapped');
+  }
+  const config = normaliseOptions(options);
+  const running = new WeakSet<object>();
+
+  const configuredTable = (table: Table): Table => {
+    if (!config.tables.has(tableIdentity(table))) {
+      throw new CmekConfigError(`${getTableName(table)} is not configured in withCmek's tables`);
+    }
+    return table;
+  };
+  const keysOf = (table: Table) =>
+    Object.entries(tableColumns(configuredTable(table)))
+      .map(([key, c]) => [key, encryptedField(config, c)] as const)
+      .filter((e): e is [string, NonNullable<(typeof e)[1]>] => e[1] !== undefined);
+
+  const helpers: CmekDrizzleHelpers = {
+    envelope: config.envelope,
+    checkColumns: (o) => checkColumns(config, o),
+    rowStore(table) {
+      const keys = keysOf(table);
+      return drizzleRowStore({
+        db,
+        table,
+        columns: keys.map(([key]) => key),
+        context: Object.fromEntries(keys.map(([key, f]) => [key, f.context])),
+      });
+    },
+    async encryptRow(table, row) {
+      const keys = keysOf(table).filter(([key]) => Object.hasOwn(row, key));
+      const sealed = await sealCells(
+        config.envelope,
+        keys.map(([key, f]) => ({ label: f.label, context: f.context, values: [row[key]] })),
+      );
+      const out: Record<string, unknown> = { ...row };
+      for (const [i, [key]] of keys.entries()) out[key] = sealed[i]!.stored[0];
+      return out as typeof row;
+    },
+    async decryptRows(table, rows) {
+      const keys = keysOf(table);
+      const opened = await openCells(
+        config.envelope,
+        keys.map(([key, f]) => ({
+          label: f.label,
+          context: f.context,
+          values: rows.filter((r) => Object.hasOwn(r, key)).map((r) => r[key] as string | null),
+        })),
+      );
+      for (const [i, [key]] of keys.entries()) {
+        let n = 0;
+        for (const row of rows) {
+          if (Object.hasOwn(row, key)) (row as Record<string, unknown>)[key] = opened[i]![n++];
+        }
+      }
+      return rows;
+    },
+  };
+
+  /** What a builder reads back: the planned cells of its rows (select, returning). */
+  const readPlan = (builder: Builder): ReadCell[] => {
+    const kind = kindOf(builder);
+    const c = builder.config;
+    if (/Select/.test(kind)) return selectionPlan(config, c.fields);
+    if (Array.isArray(c.returning)) {
+      const out: ReadCell[] = [];
+      for (const { path, field } of c.returning as { path: string[]; field: unknown }[]) {
+        if (isColumn(field)) {
+          const f = encryptedField(config, field);
+          if (f) out.push({ path, field: f });
+        } else refuseEncrypted(config, field, 'compute on');
+      }
+      return out;
+    }
+    return c.returningFields ? selectionPlan(config, c.returningFields) : [];
+  };
+
+  /** The synchronous checks of a builder; the statement as it will run, with its plan. */
+  const analyse = (builder: Builder) => {
+    const c = builder.config;
+    refuseFilters(config, c as never);
+    const table = c.table;
+    if (table && /Insert|Update/.test(kindOf(builder))) {
+      const columns = tableColumns(table);
+      if (c.select && config.tables.has(tableIdentity(table))) {
+        const first = [...config.fields.values()].find((f) =>
+          Object.values(columns).includes(f.column),
+        );
+        throw new CmekQueryError(
+          first?.label ?? getTableName(table),
+          `insert().select() into ${getTableName(table)}, which has encrypted columns, cannot encrypt the selected values; select them, then insert().values()`,
+        );
+      }
+      for (const row of Array.isArray(c.values) ? c.values : []) refuseSqlValues(config, columns, row, 'values()');
+      refuseSqlValues(config, columns, c.set, 'set()');
+    }
+    const statement = builder.getSQL();
+    return { statement, params: encryptedParams(config, statement), plan: readPlan(builder) };
+  };
+
+  const patchFinal = (builder: Builder): Builder => {
+    if (builder[PATCHED]) return builder;
+    builder[PATCHED] = true;
+    for (const name of FILTER_METHODS) {
+      const original = builder[name];
+      if (typeof original !== 'function') continue;
+      builder[name] = (...args: unknown[]) => {
+        const out = (original as Fn).apply(builder, args);
+        refuseFilters(config, builder.config as never);
+        return out;
+      };
+    }
+    for (const name of ['onConflictDoUpdate', 'onDuplicateKeyUpdate']) {
+      const original = builder[name];
+      if (typeof original !== 'function') continue;
+      builder[name] = (conflict: Record<string, unknown>) => {
+        const table = builder.config.table;
+        if (table) refuseConflictConfig(config, tableColumns(table), conflict);
+        return (original as Fn).call(builder, conflict);
+      };
+    }
+    for (const name of SYNC_METHODS) {
+      const original = builder[name];
+      if (typeof original !== 'function') continue;
+      builder[name] = (...args: unknown[]) => {
+        if (!running.has(builder)) {
+          const { params, plan } = analyse(builder);
+          const plain = params.find(
+            ({ param }) => param.value != null && !config.envelope.isEncrypted(param.value),
+          );
+          const cell = plain?.field ?? plan[0]?.field;
+          if (cell) {
+            throw new CmekQueryError(
+              cell.label,
+              `.${name}() cannot ${plain ? 'encrypt' : 'decrypt'} ${cell.label}: it runs without awaiting a KEK call; await the query instead${plain ? ', or write a value from $cmek.encryptRow()' : ''}`,
+            );
+          }
+        }
+        return (original as Fn).apply(builder, args);
+      };
+    }
+    const execute = builder.execute as Fn;
+    builder.execute = async (...args: unknown[]) => {
+      const { statement, params, plan } = analyse(builder);
+      const secrets = await sealParams(config, params);
+      // the statement just encrypted is the one that runs ($defaultFn / $onUpdate values are
+      // computed when it is built)
+      builder.getSQL = () => statement;
+      let result: unknown;
+      try {
+        running.add(builder);
+        let pending: unknown;
+        try {
+          pending = execute.apply(builder, args);
+        } finally {
+          running.delete(builder);
+        }
+        result = await pending;
+      } catch (error) {
+        throw redactError(error, secrets);
+      } finally {
+        Reflect.deleteProperty(builder, 'getSQL');
+      }
+      return decryptRows(config, result, plan);
+    };
+    return builder;
+  };
+
+  const patchRelational = (query: Builder & RelationalSchema & { tableConfig: RelationalTable }) => {
+    const schema: RelationalSchema = { schema: query.schema, tableNamesMap: query.tableNamesMap };
+    refuseRelational(config, query.tableConfig, query.config as never, relatedTableOf(schema));
+    const holds = (table: RelationalTable, q: { with?: Record<string, unknown> } | undefined): boolean =>
+      Object.values(table.columns).some((c) => encryptedField(config, c)) ||
+      Object.entries(q?.with ?? {}).some(([name, nested]) => {
+        const target = relatedTableOf(schema)(table, name);
+        return target !== undefined && holds(target, typeof nested === 'object' ? (nested as never) : undefined);
+      });
+    for (const name of SYNC_METHODS) {
+      const original = query[name];
+      if (typeof original !== 'function') continue;
+      query[name] = (...args: unknown[]) => {
+        if (!running.has(query) && holds(query.tableConfig, query.config as never)) {
+          const field = [...config.fields.values()][0]!;
+          throw new CmekQueryError(
+            field.label,
+            `.${name}() of a relational query over encrypted columns cannot decrypt them: it runs without awaiting a KEK call; await the query instead`,
+          );
+        }
+        return (original as Fn).apply(query, args);
+      };
+    }
+    const execute = query.execute as Fn;
+    query.execute = async (...args: unknown[]) => {
+      running.add(query);
+      let pending: unknown;
+      try {
+        pending = execute.apply(query, args);
+      } finally {
+        running.delete(query);
+      }
+      const result = await pending;
+      return decryptRelational(config, result, query.tableConfig, schema);
+    };
+    return query;
+  };
+
+  /** A builder handed out: finished (runnable) ones are patched, unfinished ones proxied. */
+  const wrapBuilder = (value: unknown): unknown => {
+    if (typeof value !== 'object' || value === null) return value;
+    const v = value as Obj;
+    if (/RelationalQuery$/.test(kindOf(v)) && typeof v.execute === 'function') {
+      return patchRelational(v as never);
+    }
+    if (typeof v.execute === 'function' && typeof v.getSQL === 'function') {
+      return patchFinal(v as Builder);
+    }
+    return new Proxy(v, {
+      get(target, prop, receiver) {
+        const member = Reflect.get(target, prop, receiver);
+        if (typeof prop !== 'string' || !STEP_METHODS.has(prop) || typeof member !== 'function') {
+          return member;
+        }
+        return (...args: unknown[]) => wrapBuilder((member as Fn).apply(target, args));
+      },
+    });
+  };
+
+  const wrapQueryApi = (query: Obj) =>
+    new Proxy(query, {
+      get(target, prop, receiver) {
+        const builder = Reflect.get(target, prop, receiver);
+        if (typeof builder !== 'object' || builder === null) return builder;
+        return new Proxy(builder as Obj, {
+          get(t, p, r) {
+            const member = Reflect.get(t, p, r);
+            if (p !== 'findMany' && p !== 'findFirst') return member;
+            return (...args: unknown[]) => wrapBuilder((member as Fn).apply(t, args));
+          },
+        });
+      },
+    });
+
+  const wrapDatabase = (database: Obj, top: boolean): Obj =>
+    new Proxy(database, {
+      get(target, prop, receiver) {
+        if (prop === '$cmek' && top) return helpers;
+        if (prop === PATCHED) return true;
+        const member = Reflect.get(target, prop, receiver);
+        if (prop === 'query' && typeof member === 'object' && member !== null) {
+          return wrapQueryApi(member as Obj);
+        }
+        if (typeof member !== 'function' || typeof prop !== 'string') return member;
+        if (BUILDER_ENTRIES.has(prop)) {
+          return (...args: unknown[]) => wrapBuilder((member as Fn).apply(target, args));
+        }
+        if (prop === 'with') {
+          return (...args: unknown[]) => wrapDatabase((member as Fn).apply(target, args) as Obj, false);
+        }
+        if (prop === 'transaction') {
+          return (run: (tx: unknown) => unknown, ...rest: unknown[]) =>
+            (member as Fn).call(target, (tx: Obj) => run(wrapDatabase(tx, false)), ...rest);
+        }
+        if (prop === '$count') {
+          return (source: unknown, filters?: unknown) => {
+            refuseEncrypted(config, filters, 'filter on');
+            return (member as Fn).call(target, source, filters);
+          };
+        }
+        return member;
+      },
+    });
+
+  return wrapDatabase(db as Obj, true) as CmekDatabase<D>;
+}
+
