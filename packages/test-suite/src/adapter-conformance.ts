@@ -27,6 +27,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
+  type BlindIndexer,
+  type BlindIndexOptions,
+  blindIndexLabel,
+  CmekConfigError,
   CmekDecryptionError,
   CmekError,
   type CmekErrorCode,
@@ -54,6 +58,7 @@ export const ADAPTER_GROUPS = [
   'foreign-token',
   'copied-token',
   'query-guard',
+  'blind-index',
 ] as const;
 
 /** The name of one group of the adapter suite (see {@link ADAPTER_GROUPS}). */
@@ -97,8 +102,33 @@ export interface AdapterSession {
    * or the ORM's equivalent). The adapter must reject it with `CmekQueryError`.
    */
   whereOnEncrypted(field: string, value: string): Promise<unknown>;
+  /**
+   * The blind-indexed field, for the `blind-index` group: required when the harness declares
+   * `blindIndex: true`, ignored otherwise.
+   */
+  readonly blindIndex?: BlindIndexSession;
 }
 
+/**
+ * A third encrypted field with a blind index (group `blind-index`): not one of
+ * {@link AdapterSession.fields}, nullable, left null by the other groups. `insert`, `insertMany`
+ * and `update` take it beside the two fields. Its index column has a unique constraint that lets
+ * several rows hold null (SQL's UNIQUE does; in MongoDB, a partial or sparse unique index).
+ */
+export interface BlindIndexSession {
+  /** The field's name, as the ORM user writes it (`'tokenHash'`). */
+  readonly field: string;
+  /** The field's index options, as the adapter was configured (`column`, `normalize`, `mode`, `key`). */
+  readonly index: BlindIndexOptions;
+  /** The indexer the adapter computes index values with. */
+  readonly indexer: BlindIndexer;
+  /** Finds rows through the ORM with an equality filter on the field; their primary keys. */
+  findBy(value: string): Promise<RowId[]>;
+  /** Finds rows through the ORM with an `IN` filter on the field (`Op.in`, `whereIn`, `$in`). */
+  findIn(values: readonly string[]): Promise<RowId[]>;
+  /** The stored value of the field and of its index column, read around the ORM. */
+  rawIndexed(id: RowId): Promise<{ value: string | null; index: string | null } | null>;
+}
 export interface AdapterHarness {
   /**
    * Opens the store once, before the suite's tests (in `beforeAll`): creates the table, the
@@ -107,6 +137,11 @@ export interface AdapterHarness {
   setup(): Promise<AdapterSession>;
   /** Runs once after the suite's tests (in `afterAll`): drop the table, close connections. */
   cleanup?(session: AdapterSession): Promise<void> | void;
+  /**
+   * `true`: the session has a {@link AdapterSession.blindIndex}, and the `blind-index` group runs.
+   * Default `false`: the group registers no test (naming it in `only` throws).
+   */
+  readonly blindIndex?: boolean;
 }
 
 export interface AdapterConformanceOptions {
@@ -240,7 +275,20 @@ export function adapterConformanceSuite(
 ): void {
   const timeout = options.timeoutMs;
   const selection: GroupSelection<AdapterGroup> = { skip: options.skip, only: options.only };
-  const enabled = selectGroups('adapterConformanceSuite', ADAPTER_GROUPS, selection);
+  const enabled = new Set(selectGroups('adapterConformanceSuite', ADAPTER_GROUPS, selection));
+  if (harness.blindIndex !== true) {
+    if (options.only?.includes('blind-index')) {
+      throw new CmekConfigError(
+        "adapterConformanceSuite: options.only names 'blind-index' but the harness does not declare blindIndex: true",
+      );
+    }
+    enabled.delete('blind-index');
+    if (enabled.size === 0) {
+      throw new CmekConfigError(
+        'adapterConformanceSuite: options.skip / options.only switch off every group, so nothing would be tested',
+      );
+    }
+  }
   let session: AdapterSession | undefined;
 
   /** Registers the test of one group, unless it is switched off (then nothing is registered). */
@@ -264,6 +312,13 @@ export function adapterConformanceSuite(
       assert.ok(session?.envelope, 'the harness session has no envelope');
       assert.equal(session.fields.length, 2, 'the harness session must name two encrypted fields');
       assert.notEqual(session.fields[0], session.fields[1], 'the two fields must differ');
+      if (enabled.has('blind-index')) {
+        assert.ok(session.blindIndex, 'the harness declares blindIndex but its session has none');
+        assert.ok(
+          !session.fields.includes(session.blindIndex.field),
+          'the indexed field must be a third field',
+        );
+      }
     }, timeout);
     if (harness.cleanup !== undefined) {
       assert.ok(test.afterAll, 'harness.cleanup needs afterAll in the test API');
@@ -490,6 +545,98 @@ export function adapterConformanceSuite(
           );
           assert.ok(!error.message.includes(value), 'the CmekQueryError message echoes the value');
         }
+      }),
+    );
+
+    group('blind-index', () =>
+      it('a blind index is kept in step on every write, finds the row, and is unique', async (c, s) => {
+        const bi = s.blindIndex!;
+        const [a, b] = s.fields;
+        const f = bi.field;
+        const label = blindIndexLabel(s.contextFor(f), f);
+        const indexOf = (value: string) => bi.indexer.compute(label, value, bi.index);
+        const run = randomBytes(6).toString('hex');
+        const secret = (name: string) => `bidx-${name}-${run}`;
+        const indexed = async (id: RowId, plaintext: string | null, what: string) => {
+          const raw = await bi.rawIndexed(id);
+          assert.ok(raw, `${what}: rawIndexed found no row ${id}`);
+          if (plaintext === null) {
+            assert.equal(raw.value, null, `${what}: ${f} was written as null`);
+            assert.equal(raw.index, null, `${what}: ${f} is null but its index column is not`);
+            return;
+          }
+          for (const [column, stored] of [
+            [f, raw.value],
+            [bi.index.column, raw.index],
+          ] as const) {
+            assert.equal(typeof stored, 'string', `${what}: ${column} holds no string`);
+            assert.ok(!stored!.includes(plaintext), `${what}: ${column} holds the plaintext`);
+          }
+          assert.ok(raw.value!.startsWith(TOKEN_PREFIX), `${what}: ${f} is not encrypted`);
+          assert.equal(
+            await s.envelope.decrypt(raw.value, { context: s.contextFor(f) }),
+            plaintext,
+            `${what}: ${f} does not decrypt to the value written`,
+          );
+          assert.equal(
+            raw.index,
+            indexOf(plaintext),
+            `${what}: the index column does not hold the index of the value written`,
+          );
+        };
+        const same = (found: readonly RowId[], want: readonly RowId[], what: string) =>
+          assert.deepEqual(found.map(String).sort(), want.map(String).sort(), what);
+
+        // insert, insertMany
+        const one = await s.insert({ [a]: 'with index', [b]: null, [f]: secret('one') });
+        await indexed(one, secret('one'), 'insert');
+        await c.storedAs(one, a, 'with index');
+        const batch = enabled.has('insert-many')
+          ? await s.insertMany([
+              { [a]: 'x', [b]: null, [f]: secret('two') },
+              { [a]: 'y', [b]: null, [f]: null },
+            ])
+          : [];
+        if (batch.length > 0) {
+          await indexed(batch[0]!, secret('two'), 'insertMany');
+          await indexed(batch[1]!, null, 'insertMany');
+        }
+        // equality and IN lookups find exactly the rows
+        same(await bi.findBy(secret('one')), [one], `a lookup by ${f} = value`);
+        same(await bi.findBy(secret('absent')), [], `a lookup of a value no row holds`);
+        same(
+          await bi.findIn([secret('one'), secret('two'), secret('absent')]),
+          [one, ...batch.slice(0, 1)],
+          `a lookup by ${f} IN (values)`,
+        );
+        // update: a new value moves the index; another field leaves it; null clears it
+        await s.update(one, { [f]: secret('one-b') });
+        await indexed(one, secret('one-b'), 'update');
+        same(await bi.findBy(secret('one')), [], 'a lookup of the value before the update');
+        same(await bi.findBy(secret('one-b')), [one], 'a lookup of the value after the update');
+        const before = (await bi.rawIndexed(one))!.index;
+        await s.update(one, { [a]: 'changed' });
+        assert.equal(
+          (await bi.rawIndexed(one))!.index,
+          before,
+          `an update of ${a} changed the index`,
+        );
+        await s.update(one, { [f]: null });
+        await indexed(one, null, 'update to null');
+        // the unique constraint on the index column rejects a duplicate secret
+        await s.update(one, { [f]: secret('unique') });
+        let duplicate: RowId | undefined;
+        try {
+          duplicate = await s.insert({ [a]: null, [b]: null, [f]: secret('unique') });
+        } catch (error) {
+          const text = error instanceof Error ? error.message : String(error);
+          assert.ok(
+            !text.includes(secret('unique')),
+            'the duplicate error message holds the secret',
+          );
+        }
+        assert.equal(duplicate, undefined, `a second row with the same ${f} was stored`);
+        same(await bi.findBy(secret('unique')), [one], 'the lookup after the refused duplicate');
       }),
     );
   });

@@ -208,13 +208,13 @@ describe('providerConformanceSuite groups', () => {
 
 async function runAdapter(
   options: AdapterConformanceOptions,
-  adapter = memoryAdapter(),
+  adapter = memoryAdapter({ blindIndex: true }),
 ): Promise<Outcome[]> {
   return runCollected((api) => adapterConformanceSuite(api, adapter, options));
 }
 
 describe('adapterConformanceSuite groups', () => {
-  it('names 12 stable groups, one test each, that a correct adapter passes', async () => {
+  it('names 13 stable groups, one test each, that a correct adapter passes', async () => {
     expect(ADAPTER_GROUPS).toEqual([
       'insert',
       'insert-many',
@@ -228,6 +228,7 @@ describe('adapterConformanceSuite groups', () => {
       'foreign-token',
       'copied-token',
       'query-guard',
+      'blind-index',
     ]);
     const outcomes = await runAdapter({});
     expect(outcomes).toHaveLength(ADAPTER_GROUPS.length);
@@ -247,7 +248,7 @@ describe('adapterConformanceSuite groups', () => {
   });
 
   it('skip insert-many: no test calls insertMany, the large-value test still runs', async () => {
-    const adapter = memoryAdapter();
+    const adapter = memoryAdapter({ blindIndex: true });
     const outcomes = await runAdapter({ skip: ['insert-many'] }, adapter);
     expect(outcomes).toHaveLength(ADAPTER_GROUPS.length - 1);
     expect(names(outcomes)).not.toContain('insertMany stores tokens for every row');
@@ -255,13 +256,13 @@ describe('adapterConformanceSuite groups', () => {
     expect(failed(outcomes)).toEqual([]);
     expect(adapter.calls.insertMany).toBeUndefined();
     // With every group on, insertMany is called (by insert-many and large-value).
-    const full = memoryAdapter();
+    const full = memoryAdapter({ blindIndex: true });
     await runAdapter({}, full);
-    expect(full.calls.insertMany).toBe(2);
+    expect(full.calls.insertMany).toBe(3);
   });
 
   it('skip query-guard: an adapter that cannot refuse filters runs the rest', async () => {
-    const adapter = memoryAdapter();
+    const adapter = memoryAdapter({ blindIndex: true });
     const outcomes = await runAdapter({ skip: ['query-guard'] }, adapter);
     expect(names(outcomes)).not.toContain(
       'a query filtering on an encrypted field throws CmekQueryError naming the field',
@@ -278,4 +279,30 @@ describe('adapterConformanceSuite groups', () => {
       /switch off every group/,
     );
   });
+
+  it('blind-index is off for a harness that does not declare it: the other groups run as before', async () => {
+    const adapter = memoryAdapter();
+    const outcomes = await runAdapter({}, adapter);
+    expect(outcomes).toHaveLength(ADAPTER_GROUPS.length - 1);
+    expect(failed(outcomes)).toEqual([]);
+    expect(names(outcomes)).not.toContain(BLIND_INDEX);
+    await expect(runAdapter({ only: ['blind-index'] }, adapter)).rejects.toThrow(
+      /does not declare blindIndex/,
+    );
+    await expect(
+      runAdapter({ skip: ADAPTER_GROUPS.filter((g) => g !== 'blind-index') }, adapter),
+    ).rejects.toThrow(/switch off every group/);
+  });
+
+  for (const bug of ['stale-on-update', 'no-unique', 'plaintext-index'] as const) {
+    it(`blind-index fails an adapter whose index is ${bug}`, async () => {
+      const outcomes = await runAdapter(
+        { only: ['blind-index'] },
+        memoryAdapter({ blindIndex: bug }),
+      );
+      expect(failed(outcomes)).toEqual([BLIND_INDEX]);
+    });
+  }
 });
+
+const BLIND_INDEX = 'a blind index is kept in step on every write, finds the row, and is unique';

@@ -3,10 +3,14 @@
  * adapter conformance suite against, to test the suite's group switches.
  */
 import {
+  type BlindIndexer,
+  blindIndexLabel,
   CmekDecryptionError,
   CmekQueryError,
+  createBlindIndexKey,
   createEnvelope,
   type EncryptionContext,
+  loadBlindIndexes,
 } from '@cmek/core';
 import {
   type AdapterHarness,
@@ -22,16 +26,31 @@ export interface MemoryAdapter extends AdapterHarness {
 }
 
 const FIELDS = ['secret', 'note'] as const;
+const INDEXED = 'token';
+const INDEX = { column: 'token_bidx', normalize: 'trim' } as const;
 
-export function memoryAdapter(): MemoryAdapter {
+/**
+ * `blindIndex`: `true` adds the indexed field `token` (column `token_bidx`, unique); the other
+ * values plant one bug each for the suite to find.
+ */
+export type MemoryBlindIndex = boolean | 'stale-on-update' | 'no-unique' | 'plaintext-index';
+
+export function memoryAdapter(options: { blindIndex?: MemoryBlindIndex } = {}): MemoryAdapter {
+  const bug = options.blindIndex ?? false;
   const calls: Record<string, number> = {};
   const count = (method: string): void => {
     calls[method] = (calls[method] ?? 0) + 1;
   };
   return {
     calls,
+    blindIndex: bug !== false,
     async setup(): Promise<AdapterSession> {
-      const envelope = createEnvelope({ kek: memoryKekProvider() });
+      const kek = memoryKekProvider();
+      const envelope = createEnvelope({ kek });
+      const indexer: BlindIndexer = await loadBlindIndexes({
+        keys: [await createBlindIndexKey(kek)],
+        kek,
+      });
       const rows = new Map<string, Record<string, string | null>>();
       let next = 1;
       const contextFor = (field: string): EncryptionContext => ({ field: `Memory.${field}` });
@@ -49,10 +68,30 @@ export function memoryAdapter(): MemoryAdapter {
         }
         return envelope.encrypt(value, { context: contextFor(field) });
       };
-      const sealAll = async (values: FieldValues): Promise<Record<string, string | null>> => {
+      const indexOf = (value: string | null): string | null =>
+        value === null
+          ? null
+          : bug === 'plaintext-index'
+            ? value
+            : indexer.compute(blindIndexLabel(contextFor(INDEXED), INDEXED), value, INDEX);
+      const sealAll = async (
+        values: FieldValues,
+        on: 'insert' | 'update' = 'insert',
+      ): Promise<Record<string, string | null>> => {
         const out: Record<string, string | null> = {};
         for (const [field, value] of Object.entries(values)) out[field] = await seal(field, value);
+        if (INDEXED in values && !(on === 'update' && bug === 'stale-on-update')) {
+          const index = indexOf(values[INDEXED] ?? null);
+          const taken = [...rows.values()].some((r) => index !== null && r[INDEX.column] === index);
+          if (taken && bug !== 'no-unique')
+            throw new Error('unique constraint token_bidx violated');
+          out[INDEX.column] = index;
+        }
         return out;
+      };
+      const find = (values: readonly string[]): RowId[] => {
+        const wanted = new Set(values.map(indexOf));
+        return [...rows].filter(([, r]) => wanted.has(r[INDEX.column] ?? null)).map(([id]) => id);
       };
       const open = async (stored: Record<string, string | null>): Promise<FieldValues> => {
         const out: Record<string, string | null> = {};
@@ -86,7 +125,7 @@ export function memoryAdapter(): MemoryAdapter {
         async update(id, patch) {
           count('update');
           const row = rows.get(String(id));
-          if (row) Object.assign(row, await sealAll(patch));
+          if (row) Object.assign(row, await sealAll(patch, 'update'));
         },
         async read(id) {
           count('read');
@@ -106,6 +145,23 @@ export function memoryAdapter(): MemoryAdapter {
           const row = rows.get(String(id));
           if (row) Object.assign(row, values);
         },
+        ...(bug === false
+          ? {}
+          : {
+              blindIndex: {
+                field: INDEXED,
+                index: INDEX,
+                indexer,
+                findBy: async (value: string) => find([value]),
+                findIn: async (values: readonly string[]) => find(values),
+                async rawIndexed(id: RowId) {
+                  const row = rows.get(String(id));
+                  return row
+                    ? { value: row[INDEXED] ?? null, index: row[INDEX.column] ?? null }
+                    : null;
+                },
+              },
+            }),
         async whereOnEncrypted(field) {
           count('whereOnEncrypted');
           throw new CmekQueryError(field, `${field} is encrypted and cannot be filtered on`);
