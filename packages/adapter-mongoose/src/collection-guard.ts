@@ -14,6 +14,7 @@ import { CmekQueryError } from '@cmek/core';
 import { checkPipelineOutput } from './aggregate';
 import { scrubTokens } from './driver-errors';
 import { checkBulkOperations, checkDocument, checkUpdate, checkUpsertFilter } from './guard-checks';
+import type { Method } from './objects';
 import { type FieldPath, pathList } from './paths';
 
 type Args = readonly unknown[];
@@ -70,8 +71,6 @@ const SYNC_CHECKS: Readonly<Record<string, Check>> = {
 
 /** The fields guarded on each collection object. */
 const guarded = new WeakMap<object, FieldPath[]>();
-
-type Method = (this: unknown, ...args: unknown[]) => unknown;
 
 function wrap(
   collection: Record<string, unknown>,

@@ -133,10 +133,6 @@ export function rememberConfig(schema: object, options: object, config: PluginCo
   byOptions.set(options, config);
 }
 
-export function configOf(schema: object): PluginConfig | undefined {
-  return configs.get(schema);
-}
-
 /**
  * The configuration of the schema a model was compiled from: the plugin's own schema, or a
  * schema Mongoose derived from it (a discriminator's, a clone), whose plugin list keeps the

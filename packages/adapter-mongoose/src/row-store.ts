@@ -11,16 +11,8 @@ import {
 } from '@cmek/core';
 import type { Model } from 'mongoose';
 import { scrubTokens } from './driver-errors';
-import {
-  configOf,
-  contextFor,
-  type ModelLike,
-  modelNameFor,
-  normaliseOptions,
-  type PluginConfig,
-} from './options';
-import { type FieldPath, keySegments, type SchemaView } from './paths';
-import { cmekPlugin } from './plugin';
+import { configOfSchema, contextFor, type ModelLike, modelNameFor } from './options';
+import { type FieldPath, keySegments } from './paths';
 
 interface RawCollection {
   find(
@@ -43,13 +35,6 @@ interface ModelView extends ModelLike {
     asPromise(): Promise<unknown>;
     readonly db?: { collection(name: string): RawCollection };
   };
-}
-
-/** A schema cloned by Mongoose keeps its plugin list: read the options from there. */
-function fromPluginList(schema: object): PluginConfig | undefined {
-  const plugins = (schema as { plugins?: { fn?: unknown; opts?: unknown }[] }).plugins ?? [];
-  const entry = plugins.find((p) => p.fn === cmekPlugin);
-  return entry === undefined ? undefined : normaliseOptions(schema as SchemaView, entry.opts);
 }
 
 function valueAt(doc: Record<string, unknown>, field: FieldPath, id: Cursor): string | null {
@@ -84,7 +69,7 @@ export function mongooseRowStore<T>(
   paths?: readonly string[],
 ): RowStore & RowCounter {
   const view = model as unknown as ModelView;
-  const config = configOf(view.schema) ?? fromPluginList(view.schema);
+  const config = configOfSchema(view.schema);
   if (config === undefined) {
     throw new CmekConfigError(
       `mongooseRowStore: the schema of ${view.modelName ?? 'this model'} has no cmekPlugin`,
@@ -130,7 +115,7 @@ export function mongooseRowStore<T>(
     return field;
   };
 
-  const writing = new Map<string, Promise<void>>();
+  const oneAtATime = serialPerKey();
 
   return {
     name: modelNameFor(config, view),
@@ -174,20 +159,29 @@ export function mongooseRowStore<T>(
           throw casError(error, view.collection.collectionName, field.path, [expected, next]);
         }
       };
-      // One write per document at a time: FerretDB 1.x applies concurrent updates of one
-      // document as whole-document rewrites, so two fields written at once lose one of them.
-      const key = String(id);
-      const run = (writing.get(key) ?? Promise.resolve()).then(write, write);
-      const settled = run.then(
-        () => undefined,
-        () => undefined,
-      );
-      writing.set(key, settled);
-      void settled.then(() => {
-        if (writing.get(key) === settled) writing.delete(key);
-      });
-      return run;
+      return oneAtATime(String(id), write);
     },
+  };
+}
+
+/**
+ * Runs the writes of one key (a document) one at a time, each after the one before has settled:
+ * FerretDB 1.x applies concurrent updates of one document as whole-document rewrites, so two
+ * fields written at once lose one of them.
+ */
+function serialPerKey(): <T>(key: string, write: () => Promise<T>) => Promise<T> {
+  const writing = new Map<string, Promise<void>>();
+  return (key, write) => {
+    const run = (writing.get(key) ?? Promise.resolve()).then(write, write);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    writing.set(key, settled);
+    void settled.then(() => {
+      if (writing.get(key) === settled) writing.delete(key);
+    });
+    return run;
   };
 }
 
