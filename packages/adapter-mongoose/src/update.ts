@@ -2,7 +2,8 @@
  * The encrypted copy of an update (`$set`, `$setOnInsert`, top-level fields, `$push` of
  * subdocuments...) or of a replacement document. Operators MongoDB would apply to the value
  * itself (`$inc`, `$push` onto an encrypted path, `$rename`, a pipeline reading it...) throw
- * `CmekQueryError`.
+ * `CmekQueryError`. The walk of assignments and pushes (`collectAssignments`, `collectPushed`)
+ * serves the collection guard's checks too (guard-checks.ts), without copying.
  */
 import type { Envelope } from '@cmek/core';
 import { isObject } from './objects';
@@ -72,6 +73,11 @@ export function collectPushed(
   }
 }
 
+/**
+ * An operator other than `$set`, `$setOnInsert` and `$push`: refused where MongoDB would apply it
+ * to an encrypted value, or would store or match a value holding one (`$addToSet`, `$min`,
+ * `$max`, a `$pull` condition); `$unset`, and operators that only reset a container, pass.
+ */
 function checkOperator(op: string, args: Holder, fields: readonly FieldPath[]): void {
   for (const [key, value] of Object.entries(args)) {
     if (op === '$rename') {
