@@ -13,7 +13,8 @@ export async function expectSealed(
   expect(typeof stored).toBe('string');
   const token = stored as string;
   expect(token.startsWith('cmek:v1:')).toBe(true);
-  if (plaintext.length > 0) expect(token).not.toContain(plaintext);
+  // a short plaintext may appear in a random token by chance
+  if (plaintext.length >= 6) expect(token).not.toContain(plaintext);
   expect(await t.envelope.decrypt(token, { context })).toBe(plaintext);
 }
 
