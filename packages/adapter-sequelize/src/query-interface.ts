@@ -13,7 +13,7 @@ import { assertQueryable, type FindLike, queryError } from './query-rules';
 import { decryptResults, type FindOptionsLike } from './read';
 import { redactError } from './redact';
 import { type Values, valuesOf } from './values';
-import { encryptRecords, type Known, restoreReturned } from './write';
+import { encryptRecords, encryptUpsert, type Known, restoreReturned } from './write';
 
 export type Method = (...args: unknown[]) => Promise<unknown>;
 export type QueryInterfaceLike = Record<string, unknown>;
@@ -46,6 +46,12 @@ export interface Target {
    * attribute names of the model that read it, if any).
    */
   readonly byColumn?: boolean;
+}
+
+/** A model's name, as a column reference may prefix a column with it. */
+export function modelName(model: unknown): string | undefined {
+  const name = (model as { name?: unknown } | null | undefined)?.name;
+  return typeof name === 'string' ? name : undefined;
 }
 
 export function tableNameOf(tableName: unknown): string | undefined {
@@ -143,7 +149,7 @@ export function interceptors(target: Target, real: Methods): Methods {
     async upsert(tableName, insertValues, updateValues, where, options) {
       const known: Known = new Map();
       target.beforeWrite?.([valuesOf(insertValues), valuesOf(updateValues)]);
-      const [sealedInsert, sealedUpdate] = await encryptSharing(
+      const [sealedInsert, sealedUpdate] = await encryptUpsert(
         fields,
         valuesOf(insertValues),
         valuesOf(updateValues),
@@ -185,8 +191,8 @@ export function interceptors(target: Target, real: Methods): Methods {
 export function plainReads(real: Methods): Pick<Methods, 'select' | 'rawSelect'> {
   const none: FieldSet = { byName: new Map() };
   const names = (model: unknown): string[] => {
-    const name = (model as { name?: unknown } | null | undefined)?.name;
-    return typeof name === 'string' ? [name] : [];
+    const name = modelName(model);
+    return name === undefined ? [] : [name];
   };
   return {
     async select(model, tableName, options) {
@@ -217,26 +223,4 @@ export function modelQueryInterface(
     },
   };
   return Object.assign(Object.create(real) as QueryInterfaceLike, interceptors(target, originals));
-}
-
-/** An upsert's insert and update values, the same plaintext encrypted once for both. */
-async function encryptSharing(
-  fields: FieldSet,
-  insertValues: Values,
-  updateValues: Values,
-  known: Known,
-): Promise<[Values, Values]> {
-  const [sealedInsert] = await encryptRecords(fields, [insertValues], known);
-  const update = { ...updateValues };
-  for (const name of fields.byName.keys()) {
-    if (
-      Object.hasOwn(update, name) &&
-      Object.hasOwn(insertValues, name) &&
-      update[name] === insertValues[name]
-    ) {
-      update[name] = sealedInsert![name];
-    }
-  }
-  const [sealedUpdate] = await encryptRecords(fields, [update], known);
-  return [sealedInsert!, sealedUpdate!];
 }

@@ -23,6 +23,7 @@ import {
   interceptors,
   type Method,
   type Methods,
+  modelName,
   plainReads,
   type QueryInterfaceLike,
   type Target,
@@ -42,11 +43,6 @@ function capture(qi: QueryInterfaceLike): Methods {
     out[name] = (fn as Method).bind(qi);
   }
   return out as Methods;
-}
-
-function modelName(model: unknown): string | undefined {
-  const name = (model as { name?: unknown } | null | undefined)?.name;
-  return typeof name === 'string' ? name : undefined;
 }
 
 /** The model a call names, by where each method carries it. */

@@ -90,6 +90,28 @@ export async function encryptRecords(
   return out;
 }
 
+/** An upsert's insert and update values, the same plaintext encrypted once for both. */
+export async function encryptUpsert(
+  fields: FieldSet,
+  insertValues: Values,
+  updateValues: Values,
+  known: Known,
+): Promise<[Values, Values]> {
+  const [sealedInsert] = await encryptRecords(fields, [insertValues], known);
+  const update = { ...updateValues };
+  for (const name of fields.byName.keys()) {
+    if (
+      Object.hasOwn(update, name) &&
+      Object.hasOwn(insertValues, name) &&
+      update[name] === insertValues[name]
+    ) {
+      update[name] = sealedInsert![name];
+    }
+  }
+  const [sealedUpdate] = await encryptRecords(fields, [update], known);
+  return [sealedInsert!, sealedUpdate!];
+}
+
 /**
  * Replaces the tokens the database handed back (RETURNING, or Sequelize copying the written
  * values) by their plaintext, in place: the ones this write made from `known`, others decrypted.

@@ -3,39 +3,22 @@
  * finder over many rows, `raw` too, with includes, and a read through the shared query interface,
  * counted on the envelope itself (SQLite, PostgreSQL, MariaDB).
  */
-import type { Envelope } from '@cmek/core';
 import { DataTypes, type Model, type ModelStatic, QueryTypes, type Sequelize } from 'sequelize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encryptFields } from '../src/index';
-import { connect, DATABASES, envelopeFor, newKek, uniqueTable } from './support';
+import {
+  type Calls,
+  callsDuring,
+  connect,
+  counting,
+  DATABASES,
+  envelopeFor,
+  newKek,
+  uniqueTable,
+} from './support';
 
 const PARENTS = 120;
 const CHILDREN_EACH = 3;
-
-interface Calls {
-  decrypt: number;
-  decryptMany: number;
-  /** Values the decryptMany calls carried. */
-  values: number;
-}
-
-/** The envelope, counting the calls the adapter makes to decrypt. */
-function counting(envelope: Envelope): { envelope: Envelope; calls: Calls } {
-  const calls: Calls = { decrypt: 0, decryptMany: 0, values: 0 };
-  const spy: Envelope = Object.create(envelope) as Envelope;
-  Object.assign(spy, {
-    decrypt: (...args: Parameters<Envelope['decrypt']>) => {
-      calls.decrypt++;
-      return envelope.decrypt(...args);
-    },
-    decryptMany: (...args: Parameters<Envelope['decryptMany']>) => {
-      calls.decryptMany++;
-      calls.values += args[0].length;
-      return envelope.decryptMany(...args);
-    },
-  });
-  return { envelope: spy, calls };
-}
 
 for (const db of DATABASES) {
   describe.skipIf(!db.url)(`read path: core calls per result set (${db.dialect})`, () => {
@@ -48,15 +31,7 @@ for (const db of DATABASES) {
     const { envelope, calls } = counting(real);
 
     /** The calls `read` makes. */
-    async function count(read: () => Promise<unknown>): Promise<Calls> {
-      const before = { ...calls };
-      await read();
-      return {
-        decrypt: calls.decrypt - before.decrypt,
-        decryptMany: calls.decryptMany - before.decryptMany,
-        values: calls.values - before.values,
-      };
-    }
+    const count = (read: () => Promise<unknown>): Promise<Calls> => callsDuring(calls, read);
 
     beforeAll(async () => {
       sequelize = connect(db);

@@ -73,6 +73,48 @@ export function envelopeFor(
   return { envelope, counts };
 }
 
+export interface Calls {
+  decrypt: number;
+  decryptMany: number;
+  /** Values the decryptMany calls carried. */
+  values: number;
+  encryptMany: number;
+}
+
+/** The envelope, counting the calls the adapter makes into it to encrypt and decrypt. */
+export function counting(envelope: Envelope): { envelope: Envelope; calls: Calls } {
+  const calls: Calls = { decrypt: 0, decryptMany: 0, values: 0, encryptMany: 0 };
+  const spy: Envelope = Object.create(envelope) as Envelope;
+  Object.assign(spy, {
+    decrypt: (...args: Parameters<Envelope['decrypt']>) => {
+      calls.decrypt++;
+      return envelope.decrypt(...args);
+    },
+    decryptMany: (...args: Parameters<Envelope['decryptMany']>) => {
+      calls.decryptMany++;
+      calls.values += args[0].length;
+      return envelope.decryptMany(...args);
+    },
+    encryptMany: (...args: Parameters<Envelope['encryptMany']>) => {
+      calls.encryptMany++;
+      return envelope.encryptMany(...args);
+    },
+  });
+  return { envelope: spy, calls };
+}
+
+/** The calls `run` makes, counted on `calls` (from `counting`). */
+export async function callsDuring(calls: Calls, run: () => Promise<unknown>): Promise<Calls> {
+  const before = { ...calls };
+  await run();
+  return {
+    decrypt: calls.decrypt - before.decrypt,
+    decryptMany: calls.decryptMany - before.decryptMany,
+    values: calls.values - before.values,
+    encryptMany: calls.encryptMany - before.encryptMany,
+  };
+}
+
 /** The stored row, read with a plain SQL query: no model, no hooks, no adapter. */
 export async function rawRow(
   sequelize: Sequelize,
