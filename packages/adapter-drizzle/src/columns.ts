@@ -1,5 +1,5 @@
 /** How the adapter recognises a Drizzle column, through table aliases and subqueries too. */
-import { type Column, is, Column as DrizzleColumn, type Table } from 'drizzle-orm';
+import { type Column, Column as DrizzleColumn, is, type Table } from 'drizzle-orm';
 
 const SCHEMA = Symbol.for('drizzle:Schema');
 const ORIGINAL_NAME = Symbol.for('drizzle:OriginalName');

@@ -107,7 +107,9 @@ export function normaliseOptions(options: unknown): CmekConfig {
     for (const [given, fieldOptions] of columnEntries(name, (entry as CmekTableOptions).columns)) {
       const found = findColumn(table, given);
       if (found === undefined) {
-        throw new CmekConfigError(`tables[${name}].columns names '${given}', which ${name} has not`);
+        throw new CmekConfigError(
+          `tables[${name}].columns names '${given}', which ${name} has not`,
+        );
       }
       const [key, column] = found;
       const label = `${name}.${column.name}`;

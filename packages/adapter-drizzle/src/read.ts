@@ -63,7 +63,11 @@ async function openHolders(
   }
 }
 
-function add(cells: Map<FieldConfig, [Holder, string][]>, field: FieldConfig, cell: [Holder, string]) {
+function add(
+  cells: Map<FieldConfig, [Holder, string][]>,
+  field: FieldConfig,
+  cell: [Holder, string],
+) {
   const list = cells.get(field) ?? [];
   list.push(cell);
   cells.set(field, list);

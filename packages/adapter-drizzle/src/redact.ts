@@ -15,7 +15,7 @@ const SHORT = 4;
 /** Error fields that name, never hold, values. */
 const KEPT = new Set(['name', 'code', 'errno', 'sqlState', 'severity', 'routine', 'file']);
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
@@ -26,7 +26,10 @@ function scrub(text: string, secrets: readonly string[]): string {
     if (secret.length >= SHORT) out = out.split(secret).join(REDACTED);
     else {
       out = out.replace(
-        new RegExp(`(['"\`])${escape(secret)}\\1|(params: (?:.*,)?)${escape(secret)}(?=,|$)`, 'gm'),
+        new RegExp(
+          `(['"\`])${escapeRegExp(secret)}\\1|(params: (?:.*,)?)${escapeRegExp(secret)}(?=,|$)`,
+          'gm',
+        ),
         (_m, quote: string | undefined, prefix: string | undefined) =>
           quote ? `${quote}${REDACTED}${quote}` : `${prefix ?? ''}${REDACTED}`,
       );

@@ -82,7 +82,9 @@ function column(table: Table, name: string, what: string): [string, Column] {
   if (Object.hasOwn(columns, name)) return [name, columns[name]!];
   const found = Object.entries(columns).find(([, c]) => c.name === name);
   if (!found) {
-    throw new CmekConfigError(`drizzleRowStore: ${what} '${name}' is not a column of ${getTableName(table)}`);
+    throw new CmekConfigError(
+      `drizzleRowStore: ${what} '${name}' is not a column of ${getTableName(table)}`,
+    );
   }
   return found;
 }
@@ -96,7 +98,9 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
   const { table } = options;
   const dialect = dialectOf(db);
   if (dialect === undefined) {
-    throw new CmekConfigError('drizzleRowStore needs `db`: a Drizzle database (PostgreSQL, MySQL or SQLite)');
+    throw new CmekConfigError(
+      'drizzleRowStore needs `db`: a Drizzle database (PostgreSQL, MySQL or SQLite)',
+    );
   }
   if (!isTable(table)) throw new CmekConfigError('drizzleRowStore needs `table`: a Drizzle table');
   const tableName = getTableName(table);
@@ -105,7 +109,9 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
     throw new CmekConfigError('drizzleRowStore needs `columns`: a non-empty array of column names');
   }
   const primary =
-    options.primaryKey ?? Object.entries(tableColumns(table)).find(([, c]) => c.primary)?.[0] ?? 'id';
+    options.primaryKey ??
+    Object.entries(tableColumns(table)).find(([, c]) => c.primary)?.[0] ??
+    'id';
   const [, pk] = column(table, primary, 'primaryKey');
   const fields = new Map(names.map((name) => [name, column(table, name, 'column')[1]]));
   const contexts = new Map<string, EncryptionContext>(
@@ -125,7 +131,8 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
 
   const fieldOf = (field: string): Column => {
     const c = fields.get(field);
-    if (!c) throw new CmekInvalidInputError(`'${field}' is not an encrypted column of ${tableName}`);
+    if (!c)
+      throw new CmekInvalidInputError(`'${field}' is not an encrypted column of ${tableName}`);
     return c;
   };
 
@@ -133,7 +140,10 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
     const c = fieldOf(w.field);
     const same = binary ? sql`binary ${c} = binary ${w.expected}` : eq(c, w.expected);
     const key = Object.entries(tableColumns(table)).find(([, col]) => col === c)![0];
-    return on.update(table).set({ [key]: w.next }).where(and(eq(pk, w.id), same));
+    return on
+      .update(table)
+      .set({ [key]: w.next })
+      .where(and(eq(pk, w.id), same));
   };
 
   const casError = (error: unknown, writes: readonly CasWrite[], what: string) => {
@@ -142,7 +152,11 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
       writes.flatMap((w) => [w.expected, w.next]),
     );
     const field = writes.length === 1 ? writes[0]!.field : '(batch)';
-    return storeWriteError(error, field, `${what} on ${writes.length === 1 ? `${tableName}.${field}` : tableName}`);
+    return storeWriteError(
+      error,
+      field,
+      `${what} on ${writes.length === 1 ? `${tableName}.${field}` : tableName}`,
+    );
   };
 
   return {

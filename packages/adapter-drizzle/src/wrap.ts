@@ -23,18 +23,23 @@ import { entityKind, getTableName, type Table } from 'drizzle-orm';
 import { type CheckColumnsOptions, type ColumnWidth, checkColumns } from './column-check';
 import { isColumn, tableColumns, tableIdentity } from './columns';
 import { dialectOf } from './dialect';
-import { type CmekConfig, encryptedField, normaliseOptions, type WithCmekOptions } from './options';
+import { encryptedField, normaliseOptions, type WithCmekOptions } from './options';
 import {
   type RelationalSchema,
   type RelationalTable,
   refuseConflictConfig,
-
   refuseEncrypted,
   refuseFilters,
   refuseRelational,
   refuseSqlValues,
 } from './query-rules';
-import { decryptRelational, decryptRows, type ReadCell, relatedTableOf, selectionPlan } from './read';
+import {
+  decryptRelational,
+  decryptRows,
+  type ReadCell,
+  relatedTableOf,
+  selectionPlan,
+} from './read';
 import { redactError } from './redact';
 import { drizzleRowStore } from './row-store';
 import { encryptedParams, sealParams } from './write';
@@ -213,7 +218,8 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
           `insert().select() into ${getTableName(table)}, which has encrypted columns, cannot encrypt the selected values; select them, then insert().values()`,
         );
       }
-      for (const row of Array.isArray(c.values) ? c.values : []) refuseSqlValues(config, columns, row, 'values()');
+      for (const row of Array.isArray(c.values) ? c.values : [])
+        refuseSqlValues(config, columns, row, 'values()');
       refuseSqlValues(config, columns, c.set, 'set()');
     }
     const statement = builder.getSQL();
@@ -288,14 +294,22 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
     return builder;
   };
 
-  const patchRelational = (query: Builder & RelationalSchema & { tableConfig: RelationalTable }) => {
+  const patchRelational = (
+    query: Builder & RelationalSchema & { tableConfig: RelationalTable },
+  ) => {
     const schema: RelationalSchema = { schema: query.schema, tableNamesMap: query.tableNamesMap };
     refuseRelational(config, query.tableConfig, query.config as never, relatedTableOf(schema));
-    const holds = (table: RelationalTable, q: { with?: Record<string, unknown> } | undefined): boolean =>
+    const holds = (
+      table: RelationalTable,
+      q: { with?: Record<string, unknown> } | undefined,
+    ): boolean =>
       Object.values(table.columns).some((c) => encryptedField(config, c)) ||
       Object.entries(q?.with ?? {}).some(([name, nested]) => {
         const target = relatedTableOf(schema)(table, name);
-        return target !== undefined && holds(target, typeof nested === 'object' ? (nested as never) : undefined);
+        return (
+          target !== undefined &&
+          holds(target, typeof nested === 'object' ? (nested as never) : undefined)
+        );
       });
     for (const name of SYNC_METHODS) {
       const original = query[name];
@@ -376,7 +390,8 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
           return (...args: unknown[]) => wrapBuilder((member as Fn).apply(target, args));
         }
         if (prop === 'with') {
-          return (...args: unknown[]) => wrapDatabase((member as Fn).apply(target, args) as Obj, false);
+          return (...args: unknown[]) =>
+            wrapDatabase((member as Fn).apply(target, args) as Obj, false);
         }
         if (prop === 'transaction') {
           return (run: (tx: unknown) => unknown, ...rest: unknown[]) =>
@@ -394,4 +409,3 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
 
   return wrapDatabase(db as Obj, true) as CmekDatabase<D>;
 }
-

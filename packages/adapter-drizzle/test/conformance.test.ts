@@ -24,7 +24,8 @@ for (const d of databases) {
           await raw.raw(`drop table if exists ${table}`);
           // MySQL TEXT holds 64 KiB bytes; the suite's 64 KiB values need more once encrypted
           const type = d.name === 'mysql' ? 'mediumtext' : 'text';
-          const id = d.name === 'sqlite' ? 'integer primary key autoincrement' : 'serial primary key';
+          const id =
+            d.name === 'sqlite' ? 'integer primary key autoincrement' : 'serial primary key';
           await raw.raw(
             `create table ${table} (id ${id}, name varchar(64), token ${type}, note ${type}, owner_id integer, touched text)`,
           );
@@ -57,7 +58,10 @@ for (const d of databases) {
             },
             insertMany: insertRows,
             async update(id, patch) {
-              await app.update(secrets).set(patch).where(eq(secrets.id, Number(id)));
+              await app
+                .update(secrets)
+                .set(patch)
+                .where(eq(secrets.id, Number(id)));
             },
             async read(id) {
               const [row] = await app

@@ -135,14 +135,17 @@ for (const d of databases) {
     });
 
     // MariaDB cannot run Drizzle's query of a one relation (a correlated derived table)
-    itWhen(d.name !== 'mysql')('db.query.findFirst({ columns, with }) decrypts a one relation', async () => {
-      const row = await app.query.secrets.findFirst({
-        columns: { name: true, note: true },
-        where: eq(t.secrets.name, 's1'),
-        with: { owner: { columns: { token: true } } },
-      });
-      expect(row).toEqual({ name: 's1', note: 'note-one', owner: { token: 'owner-secret' } });
-    });
+    itWhen(d.name !== 'mysql')(
+      'db.query.findFirst({ columns, with }) decrypts a one relation',
+      async () => {
+        const row = await app.query.secrets.findFirst({
+          columns: { name: true, note: true },
+          where: eq(t.secrets.name, 's1'),
+          with: { owner: { columns: { token: true } } },
+        });
+        expect(row).toEqual({ name: 's1', note: 'note-one', owner: { token: 'owner-secret' } });
+      },
+    );
 
     it('a result set costs one decryptMany per column', async () => {
       let calls = 0;
@@ -180,13 +183,18 @@ for (const d of databases) {
 
       it('refuses inArray, like, gt and isNotNull on an encrypted column', async () => {
         await expectRefused(() =>
-          app.select().from(t.secrets).where(inArray(t.secrets.token, ['needle'])),
+          app
+            .select()
+            .from(t.secrets)
+            .where(inArray(t.secrets.token, ['needle'])),
         );
-        await expectRefused(() =>
-          app.select().from(t.secrets).where(like(t.secrets.note, 'needle%')),
+        await expectRefused(
+          () => app.select().from(t.secrets).where(like(t.secrets.note, 'needle%')),
           'note',
         );
-        await expectRefused(() => app.select().from(t.secrets).where(gt(t.secrets.token, 'needle')));
+        await expectRefused(() =>
+          app.select().from(t.secrets).where(gt(t.secrets.token, 'needle')),
+        );
         await expectRefused(() => app.select().from(t.secrets).where(isNotNull(t.secrets.token)));
       });
 
@@ -220,10 +228,15 @@ for (const d of databases) {
             where: (s: Tables['secrets'], { eq: e }: { eq: typeof eq }) => e(s.token, 'needle'),
           }),
         );
-        await expectRefused(() =>
-          app.query.owners.findMany({
-            with: { secrets: { orderBy: (s: Tables['secrets'], o: { asc: typeof asc }) => [o.asc(s.note)] } },
-          }),
+        await expectRefused(
+          () =>
+            app.query.owners.findMany({
+              with: {
+                secrets: {
+                  orderBy: (s: Tables['secrets'], o: { asc: typeof asc }) => [o.asc(s.note)],
+                },
+              },
+            }),
           'note',
         );
       });
@@ -238,10 +251,13 @@ for (const d of databases) {
         );
       });
 
-      itWhen(d.name === 'sqlite')('refuses a synchronous .all() that would return ciphertext', () => {
-        expect(() => app.select().from(t.secrets).all()).toThrow(CmekQueryError);
-        expect(app.select({ id: t.secrets.id }).from(t.secrets).all()).toHaveLength(3);
-      });
+      itWhen(d.name === 'sqlite')(
+        'refuses a synchronous .all() that would return ciphertext',
+        () => {
+          expect(() => app.select().from(t.secrets).all()).toThrow(CmekQueryError);
+          expect(app.select({ id: t.secrets.id }).from(t.secrets).all()).toHaveLength(3);
+        },
+      );
 
       it('refuses prepare() of a select of an encrypted column', () => {
         expect(() => app.select().from(t.secrets).prepare('p1')).toThrow(CmekQueryError);

@@ -94,7 +94,10 @@ for (const d of databases) {
         s.compareAndSetMany!([{ id: a, field: 'name', expected: 'x', next: 'y' }]),
       ).rejects.toThrow(CmekInvalidInputError);
       for (const i of [0, 5]) {
-        await c.raw(`update ${t.names.secrets} set token = ? where id = ?`, [`legacy-${i}`, ids[i]]);
+        await c.raw(`update ${t.names.secrets} set token = ? where id = ?`, [
+          `legacy-${i}`,
+          ids[i],
+        ]);
       }
     });
 

@@ -125,7 +125,10 @@ for (const d of databases) {
         await app
           .insert(t.secrets)
           .values({ name: 'x', token: 'from-insert' })
-          .onConflictDoUpdate({ target: t.secrets.name, set: { token: sql.raw('excluded.token') } });
+          .onConflictDoUpdate({
+            target: t.secrets.name,
+            set: { token: sql.raw('excluded.token') },
+          });
         await expectStored('x', 'token', 'from-insert');
       },
     );
@@ -223,16 +226,14 @@ for (const d of databases) {
       await expect(
         app.insert(t.secrets).values({ name: 'sq', token: sql`lower(${'PLAIN'})` }),
       ).rejects.toThrow(CmekQueryError);
-      await expect(
-        app.update(t.secrets).set({ token: sql`upper(${'plain'})` }),
-      ).rejects.toThrow(CmekQueryError);
+      await expect(app.update(t.secrets).set({ token: sql`upper(${'plain'})` })).rejects.toThrow(
+        CmekQueryError,
+      );
       expect(await raw.raw(`select * from ${t.names.secrets}`)).toEqual([]);
     });
 
     it('refuses a placeholder bound to an encrypted column', async () => {
-      const query = app
-        .insert(t.secrets)
-        .values({ name: 'ph', token: sql.placeholder('token') });
+      const query = app.insert(t.secrets).values({ name: 'ph', token: sql.placeholder('token') });
       expect(() => query.prepare()).toThrow(CmekQueryError);
       await expect(query).rejects.toThrow(CmekQueryError);
     });
@@ -240,9 +241,9 @@ for (const d of databases) {
     itWhen(d.name === 'sqlite')(
       'refuses a synchronous .run() that would write plaintext',
       async () => {
-        expect(() =>
-          app.insert(t.secrets).values({ name: 'sync', token: 'plain' }).run(),
-        ).toThrow(CmekQueryError);
+        expect(() => app.insert(t.secrets).values({ name: 'sync', token: 'plain' }).run()).toThrow(
+          CmekQueryError,
+        );
         expect(await raw.raw(`select * from ${t.names.secrets}`)).toEqual([]);
       },
     );

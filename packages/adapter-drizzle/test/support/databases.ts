@@ -7,16 +7,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serviceUrl } from '@cmek/test-suite';
-import Database from 'better-sqlite3';
 import { relations } from 'drizzle-orm';
 import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3';
-import { drizzle as drizzleMysql } from 'drizzle-orm/mysql2';
 import * as my from 'drizzle-orm/mysql-core';
+import { drizzle as drizzleMysql } from 'drizzle-orm/mysql2';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import * as pgc from 'drizzle-orm/pg-core';
 import * as lite from 'drizzle-orm/sqlite-core';
 import mysql from 'mysql2/promise';
-import pg from 'pg';
 import { it } from 'vitest';
 
 export type DatabaseName = 'sqlite' | 'postgres' | 'mysql';
@@ -108,17 +106,24 @@ const sqlite: TestDatabase = {
       name: lite.text('name').notNull(),
       token: lite.text('token'),
     });
-    return { prefix, secrets, owners, names, schema: { secrets, owners, ...relationsOf(secrets, owners) } };
+    return {
+      prefix,
+      secrets,
+      owners,
+      names,
+      schema: { secrets, owners, ...relationsOf(secrets, owners) },
+    };
   },
   ddl: (t) => [
     `create table ${t.names.secrets} (id integer primary key autoincrement, name text not null unique, token text, note text, owner_id integer, touched text)`,
     `create table ${t.names.owners} (id integer primary key autoincrement, name text not null, token text)`,
   ],
   connect(t) {
-    const client = new Database(sqliteFile());
+    const db = drizzleSqlite({ connection: { source: sqliteFile() }, schema: t.schema });
+    const client = db.$client;
     client.pragma('busy_timeout = 5000');
     return {
-      db: drizzleSqlite(client, { schema: t.schema }),
+      db,
       async raw(sql, params = []) {
         const statement = client.prepare(sql);
         if (statement.reader) return statement.all(...params) as Record<string, unknown>[];
@@ -151,16 +156,23 @@ const postgres: TestDatabase = {
       name: pgc.text('name').notNull(),
       token: pgc.text('token'),
     });
-    return { prefix, secrets, owners, names, schema: { secrets, owners, ...relationsOf(secrets, owners) } };
+    return {
+      prefix,
+      secrets,
+      owners,
+      names,
+      schema: { secrets, owners, ...relationsOf(secrets, owners) },
+    };
   },
   ddl: (t) => [
     `create table ${t.names.secrets} (id serial primary key, name varchar(64) not null unique, token text, note varchar(1000), owner_id integer, touched text)`,
     `create table ${t.names.owners} (id serial primary key, name text not null, token text)`,
   ],
   connect(t) {
-    const pool = new pg.Pool({ connectionString: pgUrl!, max: 4 });
+    const db = drizzlePg({ connection: { connectionString: pgUrl!, max: 4 }, schema: t.schema });
+    const pool = db.$client;
     return {
-      db: drizzlePg(pool, { schema: t.schema }),
+      db,
       async raw(sql, params = []) {
         let n = 0;
         const result = await pool.query(
@@ -193,7 +205,13 @@ const mysqlDb: TestDatabase = {
       name: my.text('name').notNull(),
       token: my.text('token'),
     });
-    return { prefix, secrets, owners, names, schema: { secrets, owners, ...relationsOf(secrets, owners) } };
+    return {
+      prefix,
+      secrets,
+      owners,
+      names,
+      schema: { secrets, owners, ...relationsOf(secrets, owners) },
+    };
   },
   ddl: (t) => [
     `create table ${t.names.secrets} (id serial primary key, name varchar(64) not null unique, token mediumtext, note varchar(1000), owner_id int, touched text)`,
