@@ -245,7 +245,7 @@ for (const d of databases) {
         await expectRefused(() => app.$count(t.secrets, eq(t.secrets.token, 'needle')));
       });
 
-      it('refuses a raw sql`` condition naming an encrypted column', async () => {
+      it('refuses a raw sql template condition naming an encrypted column', async () => {
         await expectRefused(() =>
           app.select().from(t.secrets).where(sql`${t.secrets.token} = ${'needle'}`),
         );
