@@ -20,7 +20,6 @@ import {
   type CasTable,
   compareAndSetBatch,
   compareAndSetRow,
-  type RunStatement,
 } from './row-store-writes';
 
 export interface KnexRowStoreOptions {
