@@ -51,8 +51,15 @@ export interface CmekConfig {
 }
 
 /** The encrypted column a Drizzle column is, if any. */
+const identities = new WeakMap<Column, string>();
+
 export function encryptedField(config: CmekConfig, column: Column): FieldConfig | undefined {
-  return config.fields.get(columnIdentity(column));
+  let identity = identities.get(column);
+  if (identity === undefined) {
+    identity = columnIdentity(column);
+    identities.set(column, identity);
+  }
+  return config.fields.get(identity);
 }
 
 function columnEntries(name: string, columns: unknown): [string, FieldOptions][] {

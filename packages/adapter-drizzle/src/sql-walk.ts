@@ -38,6 +38,17 @@ export function walkSql(node: unknown, visitor: SqlVisitor, seen = new Set<unkno
     for (const item of node) walkSql(item, visitor, seen);
     return;
   }
+  // the common chunks first, by instanceof (drizzle-orm is a peer: one copy); `is` below also
+  // recognises the classes of another copy
+  if (node instanceof Param) {
+    visitor.param?.(node, node.value);
+    return;
+  }
+  if (node instanceof StringChunk) return;
+  if (node instanceof SQL) {
+    walkSql(node.queryChunks, visitor, seen);
+    return;
+  }
   if (is(node, StringChunk) || is(node, Name) || is(node, Table) || is(node, View)) return;
   if (isColumn(node)) {
     visitor.column?.(node);
