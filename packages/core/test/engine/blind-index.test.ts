@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backfill, verify } from '../../src/engine/index';
+import { backfill, memoryCheckpoints, verify } from '../../src/engine/index';
 import {
   type BlindIndexer,
   CmekConfigError,
@@ -76,6 +76,28 @@ describe('backfill with blind indexes', () => {
       expect(row.secret).toBe(tokens.get(id));
       expect(row.secret_bidx).toBe(expectedIndex(indexer, id));
     }
+  });
+
+  it("a resumed run adds its index counts to the checkpoint's", async () => {
+    const { envelope, indexer, store } = await setup(30);
+    const checkpoint = memoryCheckpoints();
+    const controller = new AbortController();
+    const first = await backfill(store, {
+      envelope,
+      indexer,
+      checkpoint,
+      batchSize: 10,
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.phase === 'batch') controller.abort();
+      },
+    });
+    expect(first.status).toBe('aborted');
+    expect(first.fields.secret!.indexes).toEqual({ candidates: 10, written: 10 });
+    const second = await backfill(store, { envelope, indexer, checkpoint, batchSize: 10 });
+    expect(second.resumedFrom).toBe(10);
+    expect(second.fields.secret!.indexes).toEqual({ candidates: 30, written: 30 });
+    for (const [id, row] of store.rows) expect(row.secret_bidx).toBe(expectedIndex(indexer, id));
   });
 
   it('a dry run counts the due indexes, writes nothing and calls no KEK', async () => {
