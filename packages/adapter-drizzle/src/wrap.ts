@@ -397,6 +397,30 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
           return (run: (tx: unknown) => unknown, ...rest: unknown[]) =>
             (member as Fn).call(target, (tx: Obj) => run(wrapDatabase(tx, false)), ...rest);
         }
+        if (prop === 'batch') {
+          // a batch runs each builder's prepared statement itself, without its `execute`: refused
+          // when one of them would write plaintext to, or read ciphertext from, an encrypted column
+          return (queries: unknown[], ...rest: unknown[]) => {
+            for (const query of Array.isArray(queries) ? queries : []) {
+              const q = query as Obj;
+              const involved = /RelationalQuery$/.test(kindOf(q))
+                ? [...config.fields.values()][0]
+                : typeof q.getSQL === 'function'
+                  ? (() => {
+                      const { params, plan } = analyse(q as Builder);
+                      return params[0]?.field ?? plan[0]?.field;
+                    })()
+                  : undefined;
+              if (involved) {
+                throw new CmekQueryError(
+                  involved.label,
+                  `db.batch() runs its queries without awaiting a KEK call, so it cannot encrypt or decrypt ${involved.label}; await the queries one by one, or in db.transaction()`,
+                );
+              }
+            }
+            return (member as Fn).call(target, queries, ...rest);
+          };
+        }
         if (prop === '$count') {
           return (source: unknown, filters?: unknown) => {
             refuseEncrypted(config, filters, 'filter on');

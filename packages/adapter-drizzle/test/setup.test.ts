@@ -1,8 +1,9 @@
 /** withCmek's options, the column check, and the secrecy of a failed write's error. */
-import { CmekConfigError, createEnvelope } from '@cmek/core';
+import { CmekConfigError, CmekQueryError, createEnvelope } from '@cmek/core';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { pgTable, text as pgText, serial, varchar } from 'drizzle-orm/pg-core';
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { drizzle as drizzleProxy } from 'drizzle-orm/sqlite-proxy';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withCmek } from '../src/index';
 import { countingProvider } from './support/provider';
@@ -92,6 +93,33 @@ describe('withCmek options', () => {
     expect(seen).toContain('UNIQUE');
     expect(seen).not.toContain('second-secret-value');
     expect(seen).not.toMatch(/cmek:v1:[A-Za-z0-9_-]{8}/);
+  });
+});
+
+describe('db.batch()', () => {
+  it('refuses a batch holding a query that writes or reads an encrypted column', async () => {
+    const statements: string[] = [];
+    const proxy = drizzleProxy(
+      async (sql) => {
+        statements.push(sql);
+        return { rows: [] };
+      },
+      async (queries) => {
+        statements.push(...queries.map((q) => q.sql));
+        return queries.map(() => ({ rows: [] }));
+      },
+    );
+    const app = withCmek(proxy, {
+      envelope: createEnvelope({ kek: countingProvider() }),
+      tables: [{ table: users, columns: ['apiToken'] }],
+    });
+    expect(() =>
+      app.batch([app.insert(users).values({ name: 'b', apiToken: 'batch-secret' })]),
+    ).toThrow(CmekQueryError);
+    expect(() => app.batch([app.select().from(users)])).toThrow(CmekQueryError);
+    expect(statements).toEqual([]);
+    await app.batch([app.select({ id: users.id }).from(users)]);
+    expect(statements).toHaveLength(1);
   });
 });
 
