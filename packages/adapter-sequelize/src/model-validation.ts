@@ -1,9 +1,10 @@
 /**
- * Validation, before the query interface: every write path of a model validates an instance
- * (`save`, `create`, `upsert`, `findOrCreate`, static `update`, `bulkCreate` with `validate`)
- * through `instance.validate`, with hooks or without. Wrapped here on the model's prototype, it
- * refuses a value an encrypted field cannot take before any hook, cast or validator can put it
- * in a message, and takes the plaintext out of the `ValidationError` a validator raises.
+ * Sequelize's model validation, before the query interface: every write path of a model
+ * validates an instance (`save`, `create`, `upsert`, `findOrCreate`, static `update`,
+ * `bulkCreate` with `validate`) through `instance.validate`, with hooks or without. Wrapped here
+ * on the model's prototype, it refuses a value an encrypted field cannot take before any hook,
+ * cast or validator can put it in a message, and takes the plaintext out of the
+ * `ValidationError` a validator raises.
  */
 import type { FieldSet, ModelConfig } from './options';
 import { redactError } from './redact';

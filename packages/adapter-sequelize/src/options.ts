@@ -59,6 +59,7 @@ export interface FieldConfig {
   readonly context: EncryptionContext;
   /** The envelope of the model that declared the field. */
   readonly envelope: Envelope;
+  /** How reads treat a stored value that is not a token; undefined: the envelope's policy. */
   readonly plaintextPolicy: PlaintextPolicy | undefined;
 }
 
@@ -92,6 +93,7 @@ export function fieldNamed(set: FieldSet, name: string): FieldConfig | undefined
   return byFolded.get(name.toLowerCase());
 }
 
+/** What `encryptFields` recorded for a model: its encrypted fields. */
 export interface ModelConfig extends FieldSet {
   readonly model: AnyModelStatic;
   /** By attribute name. */
@@ -164,7 +166,7 @@ function fieldEntries(fields: EncryptFieldsOptions['fields']): [string, Encrypte
   );
 }
 
-function positiveInteger(value: unknown, name: string): number | undefined {
+function nonNegativeInteger(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
     throw new CmekConfigError(`${name} must be a non-negative integer`);
@@ -206,7 +208,7 @@ export function normaliseOptions(Model: unknown, options: unknown): NormalisedOp
   const byAttribute = new Map<string, FieldConfig>();
   const byName = new Map<string, FieldConfig>();
   const checks: ColumnCheck[] = [];
-  const defaultMax = positiveInteger(given.maxPlaintextBytes, 'maxPlaintextBytes');
+  const defaultMax = nonNegativeInteger(given.maxPlaintextBytes, 'maxPlaintextBytes');
   const entries = fieldEntries(given.fields);
   if (entries.length === 0) throw new CmekConfigError('encryptFields needs at least one field');
   for (const [attribute, fieldOptions] of entries) {
@@ -235,7 +237,10 @@ export function normaliseOptions(Model: unknown, options: unknown): NormalisedOp
     byAttribute.set(attribute, field);
     byName.set(attribute, field);
     byName.set(column, field);
-    const max = positiveInteger(fieldOptions.maxPlaintextBytes, `${qualified}.maxPlaintextBytes`);
+    const max = nonNegativeInteger(
+      fieldOptions.maxPlaintextBytes,
+      `${qualified}.maxPlaintextBytes`,
+    );
     checks.push({
       qualified,
       type,

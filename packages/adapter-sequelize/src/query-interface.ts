@@ -170,7 +170,7 @@ export function interceptors(target: Target, real: Methods): Methods {
       const results = await real.select(model, tableName, options);
       // Decrypted here rather than in an afterFind hook: finders with `hooks: false` get
       // plaintext too, and every afterFind hook sees it, whenever it was added.
-      await decryptResults(results, valuesOf(options) as FindOptionsLike, model, false);
+      await decryptResults(results, valuesOf(options) as FindOptionsLike, model);
       if (target.byColumn && !configOf(model))
         await restoreReturned(fields, results, new Map(), model);
       return results;
@@ -199,7 +199,7 @@ export function plainReads(real: Methods): Pick<Methods, 'select' | 'rawSelect'>
       if (!hasIncludes(options)) return real.select(model, tableName, options);
       assertQueryable(none, valuesOf(options) as FindLike, names(model));
       const results = await real.select(model, tableName, options);
-      await decryptResults(results, valuesOf(options) as FindOptionsLike, model, false);
+      await decryptResults(results, valuesOf(options) as FindOptionsLike, model);
       return results;
     },
     async rawSelect(tableName, options, attributeSelector, model) {

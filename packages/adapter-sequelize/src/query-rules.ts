@@ -8,7 +8,7 @@ import { CmekQueryError } from '@cmek/core';
 import { Utils } from 'sequelize';
 import { configOf, type FieldConfig, type FieldSet, fieldNamed } from './options';
 
-/** The slice of a validated `include` entry the guard and the decrypter read. */
+/** The slice of a validated `include` entry the query rules and the decrypter read. */
 export interface IncludeLike {
   readonly model?: unknown;
   readonly as?: string;

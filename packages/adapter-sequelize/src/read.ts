@@ -144,30 +144,23 @@ export interface FindOptionsLike {
 
 /**
  * Decrypts a finder's results in place: one `decryptMany` per field (of the model or of an
- * included one), so rows that share a DEK cost one KEK call. `onlyIncludes` leaves the main model's own fields alone
- * (the model's own hook did them).
+ * included one), so rows that share a DEK cost one KEK call.
  */
 export async function decryptResults(
   results: unknown,
   options: FindOptionsLike,
   mainModel: unknown,
-  onlyIncludes: boolean,
 ): Promise<void> {
   if (results === null || results === undefined) return;
   const rows = Array.isArray(results) ? results : [results];
   if (rows.length === 0) return;
-  const mainConfig = onlyIncludes ? undefined : configOf(mainModel);
+  const mainConfig = configOf(mainModel);
   const ownKeys = mainConfig ? keysOf(mainConfig, options.attributes) : undefined;
   const slots: Slots = new Map();
   const seen = new Set<object>();
   for (const row of rows) {
-    if (isInstance(row)) {
-      if (onlyIncludes) {
-        seen.add(row);
-        for (const key of Object.keys(row.dataValues))
-          collectInstance(row.dataValues[key], undefined, slots, seen, 1);
-      } else collectInstance(row, ownKeys, slots, seen, 0);
-    } else if (typeof row === 'object' && row !== null) {
+    if (isInstance(row)) collectInstance(row, ownKeys, slots, seen, 0);
+    else if (typeof row === 'object' && row !== null) {
       collectRaw(row as Values, ownKeys, options.include, slots, []);
     }
   }

@@ -110,7 +110,13 @@ export function sequelizeRowStore(
       throw new CmekConfigError(`${Model.name}.${field} is not a field of this store`);
     return Model.sequelize!.getQueryInterface().quoteIdentifier(column);
   };
-  /** Runs a database call; its failure becomes a `CmekQueryError` holding no value. */
+  /**
+   * Runs a database call; its failure becomes a `CmekQueryError` holding no value. Not core's
+   * `storeWriteError`: that names the error's own `code` only, while a Sequelize error keeps the
+   * driver's code on its `parent`, and the message here names the Sequelize error class too
+   * (`the compare-and-set of Model.field failed in the database (SequelizeUniqueConstraintError,
+   * code SQLITE_CONSTRAINT)`, which `cmek` prints); it also covers `scan` and `count`.
+   */
   const guarded = async <T>(
     what: string,
     field: string,
