@@ -129,15 +129,15 @@ for (const db of DATABASES) {
       });
 
       it("legacy plaintext follows the policy of the field's own model, in the same result set", async () => {
-        const stored = await rawRows(sequelize, teams);
-        const storedMembers = await rawRows(sequelize, members);
+        const team = (await rawRows(sequelize, teams))[0]!;
+        const member = (await rawRows(sequelize, members))[0]!;
         try {
           // Team's policy allows legacy plaintext: read as it is, the include still decrypted.
-          await rawUpdate(sequelize, teams, stored[0]!.id, 'slackToken', 'legacy-xoxb');
+          await rawUpdate(sequelize, teams, team.id, 'slackToken', 'legacy-xoxb');
           const found = await withMembers();
-          expect(found.map((team) => team.get('slackToken'))).toEqual(['legacy-xoxb', 'xoxb-2']);
+          expect(found.map((t) => t.get('slackToken'))).toEqual(['legacy-xoxb', 'xoxb-2']);
           // Member's policy rejects it: the read with the include fails, the one without does not.
-          await rawUpdate(sequelize, members, storedMembers[0]!.id, 'totp', 'legacy-totp');
+          await rawUpdate(sequelize, members, member.id, 'totp', 'legacy-totp');
           const refused = await withMembers().catch((error: unknown) => error);
           expect(refused).toBeInstanceOf(CmekPlaintextRejectedError);
           expect((refused as CmekPlaintextRejectedError).code).toBe('CMEK_PLAINTEXT_REJECTED');
@@ -145,20 +145,13 @@ for (const db of DATABASES) {
             'legacy-xoxb',
           );
         } finally {
-          await rawUpdate(
-            sequelize,
-            teams,
-            stored[0]!.id,
-            'slackToken',
-            stored[0]!.slackToken as string,
-          );
-          await rawUpdate(
-            sequelize,
-            members,
-            storedMembers[0]!.id,
-            'totp',
-            storedMembers[0]!.totp as string,
-          );
+          // The stored tokens back, for the tests after this one.
+          for (const [table, row, column] of [
+            [teams, team, 'slackToken'],
+            [members, member, 'totp'],
+          ] as const) {
+            await rawUpdate(sequelize, table, row.id, column, row[column] as string);
+          }
         }
       });
 
