@@ -23,7 +23,7 @@ import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const GUIDES = join(root, 'docs', 'adapters');
-const ORMS = ['knex', 'mongoose', 'sequelize'] as const;
+const ORMS = ['drizzle', 'knex', 'mongoose', 'prisma', 'sequelize'] as const;
 const CONFORMANCE = 'packages/test-suite/src/adapter-conformance.ts';
 const NO_TEST = 'no test';
 const STATUSES = ['covered', 'refused', 'not intercepted'] as const;

@@ -122,6 +122,30 @@ describe('examples/quickstart (bash scripts/demo.sh)', () => {
   });
 });
 
+describe('examples/drizzle-sqlite', () => {
+  let run: ExampleRun;
+  beforeAll(() => {
+    run = runExample('drizzle-sqlite');
+  }, 120_000);
+
+  it('exits 0 with nothing on stderr', () => {
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it('stores tokens, reads plaintext, refuses a filter, backfills the legacy row and verifies 0 plaintext', () => {
+    const lines = run.stdout.split('\n');
+    const stored = lines.filter((l) => l.includes('stored: ')).map(storedValue);
+    expect(stored).toHaveLength(3);
+    for (const value of stored) expect(value.startsWith('cmek:v1:')).toBe(true);
+    const read = lines.filter((l) => l.includes('reads:  ')).map(readValue);
+    expect(read).toEqual(['"xoxb-acme-2"', '"xoxe-acme-2"', '"xoxb-globex-legacy"']);
+    expect(run.stdout).toContain('CMEK_QUERY: refused');
+    expect(run.stdout).toContain('backfill: 1 plaintext value(s) encrypted over 2 rows');
+    expect(run.stdout).toContain('verify: 3 encrypted, 0 plaintext, 0 undecryptable');
+  });
+});
+
 const pgUrl = serviceUrl({
   name: 'PostgreSQL',
   env: 'CMEK_PG_URL',
@@ -151,6 +175,30 @@ describe.skipIf(!pgUrl)('examples/knex-postgres', () => {
       .filter((l) => l.includes('reads:  '))
       .map(readValue);
     expect(read).toEqual(['"xoxb-acme-2"', '"xoxe-acme"', '"xoxb-globex-legacy"']);
+    expect(run.stdout).toContain('backfill: 1 plaintext value(s) encrypted over 2 rows');
+    expect(run.stdout).toContain('verify: 3 encrypted, 0 plaintext, 0 undecryptable');
+  });
+});
+
+describe.skipIf(!pgUrl)('examples/prisma-postgres', () => {
+  let run: ExampleRun;
+  beforeAll(() => {
+    run = runExample('prisma-postgres', { CMEK_PG_URL: pgUrl });
+  }, 120_000);
+
+  it('exits 0 with nothing on stderr', () => {
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it('stores tokens, reads plaintext, refuses a where, backfills the legacy row and verifies 0 plaintext', () => {
+    const lines = run.stdout.split('\n');
+    const stored = lines.filter((l) => l.includes('stored: ')).map(storedValue);
+    expect(stored).toHaveLength(3);
+    for (const value of stored) expect(value.startsWith('cmek:v1:')).toBe(true);
+    const read = lines.filter((l) => l.includes('reads:  ')).map(readValue);
+    expect(read).toEqual(['"xoxb-acme-2"', '"xoxe-acme"', '"xoxb-globex-legacy"']);
+    expect(run.stdout).toContain('a where on accessToken: refused: CMEK_QUERY');
     expect(run.stdout).toContain('backfill: 1 plaintext value(s) encrypted over 2 rows');
     expect(run.stdout).toContain('verify: 3 encrypted, 0 plaintext, 0 undecryptable');
   });
