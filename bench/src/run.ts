@@ -13,7 +13,19 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BENCHES = ['envelope', 'aws-kms', 'vault', 'sequelize', 'knex', 'mongoose', 'backfill'];
+const BENCHES = [
+  'envelope',
+  'telemetry',
+  'blind-index',
+  'aws-kms',
+  'vault',
+  'sequelize',
+  'knex',
+  'mongoose',
+  'prisma',
+  'drizzle',
+  'backfill',
+];
 const here = dirname(fileURLToPath(import.meta.url));
 const wanted = process.argv.slice(2);
 for (const name of wanted) {
