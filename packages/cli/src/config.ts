@@ -2,7 +2,14 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CmekConfigError, type Keyring, type RowStore } from '@cmek/core';
+import {
+  type BlindIndexer,
+  CmekConfigError,
+  type CmekEventListener,
+  type Keyring,
+  type RowStore,
+} from '@cmek/core';
+import type { ProgressListener } from '@cmek/core/engine';
 
 type MaybeLazy<T> = T | (() => T | Promise<T>);
 
@@ -15,6 +22,28 @@ export interface CmekConfig {
   close?: () => void | Promise<void>;
   /** Where checkpoints are kept. Default: `.cmek` beside the config file. */
   checkpointDir?: string;
+  /**
+   * The blind indexer of stores that declare index columns (`RowStore.blindIndexes`): needed by
+   * `backfill` and `verify` for those stores only. A function is called once per command that
+   * needs it, with the command's keyring and its KEK-call listener (pass both to
+   * `loadBlindIndexes`, so its KEK call is counted); the CLI closes the indexer at the end.
+   */
+  indexer?: BlindIndexer | ((use: IndexerContext) => BlindIndexer | Promise<BlindIndexer>);
+  /**
+   * Also receives every event of the command's KEK calls and caches (e.g. `@cmek/opentelemetry`'s
+   * `cmekTelemetry().envelopeOptions.onEvent`). A throwing listener is ignored.
+   */
+  onEvent?: CmekEventListener;
+  /** Also receives the engine's progress events (e.g. `cmekTelemetry().onProgress`). */
+  onProgress?: ProgressListener;
+}
+
+/** What `CmekConfig.indexer` is given when it is a function. */
+export interface IndexerContext {
+  /** The keyring of the command (the config's). */
+  readonly keyring: Keyring;
+  /** Counts the KEK calls in the command's summary: give it to `loadBlindIndexes`. */
+  readonly onEvent: CmekEventListener;
 }
 
 /** Types the configuration; returns it unchanged. */
@@ -114,4 +143,32 @@ export async function storesOf(
     }
     return store;
   });
+}
+
+/**
+ * The indexer for `stores`, when one of them declares blind indexes (else `undefined`, and no
+ * KEK call). A store with index columns and no `indexer` in the config is a `CmekConfigError`.
+ */
+export async function indexerOf(
+  loaded: LoadedConfig,
+  stores: readonly RowStore[],
+  use: IndexerContext,
+): Promise<BlindIndexer | undefined> {
+  const indexed = stores.filter(
+    (s) => s.blindIndexes !== undefined && Object.keys(s.blindIndexes).length > 0,
+  );
+  if (indexed.length === 0) return undefined;
+  const option = loaded.config.indexer;
+  if (option === undefined) {
+    throw new CmekConfigError(
+      `store '${indexed[0]!.name}' has blind-index columns: ${loaded.path} needs an indexer (indexer: ({ keyring, onEvent }) => loadBlindIndexes({ keys, kek: keyring, onEvent }))`,
+    );
+  }
+  const indexer = typeof option === 'function' ? await option(use) : option;
+  if (typeof indexer?.computeAsync !== 'function') {
+    throw new CmekConfigError(
+      `the indexer of ${loaded.path} is not a BlindIndexer (loadBlindIndexes)`,
+    );
+  }
+  return indexer;
 }

@@ -10,6 +10,8 @@ export const EXIT = {
   undecryptable: 3,
   /** `backfill` / `rotate` finished, but rows changed by the application meanwhile remain: run it again. */
   conflicts: 4,
+  /** `verify` found blind-index values missing or not matching their value (and nothing undecryptable): run `backfill`. */
+  indexProblems: 5,
   /** Interrupted (SIGINT / SIGTERM) after the batch in flight; the checkpoint is kept: run it again to resume. */
   interrupted: 130,
 } as const;

@@ -20,11 +20,15 @@ export function guardStore(store: RowStore): RowStore {
     fields: store.fields,
     contextFor: (field) => store.contextFor(field),
     scan: (after, limit) => store.scan(after, limit),
+    // The index columns the engine backfills and verifies, when the store has any.
+    ...(store.blindIndexes === undefined ? {} : { blindIndexes: store.blindIndexes }),
     // The row count of the progress total, when the store has one.
     ...(typeof count === 'function' ? { count: () => count.call(store) } : {}),
-    async compareAndSet(id, field, expected, next) {
+    async compareAndSet(id, field, expected, next, indexes) {
       try {
-        return await store.compareAndSet(id, field, expected, next);
+        return await (indexes === undefined
+          ? store.compareAndSet(id, field, expected, next)
+          : store.compareAndSet(id, field, expected, next, indexes));
       } catch (error) {
         throw withValues(error, [expected, next]);
       }

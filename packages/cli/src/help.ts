@@ -21,6 +21,7 @@ const EXIT_CODES: Record<string, readonly string[]> = {
     '1    an error (database, KEK service)',
     '2    usage or configuration error',
     '3    undecryptable values: do not retire a KEK they need',
+    '5    blind-index values missing or not matching (nothing undecryptable): run cmek backfill',
     '130  interrupted (SIGINT / SIGTERM)',
   ],
   inspect: ['0  shown', '1  not a cmek:v1 token (CMEK_FORMAT)'],

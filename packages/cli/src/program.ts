@@ -82,12 +82,12 @@ function build(io: CliIo, session: Session, setCode: (code: ExitCode) => void): 
 
   withStoreOptions(
     command('verify').description(
-      'count plaintext, encrypted per KEK and undecryptable values; exit 3 if any is undecryptable',
+      'count plaintext, encrypted per KEK and undecryptable values, check blind indexes; exit 3 if any is undecryptable, 5 if an index is missing or stale',
     ),
   )
     .option(
       '--max-undecryptable-ids <n>',
-      `primary keys of undecryptable rows listed per store and field (default ${DEFAULT_MAX_UNDECRYPTABLE_IDS}; 0: none)`,
+      `primary keys of undecryptable rows (and of rows to re-index) listed per store and field (default ${DEFAULT_MAX_UNDECRYPTABLE_IDS}; 0: none)`,
       positiveInt('--max-undecryptable-ids', 0),
     )
     .action(async (options) => setCode(await runVerify(options, io, session)));

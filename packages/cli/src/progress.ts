@@ -145,11 +145,15 @@ export function progressFor(io: CliIo, options: ProgressOptions): Progress {
   return seconds > 0 ? lines(io, seconds * 1000) : none;
 }
 
-/** One listener calling each of `listeners` (those that are defined). */
-export function both(
-  ...listeners: (((event: ProgressEvent) => void) | undefined)[]
-): (event: ProgressEvent) => void {
+/** A listener calling each of `listeners` (those defined); a throwing one does not stop the others. */
+export function fanOut<E>(...listeners: (((event: E) => void) | undefined)[]): (event: E) => void {
   return (event) => {
-    for (const listener of listeners) listener?.(event);
+    for (const listener of listeners) {
+      try {
+        listener?.(event);
+      } catch {
+        // A failing hook (the config's, a bar) must not stop the run or the other listeners.
+      }
+    }
   };
 }

@@ -1,10 +1,11 @@
 /** `cmek verify`: plaintext, encrypted per KEK and undecryptable, per store and field. */
 import { type Cursor, createEnvelope } from '@cmek/core';
 import { type ProgressEvent, type VerifyReport, verify } from '@cmek/core/engine';
-import { keyringOf, loadConfig, storesOf } from '../config';
+import { indexerOf, keyringOf, loadConfig, storesOf } from '../config';
 import { EXIT, type ExitCode } from '../exit-codes';
 import { type CliIo, line } from '../io';
-import { both, progressFor } from '../progress';
+import { describeKekCalls, KekCallCounter } from '../kek-summary';
+import { fanOut, progressFor } from '../progress';
 import { printJsonReport, type Session } from '../session';
 import { type CommonOptions, progressOptions } from './shared';
 
@@ -17,9 +18,11 @@ export interface VerifyCommandOptions extends CommonOptions {
 const SHOWN_IDS = 5;
 
 function describe(io: CliIo, report: VerifyReport): void {
+  const indexProblems =
+    report.indexProblems === undefined ? '' : `, ${report.indexProblems} blind-index problems`;
   line(
     io.stdout,
-    `verify ${report.store}: ${report.status}, ${report.rows} rows, ${report.undecryptable} undecryptable`,
+    `verify ${report.store}: ${report.status}, ${report.rows} rows, ${report.undecryptable} undecryptable${indexProblems}`,
   );
   for (const [field, f] of Object.entries(report.fields)) {
     line(
@@ -41,8 +44,33 @@ function describe(io: CliIo, report: VerifyReport): void {
         `    undecryptable rows (primary keys): ${shown}${more > 0 ? ` and ${more} more` : ''}`,
       );
     }
+    for (const [column, c] of Object.entries(f.indexes ?? {})) {
+      line(
+        io.stdout,
+        `    blind index ${column}: ${c.ok} ok, ${c.missing} missing, ${c.mismatched} mismatched`,
+      );
+      if (c.ids.length > 0) {
+        const shown = c.ids.slice(0, SHOWN_IDS).map(String).join(', ');
+        const more = c.missing + c.mismatched - Math.min(c.ids.length, SHOWN_IDS);
+        line(
+          io.stdout,
+          `      rows to re-index (primary keys): ${shown}${more > 0 ? ` and ${more} more` : ''}`,
+        );
+      }
+    }
   }
 }
+
+/** The exit code of a verify: interrupted, then undecryptable values, then blind-index problems. */
+export function exitCodeOfVerify(reports: readonly VerifyReport[]): ExitCode {
+  if (reports.some((r) => r.status === 'aborted')) return EXIT.interrupted;
+  if (reports.some((r) => r.undecryptable > 0)) return EXIT.undecryptable;
+  if (reports.some((r) => (r.indexProblems ?? 0) > 0)) return EXIT.indexProblems;
+  return EXIT.ok;
+}
+
+const sum = (reports: readonly VerifyReport[], of: (r: VerifyReport) => number): number =>
+  reports.reduce((n, r) => n + of(r), 0);
 
 /** A store whose inventory did not finish: the rows read before the command stopped. */
 interface UnfinishedVerifyReport {
@@ -61,7 +89,12 @@ export async function runVerify(
   const loaded = await loadConfig(options.config, io.cwd, io.importModule);
   try {
     const stores = await storesOf(loaded, options.store);
-    const envelope = createEnvelope({ kek: await keyringOf(loaded) });
+    const keyring = await keyringOf(loaded);
+    const counter = new KekCallCounter();
+    const onEvent = fanOut(counter.onEvent, loaded.config.onEvent);
+    counter.start();
+    const indexer = await indexerOf(loaded, stores, { keyring, onEvent });
+    const envelope = createEnvelope({ kek: keyring, onEvent });
     const progress = progressFor(io, progressOptions(options));
     const reports: VerifyReport[] = [];
     let latest: ProgressEvent | undefined;
@@ -82,7 +115,9 @@ export async function runVerify(
           : [];
       const all = [...reports, ...current];
       return {
-        undecryptable: reports.reduce((sum, r) => sum + r.undecryptable, 0),
+        undecryptable: sum(reports, (r) => r.undecryptable),
+        indexProblems: sum(reports, (r) => r.indexProblems ?? 0),
+        kekCalls: counter.summary(),
         stores: all,
         notRun: stores.map((s) => s.name).filter((name) => !all.some((r) => r.store === name)),
       };
@@ -98,9 +133,15 @@ export async function runVerify(
             ? {}
             : { maxUndecryptableIds: options.maxUndecryptableIds }),
           ...(io.signal ? { signal: io.signal } : {}),
-          onProgress: both(progress.listener, (e) => {
-            latest = e;
-          }),
+          ...(indexer ? { indexer } : {}),
+          onProgress: fanOut(
+            progress.listener,
+            (e) => {
+              latest = e;
+            },
+            counter.onProgress,
+            loaded.config.onProgress,
+          ),
         });
         reports.push(report);
         if (options.json !== true) describe(io, report);
@@ -109,21 +150,28 @@ export async function runVerify(
       session.store = undefined;
     } finally {
       progress.stop();
+      indexer?.close();
       await envelope.close();
     }
-    const exitCode: ExitCode = reports.some((r) => r.status === 'aborted')
-      ? EXIT.interrupted
-      : reports.some((r) => r.undecryptable > 0)
-        ? EXIT.undecryptable
-        : EXIT.ok;
-    const undecryptable = reports.reduce((sum, r) => sum + r.undecryptable, 0);
+    const exitCode = exitCodeOfVerify(reports);
+    const undecryptable = sum(reports, (r) => r.undecryptable);
+    const indexProblems = sum(reports, (r) => r.indexProblems ?? 0);
     if (options.json === true) {
       printJsonReport(session, io.stdout, exitCode, undefined, body());
-    } else if (exitCode === EXIT.undecryptable) {
-      line(
-        io.stderr,
-        `cmek: ${undecryptable} values cannot be decrypted with this keyring: do not retire a KEK they need`,
-      );
+    } else {
+      line(io.stdout, describeKekCalls(counter.summary()));
+      if (exitCode === EXIT.undecryptable) {
+        line(
+          io.stderr,
+          `cmek: ${undecryptable} values cannot be decrypted with this keyring: do not retire a KEK they need`,
+        );
+      }
+      if (indexProblems > 0 && exitCode !== EXIT.interrupted) {
+        line(
+          io.stderr,
+          `cmek: ${indexProblems} blind-index values are missing or do not match their value: run cmek backfill`,
+        );
+      }
     }
     return exitCode;
   } finally {

@@ -1,19 +1,14 @@
 /** `cmek backfill` and `cmek rotate`: the engine's write operations over the configured stores. */
 import { join } from 'node:path';
-import {
-  type CmekEvent,
-  CmekInvalidInputError,
-  createEnvelope,
-  createKeyring,
-  type Keyring,
-} from '@cmek/core';
+import { CmekInvalidInputError, createEnvelope, createKeyring, type Keyring } from '@cmek/core';
 import { backfill, createRewrapCache, fileCheckpoints, rewrap } from '@cmek/core/engine';
 import { createLocalKekProvider } from '@cmek/provider-local';
-import { keyringOf, type LoadedConfig, loadConfig, storesOf } from '../config';
+import { indexerOf, keyringOf, type LoadedConfig, loadConfig, storesOf } from '../config';
 import { EXIT, type ExitCode } from '../exit-codes';
 import { guardStore } from '../guarded-store';
 import { type CliIo, line } from '../io';
-import { both, progressFor } from '../progress';
+import { describeKekCalls, KekCallCounter } from '../kek-summary';
+import { fanOut, progressFor } from '../progress';
 import { RunTracker, type StoreWriteReport, type UnfinishedWriteReport } from '../run-tracker';
 import { printJsonReport, type Session } from '../session';
 import { type CommonOptions, progressOptions } from './shared';
@@ -72,6 +67,11 @@ function describe(report: StoreWriteReport): string[] {
         (failed ? `, failed: ${failed}` : ''),
     );
   }
+  for (const [field, f] of Object.entries(report.fields ?? {})) {
+    if (f.indexes === undefined) continue;
+    const done = report.dryRun ? f.indexes.candidates : f.indexes.written;
+    out.push(`  ${field} blind indexes: ${done} ${report.dryRun ? 'would be written' : 'written'}`);
+  }
   if ('deks' in report && report.deks !== undefined) {
     out.push(
       `  DEKs ${report.dryRun ? 'to move' : 'moved'} to ${report.deks.target}: ${report.deks.rewrapped} (server-side ${report.deks.serverSide}, unwrap + wrap ${report.deks.unwrapWrap})`,
@@ -94,19 +94,19 @@ export async function runWriteCommand(
       throw new CmekInvalidInputError('--old-key-file / --new-key-file belong to rotate');
     }
     const keyring = shortcut ?? (await keyringOf(loaded));
-    const envelope = createEnvelope({ kek: keyring });
+    const counter = new KekCallCounter();
+    const onEvent = fanOut(counter.onEvent, loaded.config.onEvent);
     const dryRun = options.dryRun === true;
+    counter.start();
+    // A rewrap leaves index columns alone: only a backfill needs the indexer (and its KEK call).
+    const indexer =
+      operation === 'backfill' ? await indexerOf(loaded, stores, { keyring, onEvent }) : undefined;
+    const envelope = createEnvelope({ kek: keyring, onEvent });
     const checkpointDir =
       options.checkpointDir ?? loaded.config.checkpointDir ?? join(loaded.dir, '.cmek');
     const tracker = new RunTracker(checkpointDir, fileCheckpoints(checkpointDir));
     const checkpoint = tracker.checkpoints;
     const progress = progressFor(io, progressOptions(options));
-    const kekCalls = { total: 0, byOperation: {} as Record<string, number> };
-    const onEvent = (event: CmekEvent): void => {
-      if (event.type !== 'kek-call') return;
-      kekCalls.total++;
-      kekCalls.byOperation[event.operation] = (kekCalls.byOperation[event.operation] ?? 0) + 1;
-    };
     // One cache of moved DEKs for the whole run: a DEK shared by several stores (the application's
     // write-side DEK cache spans its tables) is moved once, not once per store.
     const cache = createRewrapCache();
@@ -123,7 +123,7 @@ export async function runWriteCommand(
       return {
         dryRun,
         checkpointDir,
-        ...(operation === 'rewrap' ? { kekCalls } : {}),
+        kekCalls: counter.summary(),
         stores: all,
         notRun: stores.map((s) => s.name).filter((name) => !reached.has(name)),
       };
@@ -137,7 +137,11 @@ export async function runWriteCommand(
         unfinished.checkpoint === null
           ? 'no checkpoint: the next run starts at the first row'
           : `the checkpoint ${unfinished.checkpoint.path} (after ${String(unfinished.checkpoint.cursor)}) is kept: run the same command to resume`;
-      return [...describe(unfinished), `cmek: ${session.command} stopped in ${current}; ${where}`];
+      return [
+        ...describe(unfinished),
+        describeKekCalls(counter.summary()),
+        `cmek: ${session.command} stopped in ${current}; ${where}`,
+      ];
     };
     try {
       for (const store of stores) {
@@ -150,12 +154,17 @@ export async function runWriteCommand(
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
           dryRun,
           ...(io.signal ? { signal: io.signal } : {}),
-          onProgress: both(progress.listener, (e) => tracker.onProgress(e)),
+          onProgress: fanOut(
+            progress.listener,
+            (e) => tracker.onProgress(e),
+            counter.onProgress,
+            loaded.config.onProgress,
+          ),
           checkpoint,
         };
         const report =
           operation === 'backfill'
-            ? await backfill(store, { ...common, envelope })
+            ? await backfill(store, { ...common, envelope, ...(indexer ? { indexer } : {}) })
             : await rewrap(store, {
                 ...common,
                 keyring,
@@ -171,9 +180,11 @@ export async function runWriteCommand(
       session.store = undefined;
     } finally {
       progress.stop();
+      indexer?.close();
       await envelope.close();
     }
     const exitCode = exitCodeOfWrites(reports);
+    if (options.json !== true) line(io.stdout, describeKekCalls(counter.summary()));
     if (options.json === true) {
       printJsonReport(session, io.stdout, exitCode, undefined, body());
     } else if (exitCode === EXIT.interrupted) {
