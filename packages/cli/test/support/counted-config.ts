@@ -143,7 +143,7 @@ export function makeCountedConfig(fixture: CountedFixture) {
             ? new CmekKekUnavailableError('the test KEK is down')
             : new Error('the test KEK is broken');
       }
-      const olds = fixture.old === undefined ? [] : [countedProvider(fixture.old, 'memory-old')];
+      const olds = fixture.old === undefined ? [] : [countedProvider(fixture.old, 'memory')];
       registry().set(fixture.tag, [counted, ...olds.map(([, c]) => c)]);
       return createKeyring({ primary, decryptOnly: olds.map(([p]) => p) });
     },
