@@ -24,6 +24,7 @@ import {
   slowDigestSync,
 } from './blind-index';
 import { isWellFormed } from './context';
+import { emitterOf } from './emitter';
 import {
   CmekClosedError,
   CmekConfigError,
@@ -31,8 +32,8 @@ import {
   CmekFormatError,
   CmekInvalidInputError,
 } from './errors';
-import type { CmekEvent, CmekEventListener } from './events';
-import { type Emit, generateDataKey, unwrap } from './kek-calls';
+import type { CmekEventListener } from './events';
+import { generateDataKey, unwrap } from './kek-calls';
 import { createKeyring, isKeyring, type Keyring } from './keyring';
 import type { KekProvider } from './provider';
 import { decodeRecord, encodeRecord } from './record';
@@ -109,18 +110,6 @@ export interface LoadBlindIndexesOptions {
 const MAX_FIELD_KEYS = 4096;
 const MAX_KEYS = 2;
 
-function emitterOf(listener: CmekEventListener | undefined): Emit {
-  if (listener === undefined) return () => undefined;
-  if (typeof listener !== 'function') throw new CmekConfigError('onEvent must be a function');
-  return (event: CmekEvent) => {
-    try {
-      listener(event);
-    } catch {
-      // A failing metrics hook must not break the caller.
-    }
-  };
-}
-
 function keyringOf(kek: KekProvider | Keyring): Keyring {
   return isKeyring(kek) ? kek : createKeyring({ primary: kek });
 }
@@ -135,7 +124,7 @@ export async function createBlindIndexKey(
   options: CreateBlindIndexKeyOptions = {},
 ): Promise<string> {
   const provider = keyringOf(kek).primary;
-  const { dek, wrapped } = await generateDataKey(emitterOf(options.onEvent), provider);
+  const { dek, wrapped } = await generateDataKey({ emit: emitterOf(options.onEvent) }, provider);
   try {
     const record = encodeRecord(provider.providerId, provider.keyRef, wrapped);
     return `${INDEX_KEY_PREFIX}${indexKeyId(dek)}:${encodeB64url(record)}`;
@@ -193,7 +182,7 @@ export async function loadBlindIndexes(options: LoadBlindIndexesOptions): Promis
       ? DEFAULT_SLOW_COST
       : checkSlowCost(options.slowCost, 'slowCost');
   const keyring = keyringOf(options.kek);
-  const emit = emitterOf(options.onEvent);
+  const kek = { emit: emitterOf(options.onEvent) };
   const parsed = options.keys.map(parseBlindIndexKey);
   if (new Set(parsed.map((p) => p.keyId)).size !== parsed.length) {
     throw new CmekConfigError('loadBlindIndexes was given the same index key twice');
@@ -202,7 +191,7 @@ export async function loadBlindIndexes(options: LoadBlindIndexesOptions): Promis
   try {
     for (const p of parsed) {
       const provider = keyring.resolve(p.providerId, p.keyRef);
-      const key = await unwrap(emit, provider, { wrapped: p.wrapped, keyRef: p.keyRef });
+      const key = await unwrap(kek, provider, { wrapped: p.wrapped, keyRef: p.keyRef });
       keys.set(p.keyId, key);
       if (key.length !== INDEX_KEY_LENGTH || indexKeyId(key) !== p.keyId) {
         throw new CmekDecryptionError(

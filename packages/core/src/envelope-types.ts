@@ -1,4 +1,7 @@
+import type { EnvelopeStats } from './cache-events';
 import type { CmekEventListener } from './events';
+import type { HealthOptions, HealthReport } from './health';
+import type { KekCallHook } from './kek-call-hook';
 import type { Keyring } from './keyring';
 import type { KekProvider } from './provider';
 
@@ -23,6 +26,13 @@ export interface DekCacheOptions {
    * `false`: one salt per (DEK, context), drawn when the DEK is first used for that context.
    */
   saltPerValue?: boolean;
+  /**
+   * How long past `maxAgeMs` a cached DEK may still be used, only while the KEK answers
+   * `CMEK_KEK_UNAVAILABLE` (never after an access-denied answer, which drops the key reference's
+   * DEKs): each such use emits `stale-dek-used`. A new DEK is asked for first every time. Default
+   * 0 (off). See the observability guide, "KMS outages".
+   */
+  staleGraceMs?: number;
 }
 
 export interface DecryptCacheOptions {
@@ -30,6 +40,13 @@ export interface DecryptCacheOptions {
   maxEntries?: number;
   /** Age after which a DEK is unwrapped again. Default 10 minutes. */
   maxAgeMs?: number;
+  /**
+   * How long past `maxAgeMs` a cached DEK may still be used, only while the KEK answers
+   * `CMEK_KEK_UNAVAILABLE` (never after an access-denied answer, which drops the key reference's
+   * DEKs): each such use emits `stale-dek-used`. A new DEK is asked for first every time. Default
+   * 0 (off). See the observability guide, "KMS outages".
+   */
+  staleGraceMs?: number;
 }
 
 export interface EnvelopeOptions {
@@ -48,6 +65,11 @@ export interface EnvelopeOptions {
   maxTokenAgeMs?: number;
   /** Metrics and audit hook; never receives a secret. A throwing listener is ignored. */
   onEvent?: CmekEventListener;
+  /**
+   * Called around every KEK call (and its `kek-call` event): for tracing spans that are the
+   * parent of the provider SDK's own. It must resolve to what `run()` resolves to.
+   */
+  kekCallHook?: KekCallHook;
 }
 
 export interface CryptOptions {
@@ -100,6 +122,18 @@ export interface Envelope {
   inspect(token: string): TokenInfo;
   /** The keyring the envelope writes and reads through. */
   readonly keyring: Keyring;
+  /**
+   * The caches' sizes and lookup counts since `createEnvelope`, synchronously (no KEK call).
+   * Throws `CmekClosedError` after `close()`.
+   */
+  stats(): EnvelopeStats;
+  /**
+   * One `generateDataKey` of the primary KEK (its DEK zeroed at once, reported as a `kek-call`
+   * event with operation `health`) and the state of the caches: `ok`, `degraded` (the KEK failed
+   * but cached DEKs still serve) or `unavailable`. Never throws for a KEK failure; throws
+   * `CmekClosedError` after `close()`.
+   */
+  health(options?: HealthOptions): Promise<HealthReport>;
   /** Zeroes every cached DEK and closes the providers. Further calls throw `CmekClosedError`. */
   close(): Promise<void>;
 }

@@ -1,84 +1,37 @@
 /** `createEnvelope`: encrypt and decrypt field values as `cmek:v1:` tokens. */
 import { isUtf8 } from 'node:buffer';
+import type { EnvelopeStats } from './cache-events';
 import { canonicalContextOf, isWellFormed } from './context';
 import { type DecryptBatch, decryptBatch, decryptOne } from './decrypt-batch';
+import { emitterOf } from './emitter';
 import { encryptBatch } from './encrypt-batch';
+import {
+  DEFAULT_DECRYPT_CACHE,
+  dekCacheOf,
+  limitsOf,
+  policyOf,
+  positive,
+} from './envelope-options';
 import type {
   CryptOptions,
-  DecryptCacheOptions,
   DecryptOptions,
-  DekCacheOptions,
   Encryptable,
   Envelope,
   EnvelopeOptions,
-  PlaintextPolicy,
   TokenInfo,
 } from './envelope-types';
 import { CmekClosedError, CmekConfigError, CmekInvalidInputError } from './errors';
-import type { CmekEvent } from './events';
-import type { Emit } from './kek-calls';
+import { checkHealth, type HealthOptions } from './health';
+import { kekCallHookOf } from './kek-call-hook';
+import type { KekChannel } from './kek-calls';
 import { createKeyring, isKeyring, type Keyring } from './keyring';
 import { ReadDekCache } from './read-dek-cache';
 import { inspectToken } from './token';
 import { isTokenLike } from './token-shape';
+import { countValues, emitValues } from './values-event';
 import { WriteDekCache } from './write-dek-cache';
 
-export const DEFAULT_DEK_CACHE: Required<DekCacheOptions> = {
-  maxUses: 10_000,
-  maxAgeMs: 10 * 60_000,
-  maxContexts: 256,
-  saltPerValue: false,
-};
-const { saltPerValue: _default, ...DEFAULT_DEK_LIMITS } = DEFAULT_DEK_CACHE;
-export const DEFAULT_DECRYPT_CACHE: Required<DecryptCacheOptions> = {
-  maxEntries: 1_000,
-  maxAgeMs: 10 * 60_000,
-};
-const POLICIES: readonly PlaintextPolicy[] = ['allow', 'warn', 'reject'];
-
-function positive(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new CmekConfigError(`${name} must be a positive number`);
-  }
-  return value;
-}
-
-function limitsOf<T extends object>(
-  value: Partial<T> | false | undefined,
-  defaults: Required<T>,
-  name: string,
-): Required<T> | false {
-  if (value === false) return false;
-  if (value !== undefined && (typeof value !== 'object' || value === null)) {
-    throw new CmekConfigError(`${name} must be an options object or false`);
-  }
-  const merged = { ...defaults, ...value } as Required<T>;
-  for (const [key, v] of Object.entries(merged)) positive(v, `${name}.${key}`);
-  return merged;
-}
-
-function dekCacheOf(value: DekCacheOptions | false | undefined) {
-  if (value === false || value === undefined || typeof value !== 'object' || value === null) {
-    // `limitsOf` accepts `false` and `undefined` and refuses anything else that is not an object.
-    return { limits: limitsOf(value, DEFAULT_DEK_LIMITS, 'dekCache'), saltPerValue: false };
-  }
-  const saltPerValue = value.saltPerValue;
-  if (saltPerValue !== undefined && typeof saltPerValue !== 'boolean') {
-    throw new CmekConfigError('dekCache.saltPerValue must be true or false');
-  }
-  const { saltPerValue: _, ...limits } = value;
-  return {
-    limits: limitsOf(limits, DEFAULT_DEK_LIMITS, 'dekCache'),
-    saltPerValue: saltPerValue ?? DEFAULT_DEK_CACHE.saltPerValue,
-  };
-}
-
-function policyOf(value: unknown, name: string): PlaintextPolicy {
-  if (!POLICIES.includes(value as PlaintextPolicy)) {
-    throw new CmekConfigError(`${name} must be one of ${POLICIES.join(', ')}`);
-  }
-  return value as PlaintextPolicy;
-}
+export { DEFAULT_DECRYPT_CACHE, DEFAULT_DEK_CACHE } from './envelope-options';
 
 function bytesOf(value: Encryptable): Buffer {
   if (typeof value === 'string') {
@@ -113,20 +66,19 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
   const keyring: Keyring = isKeyring(options.kek)
     ? options.kek
     : createKeyring({ primary: options.kek });
-  const listener = options.onEvent;
-  if (listener !== undefined && typeof listener !== 'function') {
-    throw new CmekConfigError('onEvent must be a function');
-  }
-  const reporting = listener !== undefined;
-  const emit: Emit = listener
-    ? (event: CmekEvent) => {
-        try {
-          listener(event);
-        } catch {
-          // A failing metrics hook must not break encryption.
-        }
-      }
-    : () => undefined;
+  // A failing metrics hook must not break encryption: `emitterOf` ignores its throws.
+  const emit = emitterOf(options.onEvent);
+  const reporting = options.onEvent !== undefined;
+  const kek: KekChannel = {
+    emit,
+    hook: kekCallHookOf(options.kekCallHook),
+    failed(code, providerId, keyRef) {
+      // A KEK that refuses access to a key reference: none of its cached DEKs is used again.
+      if (code !== 'CMEK_KEK_ACCESS_DENIED') return;
+      readCache.evictKek(providerId, keyRef, 'access-denied');
+      writeCache.evictKek(providerId, keyRef, 'access-denied');
+    },
+  };
   const defaultPolicy = policyOf(options.plaintextPolicy ?? 'allow', 'plaintextPolicy');
   const maxAgeMs =
     options.maxTokenAgeMs === undefined
@@ -134,7 +86,7 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
       : positive(options.maxTokenAgeMs, 'maxTokenAgeMs');
   const readCache = new ReadDekCache(
     keyring,
-    emit,
+    kek,
     limitsOf(options.decryptCache, DEFAULT_DECRYPT_CACHE, 'decryptCache'),
     reporting,
   );
@@ -142,7 +94,7 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
   // A value read back right after it was written costs no unwrap and no HKDF.
   const writeCache = new WriteDekCache(
     keyring.primary,
-    emit,
+    kek,
     dekCache.limits,
     {
       onDek: (kekText, dek, record) => readCache.store(kekText, dek, record),
@@ -152,6 +104,10 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
     reporting,
   );
   let closed = false;
+  const caches = {
+    serving: () => writeCache.serving() || readCache.serving(),
+    stats: () => envelope.stats().caches,
+  };
 
   const ensureOpen = (): void => {
     if (closed) throw new CmekClosedError();
@@ -199,34 +155,58 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
     };
   }
 
+  /** The `values` event of a call that succeeded (only built when someone listens). */
+  const values = (
+    operation: 'encrypt' | 'decrypt',
+    count: number,
+    options: CryptOptions | undefined,
+  ): void => {
+    if (reporting) emitValues(emit, operation, count, options?.context?.field);
+  };
+
   const envelope = {
     keyring,
     async encrypt(value: Encryptable | null | undefined, options?: CryptOptions) {
       const tokens = encryptAll([value], options?.context);
-      return ((tokens instanceof Promise ? await tokens : tokens)[0] ?? null) as string;
+      const token = (tokens instanceof Promise ? await tokens : tokens)[0] ?? null;
+      values('encrypt', token === null ? 0 : 1, options);
+      return token as string;
     },
     async decrypt(token: string | null | undefined, options?: DecryptOptions) {
       const one = decryptOne(token, batchOf(options));
       const bytes = one instanceof Promise ? await one : one;
+      values('decrypt', bytes === null ? 0 : 1, options);
       return bytes === null ? null : bytes.toString('utf8');
     },
     async decryptBytes(token: string, options?: DecryptOptions): Promise<Uint8Array> {
       if (typeof token !== 'string')
         throw new CmekInvalidInputError('decryptBytes needs a token string');
       const one = decryptOne(token, batchOf(options));
-      return new Uint8Array((one instanceof Promise ? await one : one)!);
+      const bytes = new Uint8Array((one instanceof Promise ? await one : one)!);
+      values('decrypt', 1, options);
+      return bytes;
     },
-    async encryptMany(values: readonly (Encryptable | null | undefined)[], options?: CryptOptions) {
-      if (!Array.isArray(values)) throw new CmekInvalidInputError('encryptMany needs an array');
-      const tokens = encryptAll(values, options?.context);
-      return tokens instanceof Promise ? await tokens : tokens;
+    async encryptMany(plain: readonly (Encryptable | null | undefined)[], options?: CryptOptions) {
+      if (!Array.isArray(plain)) throw new CmekInvalidInputError('encryptMany needs an array');
+      const tokens = encryptAll(plain, options?.context);
+      const out = tokens instanceof Promise ? await tokens : tokens;
+      if (reporting) values('encrypt', countValues(out), options);
+      return out;
     },
     async decryptMany(tokens: readonly (string | null | undefined)[], options?: DecryptOptions) {
       if (!Array.isArray(tokens)) throw new CmekInvalidInputError('decryptMany needs an array');
       const all = decryptAll(tokens, options);
-      return (all instanceof Promise ? await all : all).map((bytes) =>
-        bytes === null ? null : bytes.toString('utf8'),
-      );
+      const opened = all instanceof Promise ? await all : all;
+      if (reporting) values('decrypt', countValues(opened), options);
+      return opened.map((bytes) => (bytes === null ? null : bytes.toString('utf8')));
+    },
+    stats(): EnvelopeStats {
+      ensureOpen();
+      return { caches: [writeCache.stats(), ...readCache.stats()] };
+    },
+    async health(options?: HealthOptions) {
+      ensureOpen();
+      return checkHealth(kek, keyring.primary, caches, options);
     },
     isEncrypted: (value: unknown): value is string => isTokenLike(value),
     inspect: (token: string): TokenInfo => inspectToken(token),

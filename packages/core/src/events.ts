@@ -4,7 +4,14 @@
  */
 import type { CmekErrorCode } from './errors';
 
-export type KekOperation = 'generateDataKey' | 'unwrap' | 'unwrapMany' | 'rewrap' | 'wrap';
+/** `health`: the one `generateDataKey` of `envelope.health()`, its DEK zeroed at once. */
+export type KekOperation =
+  | 'generateDataKey'
+  | 'unwrap'
+  | 'unwrapMany'
+  | 'rewrap'
+  | 'wrap'
+  | 'health';
 
 export interface KekCallEvent {
   readonly type: 'kek-call';
@@ -18,10 +25,19 @@ export interface KekCallEvent {
   readonly errorCode?: CmekErrorCode;
 }
 
+/**
+ * The caches of an envelope: `encrypt` the write-side DEK, `decrypt` the LRU of unwrapped DEKs,
+ * `value-key` the LRU of value keys derived from them.
+ */
+export type CacheName = 'encrypt' | 'decrypt' | 'value-key';
+
 export interface CacheEvent {
   readonly type: 'cache-hit' | 'cache-miss';
-  /** `encrypt`: the write-side DEK cache; `decrypt`: the LRU of unwrapped DEKs. */
-  readonly cache: 'encrypt' | 'decrypt';
+  /**
+   * `encrypt` and `decrypt`: one lookup per DEK and envelope call; `value-key`: one per value
+   * read under a cached DEK.
+   */
+  readonly cache: CacheName;
   readonly providerId: string;
   readonly keyRef: string;
 }
@@ -41,6 +57,52 @@ export interface DecryptFailedEvent {
   readonly field?: string;
 }
 
-export type CmekEvent = KekCallEvent | CacheEvent | PlaintextReadEvent | DecryptFailedEvent;
+/** Why a cache dropped (and zeroed) key material. */
+export type EvictionReason = 'capacity' | 'expired' | 'uses' | 'close' | 'access-denied';
+
+/**
+ * DEKs or value keys dropped from a cache and zeroed. `capacity`: the LRU was full; `expired`:
+ * past `maxAgeMs` (and past `staleGraceMs`); `uses`: the write DEK reached `maxUses`; `close`:
+ * `envelope.close()`; `access-denied`: the KEK refused a call for this key reference, so every
+ * cached DEK of it is dropped at once.
+ */
+export interface CacheEvictEvent {
+  readonly type: 'cache-evict';
+  readonly cache: CacheName;
+  readonly reason: EvictionReason;
+  readonly providerId: string;
+  readonly keyRef: string;
+  /** Entries dropped at once; absent for 1. */
+  readonly count?: number;
+}
+
+/** A cached DEK used past its `maxAgeMs` because the KEK answered `CMEK_KEK_UNAVAILABLE`. */
+export interface StaleDekUsedEvent {
+  readonly type: 'stale-dek-used';
+  readonly cache: 'encrypt' | 'decrypt';
+  readonly providerId: string;
+  readonly keyRef: string;
+  /** How far past its `maxAgeMs` the DEK was (at most `staleGraceMs`). */
+  readonly overAgeMs: number;
+}
+
+/** One per successful envelope call that handled values (never one per value). */
+export interface ValuesEvent {
+  readonly type: 'values';
+  readonly operation: 'encrypt' | 'decrypt';
+  /** Non-null values the call handled (legacy plaintext read included). */
+  readonly count: number;
+  /** The field label from the encryption context (`context.field`), when there is one. */
+  readonly field?: string;
+}
+
+export type CmekEvent =
+  | KekCallEvent
+  | CacheEvent
+  | PlaintextReadEvent
+  | DecryptFailedEvent
+  | CacheEvictEvent
+  | StaleDekUsedEvent
+  | ValuesEvent;
 
 export type CmekEventListener = (event: CmekEvent) => void;

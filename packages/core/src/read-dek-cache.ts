@@ -7,18 +7,32 @@
  *
  * Concurrent misses for the same record share one unwrap; the misses of one batch are unwrapped
  * together, one `unwrapMany` per provider where the provider has it.
+ *
+ * Stale grace (`staleGraceMs`, default 0): an entry past `maxAgeMs` is kept that much longer; it
+ * is not a hit (the DEK is unwrapped again), but when the KEK answers `CMEK_KEK_UNAVAILABLE` it
+ * is used, with a `stale-dek-used` event. An access-denied answer drops every entry of its key
+ * reference (`evictKek`).
  */
+import { allowsStale, type CacheStats, emitEvicted, Lookups } from './cache-events';
 import type { CanonicalContext } from './context';
 import type { DecryptCacheOptions } from './envelope-types';
+import type { EvictionReason } from './events';
 import { deriveValueKey, type FernetKey, fernetKey } from './fernet';
-import type { Emit } from './kek-calls';
-import { unwrapMany } from './kek-calls';
+import { type KekChannel, unwrapMany } from './kek-calls';
 import type { Keyring } from './keyring';
 import type { KekProvider } from './provider';
 import type { DekRecord } from './record';
 
 /** The length of every salt part (16 bytes, unpadded base64url): the value-key map's keys rely on it. */
 export const SALT_TEXT_LENGTH = 22;
+
+export type ReadCacheLimits = Required<Omit<DecryptCacheOptions, 'staleGraceMs'>> & {
+  readonly staleGraceMs?: number;
+};
+
+/** What a finished unwrap flight tells the calls that waited on it: the kek parts served stale. */
+type Flight = Promise<ReadonlySet<string>>;
+const NONE_STALE: ReadonlySet<string> = new Set();
 
 export interface ReadEntry {
   readonly kekText: string;
@@ -43,18 +57,24 @@ export class ReadDekCache {
   private readonly entries = new Map<string, ReadEntry>();
   /** Every cached value key, least recently used first. */
   private readonly valueKeys = new Set<ValueKey>();
-  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly inFlight = new Map<string, Flight>();
   private newest: ReadEntry | undefined;
   private newestValueKey: ValueKey | undefined;
   private closed = false;
+  private readonly graceMs: number;
+  /** DEK lookups (one per record and call) and value-key lookups (one per value on a hit). */
+  readonly lookups = new Lookups();
+  readonly valueKeyLookups = new Lookups();
 
   constructor(
     private readonly keyring: Keyring,
-    private readonly emit: Emit,
-    private readonly limits: Required<DecryptCacheOptions> | false,
-    /** Off: no cache-hit / cache-miss event objects are built (nobody listens). */
+    private readonly kek: KekChannel,
+    private readonly limits: ReadCacheLimits | false,
+    /** Off: no cache event objects are built (nobody listens); the counts are kept. */
     private readonly reporting = true,
-  ) {}
+  ) {
+    this.graceMs = limits === false ? 0 : (limits.staleGraceMs ?? 0);
+  }
 
   /**
    * The DEKs of the given records, as private copies the caller must zero. Throws the error of the
@@ -78,8 +98,16 @@ export class ReadDekCache {
           }
           const flight = this.inFlight.get(kekText);
           if (flight !== undefined) {
-            // Another call is unwrapping this DEK: wait for it, then look in the cache again.
-            waits.push(flight);
+            // Another call is unwrapping this DEK: wait for it, then look in the cache again
+            // (or use the stale DEK it used, the KEK being unavailable).
+            waits.push(
+              flight.then((stale) => {
+                const entry = stale.has(kekText) ? this.staleEntry(kekText) : undefined;
+                if (entry === undefined) return;
+                this.useStale(entry, result);
+                pending.delete(kekText);
+              }),
+            );
             continue;
           }
           this.event('cache-miss', record);
@@ -88,7 +116,9 @@ export class ReadDekCache {
           misses.set(provider, list);
           pending.delete(kekText);
         }
-        for (const [provider, list] of misses) waits.push(this.unwrapBatch(provider, list, result));
+        for (const [provider, list] of misses) {
+          waits.push(this.unwrapBatch(provider, list, result).then(() => undefined));
+        }
         const outcomes = await Promise.allSettled(waits);
         const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
         if (failed !== undefined) throw failed.reason;
@@ -110,7 +140,7 @@ export class ReadDekCache {
     const entry = this.entries.get(kekText);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= Date.now()) {
-      this.drop(entry);
+      this.expire(entry);
       return undefined;
     }
     if (this.newest !== entry) {
@@ -133,7 +163,7 @@ export class ReadDekCache {
       token.startsWith(last.kekText, start)
     ) {
       if (last.expiresAt > Date.now()) return last;
-      this.drop(last);
+      this.expire(last);
       return undefined;
     }
     return this.hit(token.slice(start, end));
@@ -152,11 +182,16 @@ export class ReadDekCache {
       last.saltText === saltText &&
       last.canonKey === canon.key
     ) {
+      this.valueKeyLookup('cache-hit', entry.record);
       return last.key;
     }
-    if (saltText.length !== SALT_TEXT_LENGTH) return undefined;
-    const found = entry.keys.get(saltText + canon.key);
-    if (found === undefined) return undefined;
+    const found =
+      saltText.length === SALT_TEXT_LENGTH ? entry.keys.get(saltText + canon.key) : undefined;
+    if (found === undefined) {
+      this.valueKeyLookup('cache-miss', entry.record);
+      return undefined;
+    }
+    this.valueKeyLookup('cache-hit', entry.record);
     this.valueKeys.delete(found);
     this.valueKeys.add(found);
     this.newestValueKey = found;
@@ -193,13 +228,38 @@ export class ReadDekCache {
     return entry !== undefined && entry.expiresAt > Date.now() ? entry : undefined;
   }
 
+  /** Counts (and reports, if anyone listens) one hit of a record's DEK. */
   reportHit(record: DekRecord): void {
     this.event('cache-hit', record);
   }
 
   close(): void {
     this.closed = true;
-    for (const entry of [...this.entries.values()]) this.drop(entry);
+    this.evictAll([...this.entries.values()], 'close');
+  }
+
+  /** Drops every entry of a key reference (the KEK refused access to it). */
+  evictKek(providerId: string, keyRef: string, reason: EvictionReason): void {
+    const of = [...this.entries.values()].filter(
+      (e) => e.record.providerId === providerId && e.record.keyRef === keyRef,
+    );
+    this.evictAll(of, reason);
+  }
+
+  /** Whether some entry can still open values (fresh, or within its stale grace). */
+  serving(): boolean {
+    const now = Date.now();
+    for (const entry of this.entries.values()) {
+      if (entry.expiresAt + this.graceMs > now) return true;
+    }
+    return false;
+  }
+
+  stats(): [CacheStats, CacheStats] {
+    return [
+      this.lookups.stats('decrypt', this.entries.size),
+      this.valueKeyLookups.stats('value-key', this.valueKeys.size),
+    ];
   }
 
   /** Keeps the DEK (owned by the cache from now on) or zeroes it if caching is off. */
@@ -209,7 +269,11 @@ export class ReadDekCache {
       return;
     }
     const previous = this.entries.get(kekText);
-    if (previous !== undefined) this.drop(previous);
+    if (previous !== undefined) {
+      // A DEK unwrapped again once past its age (kept for its grace) is its expiry.
+      if (previous.expiresAt <= Date.now()) this.evict(previous, 'expired');
+      else this.drop(previous);
+    }
     const entry: ReadEntry = {
       kekText,
       dek,
@@ -220,7 +284,7 @@ export class ReadDekCache {
     this.entries.set(kekText, entry);
     this.newest = entry;
     while (this.entries.size > this.limits.maxEntries) {
-      this.drop(this.entries.values().next().value as ReadEntry);
+      this.evict(this.entries.values().next().value as ReadEntry, 'capacity');
     }
   }
 
@@ -235,7 +299,9 @@ export class ReadDekCache {
     this.valueKeys.add(valueKey);
     this.newestValueKey = valueKey;
     while (this.valueKeys.size > this.limits.maxEntries) {
-      this.forget(this.valueKeys.values().next().value as ValueKey);
+      const oldest = this.valueKeys.values().next().value as ValueKey;
+      this.forget(oldest);
+      if (this.reporting) emitEvicted(this.kek.emit, 'value-key', 'capacity', oldest.owner.record);
     }
     return key;
   }
@@ -247,28 +313,87 @@ export class ReadDekCache {
     if (this.newestValueKey === valueKey) this.newestValueKey = undefined;
   }
 
-  /** Zeroes a DEK and its value keys and forgets them. */
-  private drop(entry: ReadEntry): void {
+  /** Zeroes a DEK and its value keys and forgets them; returns how many value keys went. */
+  private drop(entry: ReadEntry): number {
+    const keys = entry.keys.size;
     for (const valueKey of [...entry.keys.values()]) this.forget(valueKey);
     entry.dek.fill(0);
     if (this.entries.get(entry.kekText) === entry) this.entries.delete(entry.kekText);
     if (this.newest === entry) this.newest = undefined;
+    return keys;
+  }
+
+  /** `drop`, reported. */
+  private evict(entry: ReadEntry, reason: EvictionReason): void {
+    const keys = this.drop(entry);
+    if (!this.reporting) return;
+    emitEvicted(this.kek.emit, 'decrypt', reason, entry.record);
+    emitEvicted(this.kek.emit, 'value-key', reason, entry.record, keys);
+  }
+
+  /** Drops entries, reported as one event per key reference and cache. */
+  private evictAll(entries: readonly ReadEntry[], reason: EvictionReason): void {
+    const byKek = new Map<string, { record: DekRecord; deks: number; keys: number }>();
+    for (const entry of entries) {
+      const keys = this.drop(entry);
+      if (!this.reporting) continue;
+      const id = `${entry.record.providerId}\u0000${entry.record.keyRef}`;
+      const sum = byKek.get(id) ?? { record: entry.record, deks: 0, keys: 0 };
+      sum.deks++;
+      sum.keys += keys;
+      byKek.set(id, sum);
+    }
+    for (const { record, deks, keys } of byKek.values()) {
+      emitEvicted(this.kek.emit, 'decrypt', reason, record, deks);
+      emitEvicted(this.kek.emit, 'value-key', reason, record, keys);
+    }
+  }
+
+  /** An entry past its age: dropped once past its grace too, else kept for an unavailable KEK. */
+  private expire(entry: ReadEntry): void {
+    if (entry.expiresAt + this.graceMs <= Date.now()) this.evict(entry, 'expired');
+  }
+
+  /** The entry of a kek part that may still serve: fresh, or past its age within its grace. */
+  private staleEntry(kekText: string): ReadEntry | undefined {
+    const entry = this.limits === false ? undefined : this.entries.get(kekText);
+    return entry !== undefined && entry.expiresAt + this.graceMs > Date.now() ? entry : undefined;
+  }
+
+  /** Gives a copy of an entry's DEK to a call the KEK could not serve. */
+  private useStale(entry: ReadEntry, result: Map<string, Buffer>): void {
+    result.set(entry.kekText, Buffer.from(entry.dek));
+    const overAgeMs = Date.now() - entry.expiresAt;
+    if (!this.reporting || overAgeMs < 0) return;
+    const { providerId, keyRef } = entry.record;
+    this.kek.emit({ type: 'stale-dek-used', cache: 'decrypt', providerId, keyRef, overAgeMs });
   }
 
   private unwrapBatch(
     provider: KekProvider,
     list: [string, DekRecord][],
     result: Map<string, Buffer>,
-  ): Promise<void> {
+  ): Flight {
     const items = list.map(([, record]) => ({ wrapped: record.wrapped, keyRef: record.keyRef }));
-    const flight = unwrapMany(this.emit, provider, items)
-      .then((deks) => {
-        deks.forEach((dek, i) => {
-          const [kekText, record] = list[i]!;
-          result.set(kekText, Buffer.from(dek));
-          this.store(kekText, dek, record);
-        });
-      })
+    const flight = unwrapMany(this.kek, provider, items)
+      .then(
+        (deks) => {
+          deks.forEach((dek, i) => {
+            const [kekText, record] = list[i]!;
+            result.set(kekText, Buffer.from(dek));
+            this.store(kekText, dek, record);
+          });
+          return NONE_STALE;
+        },
+        (error: unknown) => {
+          // Only an unavailable KEK, and only if every DEK of the call is still within its grace.
+          if (!allowsStale(error) || this.graceMs === 0) throw error;
+          const entries = list.map(([kekText]) => this.staleEntry(kekText));
+          if (entries.some((entry) => entry === undefined)) throw error;
+          for (const entry of entries) this.useStale(entry!, result);
+          return new Set(list.map(([kekText]) => kekText));
+        },
+      )
       .finally(() => {
         for (const [kekText] of list) this.inFlight.delete(kekText);
       });
@@ -277,7 +402,19 @@ export class ReadDekCache {
   }
 
   private event(type: 'cache-hit' | 'cache-miss', record: DekRecord): void {
-    if (this.limits === false || !this.reporting) return;
-    this.emit({ type, cache: 'decrypt', providerId: record.providerId, keyRef: record.keyRef });
+    if (this.limits === false) return;
+    if (type === 'cache-hit') this.lookups.hits++;
+    else this.lookups.misses++;
+    if (!this.reporting) return;
+    const { providerId, keyRef } = record;
+    this.kek.emit({ type, cache: 'decrypt', providerId, keyRef });
+  }
+
+  private valueKeyLookup(type: 'cache-hit' | 'cache-miss', record: DekRecord): void {
+    if (type === 'cache-hit') this.valueKeyLookups.hits++;
+    else this.valueKeyLookups.misses++;
+    if (!this.reporting) return;
+    const { providerId, keyRef } = record;
+    this.kek.emit({ type, cache: 'value-key', providerId, keyRef });
   }
 }

@@ -7,13 +7,18 @@
  * of them, the oldest zeroed first. The DEK and every value key are zeroed when the DEK is
  * retired (used up, too old, replaced) and on close. Callers use a lease synchronously, right
  * after they get it, and never keep the key material.
+ *
+ * Stale grace (`staleGraceMs`, default 0): a DEK past `maxAgeMs` (never past `maxUses`) is kept
+ * that much longer; a new DEK is asked for first, and only when the KEK answers
+ * `CMEK_KEK_UNAVAILABLE` is the old one leased again, with a `stale-dek-used` event.
  */
 import { encodeB64url } from './base64url';
+import { allowsStale, type CacheStats, emitEvicted, Lookups } from './cache-events';
 import type { CanonicalContext } from './context';
 import type { DekCacheOptions } from './envelope-types';
+import type { EvictionReason } from './events';
 import { deriveValueKey, type FernetKey, fernetKey, SALT_LENGTH } from './fernet';
-import type { Emit } from './kek-calls';
-import { generateDataKey } from './kek-calls';
+import { generateDataKey, type KekChannel } from './kek-calls';
 import type { KekProvider } from './provider';
 import { randomBytesFromPool } from './random-pool';
 import { type DekRecord, encodeRecord } from './record';
@@ -43,7 +48,9 @@ export interface Lease {
   readonly owned: boolean;
 }
 
-export type WriteCacheLimits = Required<Omit<DekCacheOptions, 'saltPerValue'>>;
+export type WriteCacheLimits = Required<Omit<DekCacheOptions, 'saltPerValue' | 'staleGraceMs'>> & {
+  readonly staleGraceMs?: number;
+};
 
 /** Told of every new DEK and value key (copies it owns), so the read side opens fresh values for free. */
 export interface WriteCacheListener {
@@ -60,15 +67,20 @@ export class WriteDekCache {
   private entry: WriteEntry | undefined;
   private pending: Promise<void> | undefined;
   private closed = false;
+  private readonly graceMs: number;
+  /** One lookup per lease (a hit) or per shared `generateDataKey` (a miss). */
+  readonly lookups = new Lookups();
 
   constructor(
     private readonly provider: KekProvider,
-    private readonly emit: Emit,
+    private readonly kek: KekChannel,
     private readonly limits: WriteCacheLimits | false,
     private readonly listener: WriteCacheListener = NO_LISTENER,
-    /** Off: no cache-hit / cache-miss event objects are built (nobody listens). */
+    /** Off: no cache event objects are built (nobody listens); the counts are kept. */
     private readonly reporting = true,
-  ) {}
+  ) {
+    this.graceMs = limits === false ? 0 : (limits.staleGraceMs ?? 0);
+  }
 
   /** A lease from the cached DEK without awaiting anything, or `undefined` if there is none. */
   tryLease(wanted: number): Lease | undefined {
@@ -93,7 +105,8 @@ export class WriteDekCache {
       this.event('cache-miss');
       this.pending = this.generate()
         .then((fresh) => {
-          this.retire();
+          // The DEK kept for its grace, if any, is replaced.
+          this.retire('expired');
           if (this.closed) zero(fresh);
           else this.entry = fresh;
         })
@@ -101,8 +114,14 @@ export class WriteDekCache {
           this.pending = undefined;
         });
     }
-    // Every caller waiting on the shared call gets its error.
-    await this.pending;
+    try {
+      await this.pending;
+    } catch (error) {
+      // Every caller waiting on the shared call gets its error, or a lease on the stale DEK.
+      const stale = this.staleLease(error, wanted);
+      if (stale === undefined) throw error;
+      return stale;
+    }
     return undefined;
   }
 
@@ -139,17 +158,56 @@ export class WriteDekCache {
   /** Zeroes the cached DEK for good (the envelope is closing). */
   close(): void {
     this.closed = true;
-    this.retire();
+    this.retire('close');
+  }
+
+  /** Zeroes the cached DEK if it is under this key reference (the KEK refused access to it). */
+  evictKek(providerId: string, keyRef: string, reason: EvictionReason): void {
+    if (this.provider.providerId === providerId && this.provider.keyRef === keyRef) {
+      this.retire(reason);
+    }
+  }
+
+  /** Whether the cached DEK can still encrypt (fresh, or within its stale grace). */
+  serving(): boolean {
+    const entry = this.entry;
+    if (entry === undefined || this.limits === false) return false;
+    const age = Date.now() - entry.createdAt;
+    return entry.uses < this.limits.maxUses && age < this.limits.maxAgeMs + this.graceMs;
+  }
+
+  stats(): CacheStats {
+    return this.lookups.stats('encrypt', this.entry === undefined ? 0 : 1);
   }
 
   private usable(): WriteEntry | undefined {
     const entry = this.entry;
     if (entry === undefined || this.limits === false) return undefined;
-    if (entry.uses >= this.limits.maxUses || Date.now() - entry.createdAt >= this.limits.maxAgeMs) {
-      this.retire();
+    if (entry.uses >= this.limits.maxUses) {
+      this.retire('uses');
+      return undefined;
+    }
+    const age = Date.now() - entry.createdAt;
+    if (age >= this.limits.maxAgeMs) {
+      // Kept for its grace: leased again only if the KEK is unavailable (`staleLease`).
+      if (age >= this.limits.maxAgeMs + this.graceMs) this.retire('expired');
       return undefined;
     }
     return entry;
+  }
+
+  /** A lease on the DEK past its age, within its grace and its uses, for an unavailable KEK. */
+  private staleLease(error: unknown, wanted: number): Lease | undefined {
+    const entry = this.entry;
+    if (entry === undefined || this.limits === false || this.graceMs === 0) return undefined;
+    if (!allowsStale(error) || entry.uses >= this.limits.maxUses) return undefined;
+    const overAgeMs = Date.now() - entry.createdAt - this.limits.maxAgeMs;
+    if (overAgeMs >= this.graceMs) return undefined;
+    if (this.reporting && overAgeMs >= 0) {
+      const { providerId, keyRef } = this.provider;
+      this.kek.emit({ type: 'stale-dek-used', cache: 'encrypt', providerId, keyRef, overAgeMs });
+    }
+    return this.take(entry, wanted);
   }
 
   private take(entry: WriteEntry, wanted: number): Lease {
@@ -160,21 +218,27 @@ export class WriteDekCache {
   }
 
   private async generate(): Promise<WriteEntry> {
-    const { dek, wrapped } = await generateDataKey(this.emit, this.provider);
+    const { dek, wrapped } = await generateDataKey(this.kek, this.provider);
     const { providerId, keyRef } = this.provider;
     const kekText = encodeB64url(encodeRecord(providerId, keyRef, wrapped));
     this.listener.onDek(kekText, Buffer.from(dek), { providerId, keyRef, wrapped });
     return { dek, kekText, createdAt: Date.now(), uses: 0, keys: new Map() };
   }
 
-  private retire(): void {
-    if (this.entry !== undefined) zero(this.entry);
+  private retire(reason: EvictionReason): void {
+    const entry = this.entry;
+    if (entry === undefined) return;
+    zero(entry);
     this.entry = undefined;
+    if (this.reporting) emitEvicted(this.kek.emit, 'encrypt', reason, this.provider);
   }
 
   private event(type: 'cache-hit' | 'cache-miss'): void {
-    if (this.limits === false || !this.reporting) return;
-    this.emit({
+    if (this.limits === false) return;
+    if (type === 'cache-hit') this.lookups.hits++;
+    else this.lookups.misses++;
+    if (!this.reporting) return;
+    this.kek.emit({
       type,
       cache: 'encrypt',
       providerId: this.provider.providerId,

@@ -171,7 +171,11 @@ describe('plaintext policy', () => {
       onEvent: (e) => events.push(e),
     });
     expect(await env.decryptMany(['a', null], { context: ctx })).toEqual(['a', null]);
-    expect(events).toEqual([{ type: 'plaintext-read', policy: 'warn', field: ctx.field }]);
+    expect(events).toEqual([
+      { type: 'plaintext-read', policy: 'warn', field: ctx.field },
+      // The call's one `values` event: the legacy value counts, the null does not.
+      { type: 'values', operation: 'decrypt', count: 1, field: ctx.field },
+    ]);
   });
 
   it('reject throws, per envelope or per call, without echoing the value', async () => {

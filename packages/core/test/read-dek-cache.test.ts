@@ -9,7 +9,11 @@ const record = { providerId: 'memory', keyRef: 'k', wrapped: Buffer.from([1]) };
 
 describe('ReadDekCache zeroing', () => {
   it('zeroes a DEK when it is evicted beyond maxEntries', () => {
-    const cache = new ReadDekCache(keyring(), () => undefined, { maxEntries: 2, maxAgeMs: 60_000 });
+    const cache = new ReadDekCache(
+      keyring(),
+      { emit: () => undefined },
+      { maxEntries: 2, maxAgeMs: 60_000 },
+    );
     const first = dek(1);
     cache.store('a', first, record);
     cache.store('b', dek(2), record);
@@ -19,10 +23,14 @@ describe('ReadDekCache zeroing', () => {
   });
 
   it('zeroes every DEK on close, and anything stored after close at once', () => {
-    const cache = new ReadDekCache(keyring(), () => undefined, {
-      maxEntries: 10,
-      maxAgeMs: 60_000,
-    });
+    const cache = new ReadDekCache(
+      keyring(),
+      { emit: () => undefined },
+      {
+        maxEntries: 10,
+        maxAgeMs: 60_000,
+      },
+    );
     const kept = [dek(1), dek(2)];
     cache.store('a', kept[0]!, record);
     cache.store('b', kept[1]!, record);
@@ -34,15 +42,19 @@ describe('ReadDekCache zeroing', () => {
   });
 
   it('zeroes a DEK replaced under the same key, and keeps nothing when caching is off', () => {
-    const cache = new ReadDekCache(keyring(), () => undefined, {
-      maxEntries: 10,
-      maxAgeMs: 60_000,
-    });
+    const cache = new ReadDekCache(
+      keyring(),
+      { emit: () => undefined },
+      {
+        maxEntries: 10,
+        maxAgeMs: 60_000,
+      },
+    );
     const old = dek(4);
     cache.store('a', old, record);
     cache.store('a', dek(5), record);
     expect(old.every((b) => b === 0)).toBe(true);
-    const off = new ReadDekCache(keyring(), () => undefined, false);
+    const off = new ReadDekCache(keyring(), { emit: () => undefined }, false);
     const passed = dek(6);
     off.store('a', passed, record);
     expect(passed.every((b) => b === 0)).toBe(true);

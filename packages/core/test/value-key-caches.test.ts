@@ -86,7 +86,7 @@ describe('writer: one salt per (DEK, context)', () => {
     const onValueKey = vi.fn((_k: string, _s: string, _c: string, vk: Buffer) => vk.fill(0));
     const cache = new WriteDekCache(
       memoryProvider(),
-      noop,
+      { emit: noop },
       { maxUses: 3, maxAgeMs: 60_000, maxContexts: 2 },
       { onDek: (_k, dek) => dek.fill(0), onValueKey },
     );
@@ -121,7 +121,11 @@ describe('reader: the value-key cache', () => {
   const salt = (n: number) => Buffer.alloc(16, n);
   const saltText = (n: number) => salt(n).toString('base64url');
   const reader = (maxEntries: number, maxAgeMs = 60_000) =>
-    new ReadDekCache(createKeyring({ primary: memoryProvider() }), noop, { maxEntries, maxAgeMs });
+    new ReadDekCache(
+      createKeyring({ primary: memoryProvider() }),
+      { emit: noop },
+      { maxEntries, maxAgeMs },
+    );
 
   it('keeps a value key per (kek part, salt, context) and hands the same one back', () => {
     const cache = reader(10);

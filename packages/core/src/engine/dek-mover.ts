@@ -6,7 +6,7 @@
  */
 import { encodeB64url } from '../base64url';
 import { CmekConfigError, CmekError, CmekProviderError, CmekUnknownKekError } from '../errors';
-import { type Emit, rewrap, unwrap, wrap } from '../kek-calls';
+import { type KekChannel, rewrap, unwrap, wrap } from '../kek-calls';
 import type { Keyring } from '../keyring';
 import { type DekRecord, encodeRecord } from '../record';
 import type { MoveCache, MoveOutcome } from './rewrap-cache';
@@ -24,7 +24,7 @@ export class DekMover {
 
   constructor(
     private readonly keyring: Keyring,
-    private readonly emit: Emit,
+    private readonly kek: KekChannel,
     private readonly cache: MoveCache,
   ) {}
 
@@ -66,7 +66,7 @@ export class DekMover {
     const item = { wrapped: record.wrapped, keyRef: record.keyRef };
     if (record.providerId === primary.providerId && primary.rewrap !== undefined) {
       try {
-        const moved = await rewrap(this.emit, primary, item)!;
+        const moved = await rewrap(this.kek, primary, item)!;
         try {
           this.keyring.resolve(primary.providerId, moved.keyRef);
         } catch {
@@ -89,9 +89,9 @@ export class DekMover {
         `the primary KEK provider '${primary.providerId}' has no wrap(), so it cannot take over DEKs of '${record.providerId}'; use a provider version that implements wrap or rewrap`,
       );
     }
-    const dek = await unwrap(this.emit, source, item);
+    const dek = await unwrap(this.kek, source, item);
     try {
-      const wrapped = await wrap(this.emit, primary, dek)!;
+      const wrapped = await wrap(this.kek, primary, dek)!;
       this.unwrapWrap++;
       return encodeB64url(encodeRecord(primary.providerId, wrapped.keyRef, wrapped.wrapped));
     } finally {

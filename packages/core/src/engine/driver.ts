@@ -8,7 +8,7 @@ import type { Cursor, IndexValues, Row, RowStore } from '../row-store';
 import type { Checkpoint } from './checkpoint';
 import { addReports, emptyReports, nonNegativeInteger, positiveInteger } from './counts';
 import { eachLimit } from './limit';
-import { progressReporter, StoreScan } from './scan';
+import { failureOf, progressReporter, StoreScan, tookSince } from './scan';
 import { totalOf } from './total';
 import type { EngineOptions, WriteFieldReport, WriteReport } from './types';
 
@@ -180,81 +180,88 @@ export async function runWrites(
 
   let pending: Conflict[] = [];
   progress('start');
-  for (;;) {
-    const batch = await scan.next();
-    if (batch === undefined) break;
-    const batchCounts = emptyReports(fields, strategy.indexed);
-    const planned = await strategy.plan(batch, fields, batchCounts);
-    if (scan.stopped()) break;
-    const writes = planned.map((w) => ({ ...w, id: batch[w.row]!.id }));
-    const lost = await apply(writes, batchCounts);
-    for (const w of lost) {
-      pending.push({
-        before: w.row === 0 ? scan.cursor : batch[w.row - 1]!.id,
-        id: batch[w.row]!.id,
-        field: w.field,
-      });
-    }
-    addReports(counts, batchCounts);
-    scan.advance(batch);
-    batches++;
-    if (checkpoint !== undefined && !dryRun) {
-      const saved: Checkpoint = {
-        version: 1,
-        operation,
-        store: store.name,
-        cursor: scan.cursor!,
-        ...(strategy.target === undefined ? {} : { target: strategy.target }),
-        rows: scan.rows,
-        batches,
-        fields: counts,
-        updatedAt: new Date().toISOString(),
-      };
-      await checkpoint.save(saved);
-    }
-    progress('batch');
-  }
-  const { aborted } = scan;
-
-  for (let round = 0; round < retries && pending.length > 0 && !aborted; round++) {
-    const still: Conflict[] = [];
-    await eachLimit(pending, concurrency, undefined, async (conflict) => {
-      const near = await store.scan(conflict.before, RETRY_WINDOW);
-      const index = near.findIndex((r) => sameId(r.id, conflict.id));
-      if (index < 0) return; // The row is gone: nothing to do.
-      const row = near[index]!;
-      // Counted apart: the value was already counted once; only the outcome of the write counts.
-      const scratch = emptyReports(fields, strategy.indexed);
-      const writes = await strategy.plan([row], [conflict.field], scratch);
-      for (const [code, n] of Object.entries(scratch[conflict.field]!.failed)) {
-        const failed = counts[conflict.field]!.failed;
-        failed[code] = (failed[code] ?? 0) + n;
+  try {
+    for (;;) {
+      const batchStarted = performance.now();
+      const batch = await scan.next();
+      if (batch === undefined) break;
+      const batchCounts = emptyReports(fields, strategy.indexed);
+      const planned = await strategy.plan(batch, fields, batchCounts);
+      if (scan.stopped()) break;
+      const writes = planned.map((w) => ({ ...w, id: batch[w.row]!.id }));
+      const lost = await apply(writes, batchCounts);
+      for (const w of lost) {
+        pending.push({
+          before: w.row === 0 ? scan.cursor : batch[w.row - 1]!.id,
+          id: batch[w.row]!.id,
+          field: w.field,
+        });
       }
-      const lost = await apply(
-        writes.map((w) => ({ ...w, id: row.id })),
-        counts,
-      );
-      if (lost.length > 0) still.push(conflict);
-    });
-    pending = still;
-    progress('retry');
-  }
-  for (const conflict of pending) counts[conflict.field]!.conflictsRemaining++;
+      addReports(counts, batchCounts);
+      scan.advance(batch);
+      batches++;
+      if (checkpoint !== undefined && !dryRun) {
+        const saved: Checkpoint = {
+          version: 1,
+          operation,
+          store: store.name,
+          cursor: scan.cursor!,
+          ...(strategy.target === undefined ? {} : { target: strategy.target }),
+          rows: scan.rows,
+          batches,
+          fields: counts,
+          updatedAt: new Date().toISOString(),
+        };
+        await checkpoint.save(saved);
+      }
+      progress('batch', tookSince(batchStarted));
+    }
+    const { aborted } = scan;
 
-  if (!aborted && checkpoint !== undefined && !dryRun) {
-    await checkpoint.clear(operation, store.name);
+    for (let round = 0; round < retries && pending.length > 0 && !aborted; round++) {
+      const roundStarted = performance.now();
+      const still: Conflict[] = [];
+      await eachLimit(pending, concurrency, undefined, async (conflict) => {
+        const near = await store.scan(conflict.before, RETRY_WINDOW);
+        const index = near.findIndex((r) => sameId(r.id, conflict.id));
+        if (index < 0) return; // The row is gone: nothing to do.
+        const row = near[index]!;
+        // Counted apart: the value was already counted once; only the outcome of the write counts.
+        const scratch = emptyReports(fields, strategy.indexed);
+        const writes = await strategy.plan([row], [conflict.field], scratch);
+        for (const [code, n] of Object.entries(scratch[conflict.field]!.failed)) {
+          const failed = counts[conflict.field]!.failed;
+          failed[code] = (failed[code] ?? 0) + n;
+        }
+        const lost = await apply(
+          writes.map((w) => ({ ...w, id: row.id })),
+          counts,
+        );
+        if (lost.length > 0) still.push(conflict);
+      });
+      pending = still;
+      progress('retry', tookSince(roundStarted));
+    }
+    for (const conflict of pending) counts[conflict.field]!.conflictsRemaining++;
+
+    if (!aborted && checkpoint !== undefined && !dryRun) {
+      await checkpoint.clear(operation, store.name);
+    }
+    progress('done');
+    return {
+      operation,
+      store: store.name,
+      dryRun,
+      status: aborted ? 'aborted' : 'completed',
+      resumedFrom,
+      cursor: scan.cursor ?? null,
+      rows: scan.rows,
+      batches,
+      durationMs: Math.round(performance.now() - started),
+      fields: counts,
+    };
+  } catch (error) {
+    progress('failed', failureOf(error));
+    throw error;
   }
-  progress('done');
-  return {
-    operation,
-    store: store.name,
-    dryRun,
-    status: aborted ? 'aborted' : 'completed',
-    resumedFrom,
-    cursor: scan.cursor ?? null,
-    rows: scan.rows,
-    batches,
-    durationMs: Math.round(performance.now() - started),
-    fields: counts,
-  };
 }

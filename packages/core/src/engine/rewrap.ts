@@ -1,6 +1,8 @@
 /** `rewrap`: moves every wrapped DEK of a store to the keyring's primary KEK. */
+
+import { emitterOf } from '../emitter';
 import { CmekConfigError, CmekError } from '../errors';
-import type { CmekEvent } from '../events';
+import { kekCallHookOf } from '../kek-call-hook';
 import { isKeyring } from '../keyring';
 import type { Row, RowStore } from '../row-store';
 import { type ParsedToken, parseToken, TOKEN_PREFIX } from '../token';
@@ -44,15 +46,9 @@ interface Candidate {
 export async function rewrap(store: RowStore, options: RewrapOptions): Promise<WriteReport> {
   const keyring = options?.keyring;
   if (!isKeyring(keyring)) throw new CmekConfigError('rewrap needs { keyring } from createKeyring');
-  const listener = options.onEvent;
-  const emit = (event: CmekEvent): void => {
-    try {
-      listener?.(event);
-    } catch {
-      // A failing metrics hook must not stop a rotation half way.
-    }
-  };
-  const mover = new DekMover(keyring, emit, cacheFor(options));
+  // A failing metrics hook must not stop a rotation half way: `emitterOf` ignores its throws.
+  const kek = { emit: emitterOf(options.onEvent), hook: kekCallHookOf(options.kekCallHook) };
+  const mover = new DekMover(keyring, kek, cacheFor(options));
   const concurrency = positiveInteger(options.concurrency, 8, 'concurrency');
   const dryRun = options.dryRun === true;
   const primary = keyring.primary;

@@ -4,6 +4,7 @@
  * a short batch or an empty one, or until the run's signal aborts; and the progress events built
  * from where the scan is.
  */
+import { CmekError } from '../errors';
 import type { Cursor, Row, RowStore } from '../row-store';
 import type { EngineOperation, ProgressEvent, ProgressListener } from './types';
 
@@ -48,6 +49,21 @@ export class StoreScan {
   }
 }
 
+/** What a progress event adds to the run's counts: a batch's duration, a failure's code. */
+export type ProgressExtra = Pick<ProgressEvent, 'batchDurationMs' | 'errorCode'>;
+
+export type Progress = (phase: ProgressEvent['phase'], extra?: ProgressExtra) => void;
+
+/** The `failed` event's code of an error a run stopped with. */
+export function failureOf(error: unknown): ProgressExtra {
+  return { errorCode: CmekError.isInstance(error) ? error.code : '_OTHER' };
+}
+
+/** Milliseconds since `started` (a `performance.now()`), for `batchDurationMs`. */
+export function tookSince(started: number): ProgressExtra {
+  return { batchDurationMs: performance.now() - started };
+}
+
 /**
  * The progress events of a run: `counts()` gives what the run wrote so far. A listener that
  * throws is ignored: progress is a courtesy and must not stop a run half way.
@@ -57,9 +73,9 @@ export function progressReporter(
   base: { operation: EngineOperation; store: string; total: number | undefined },
   scan: StoreScan,
   counts: () => { written: number; conflicts: number } = () => ({ written: 0, conflicts: 0 }),
-): (phase: ProgressEvent['phase']) => void {
+): Progress {
   const { operation, store, total } = base;
-  return (phase) => {
+  return (phase, extra) => {
     if (listener === undefined) return;
     try {
       listener({
@@ -70,6 +86,7 @@ export function progressReporter(
         ...counts(),
         cursor: scan.cursor ?? null,
         ...(total === undefined ? {} : { total }),
+        ...extra,
       });
     } catch {
       // A failing progress listener must not stop the run.

@@ -1,7 +1,9 @@
 /** The options, reports and progress events of the backfill / rewrap / verify engine. */
 import type { BlindIndexer } from '../blind-index-keys';
 import type { Envelope } from '../envelope-types';
+import type { CmekErrorCode } from '../errors';
 import type { CmekEventListener } from '../events';
+import type { KekCallHook } from '../kek-call-hook';
 import type { Keyring } from '../keyring';
 import type { Cursor } from '../row-store';
 import type { CheckpointStore } from './checkpoint';
@@ -15,8 +17,11 @@ export type EngineOperation = 'backfill' | 'rewrap' | 'verify';
 export interface ProgressEvent {
   readonly operation: EngineOperation;
   readonly store: string;
-  /** `batch` after each batch is written (and checkpointed); `retry` after a conflict round. */
-  readonly phase: 'start' | 'batch' | 'retry' | 'done';
+  /**
+   * `batch` after each batch is written (and checkpointed); `retry` after a conflict round;
+   * `failed` when the run throws (after `start`; the error is rethrown, no `done` follows).
+   */
+  readonly phase: 'start' | 'batch' | 'retry' | 'done' | 'failed';
   /** Rows scanned so far (including the rows of a resumed run). */
   readonly rows: number;
   /** Values written so far (0 in a dry run). */
@@ -31,6 +36,13 @@ export interface ProgressEvent {
    * application inserts rows during the run, or when the count is an estimate.
    */
   readonly total?: number;
+  /**
+   * On `batch` and `retry`: how long the batch (or conflict round) this event closes took, in
+   * milliseconds: scan, plan (KEK calls), writes and checkpoint.
+   */
+  readonly batchDurationMs?: number;
+  /** On `failed`: the `CmekError` code the run stopped with, `_OTHER` for any other error. */
+  readonly errorCode?: CmekErrorCode | '_OTHER';
 }
 
 export type ProgressListener = (event: ProgressEvent) => void;
@@ -66,6 +78,8 @@ export interface RewrapOptions extends EngineOptions {
   keyring: Keyring;
   /** Receives the KEK-call events of the run (one rewrap, or one unwrap and one wrap, per DEK). */
   onEvent?: CmekEventListener;
+  /** Called around each KEK call of the run, as `EnvelopeOptions.kekCallHook`. */
+  kekCallHook?: KekCallHook;
   /**
    * Also pass DEKs already under the primary's key reference through its server-side `rewrap`
    * (a Vault key-version move). Default false.

@@ -6,7 +6,7 @@ import { isTokenLike } from '../token-shape';
 import { nonNegativeInteger, positiveInteger } from './counts';
 import { checkStore } from './driver';
 import { type FieldIndexes, indexOf, storeIndexes } from './indexes';
-import { progressReporter, StoreScan } from './scan';
+import { failureOf, progressReporter, StoreScan, tookSince } from './scan';
 import { totalOf } from './total';
 import {
   DEFAULT_MAX_UNDECRYPTABLE_IDS,
@@ -137,62 +137,68 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
     scan,
   );
   progress('start');
-  for (;;) {
-    const batch = await scan.next();
-    if (batch === undefined) break;
-    for (const field of store.fields) {
-      const report = fields[field]!;
-      const tokens: string[] = [];
-      const ids: Cursor[] = [];
-      // The readable value of each row, for its index: null, the plaintext, undefined if unreadable.
-      const plain: (string | null | undefined)[] = [];
-      const tokenRow: number[] = [];
-      for (const row of batch) {
-        const value = row.values[field];
-        if (value === null || value === undefined) {
-          report.nulls++;
-          plain.push(null);
-        } else if (!isTokenLike(value)) {
-          report.plaintext++;
-          plain.push(value);
-        } else {
-          tokens.push(value);
-          ids.push(row.id);
-          tokenRow.push(plain.length);
-          plain.push(undefined);
-        }
-      }
-      const index = indexes.get(field);
-      if (tokens.length > 0) {
-        const decryptOptions = {
-          context: store.contextFor(field),
-          plaintextPolicy: 'allow' as const,
-        };
-        try {
-          const opened = await envelope.decryptMany(tokens, decryptOptions);
-          for (const [i, token] of tokens.entries()) {
-            countOk(field, token);
-            plain[tokenRow[i]!] = opened[i] ?? undefined;
+  try {
+    for (;;) {
+      const batchStarted = performance.now();
+      const batch = await scan.next();
+      if (batch === undefined) break;
+      for (const field of store.fields) {
+        const report = fields[field]!;
+        const tokens: string[] = [];
+        const ids: Cursor[] = [];
+        // The readable value of each row, for its index: null, the plaintext, undefined if unreadable.
+        const plain: (string | null | undefined)[] = [];
+        const tokenRow: number[] = [];
+        for (const row of batch) {
+          const value = row.values[field];
+          if (value === null || value === undefined) {
+            report.nulls++;
+            plain.push(null);
+          } else if (!isTokenLike(value)) {
+            report.plaintext++;
+            plain.push(value);
+          } else {
+            tokens.push(value);
+            ids.push(row.id);
+            tokenRow.push(plain.length);
+            plain.push(undefined);
           }
-        } catch {
-          // At least one fails: decrypt one by one to tell which, and why.
-          for (const [i, token] of tokens.entries()) {
-            try {
-              plain[tokenRow[i]!] = await envelope.decrypt(token, decryptOptions);
+        }
+        const index = indexes.get(field);
+        if (tokens.length > 0) {
+          const decryptOptions = {
+            context: store.contextFor(field),
+            plaintextPolicy: 'allow' as const,
+          };
+          try {
+            const opened = await envelope.decryptMany(tokens, decryptOptions);
+            for (const [i, token] of tokens.entries()) {
               countOk(field, token);
-            } catch (error) {
-              // A KEK service that is down says nothing about the values: end the run (exit 1)
-              // instead of calling it once per value and counting them all undecryptable.
-              if (CmekError.isInstance(error) && error.retryable) throw error;
-              countError(field, ids[i]!, token, error);
+              plain[tokenRow[i]!] = opened[i] ?? undefined;
+            }
+          } catch {
+            // At least one fails: decrypt one by one to tell which, and why.
+            for (const [i, token] of tokens.entries()) {
+              try {
+                plain[tokenRow[i]!] = await envelope.decrypt(token, decryptOptions);
+                countOk(field, token);
+              } catch (error) {
+                // A KEK service that is down says nothing about the values: end the run (exit 1)
+                // instead of calling it once per value and counting them all undecryptable.
+                if (CmekError.isInstance(error) && error.retryable) throw error;
+                countError(field, ids[i]!, token, error);
+              }
             }
           }
         }
+        if (index !== undefined) await checkIndexes(field, index, batch, plain);
       }
-      if (index !== undefined) await checkIndexes(field, index, batch, plain);
+      scan.advance(batch);
+      progress('batch', tookSince(batchStarted));
     }
-    scan.advance(batch);
-    progress('batch');
+  } catch (error) {
+    progress('failed', failureOf(error));
+    throw error;
   }
   progress('done');
   return {

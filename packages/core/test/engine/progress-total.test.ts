@@ -113,6 +113,7 @@ describe('progress events with the store row count', () => {
       written: 19,
       conflicts: 0,
       cursor: 10,
+      batchDurationMs: expect.any(Number),
     });
   });
 
