@@ -1,7 +1,8 @@
 /**
  * The models of the Prisma client the extension is applied to, as the adapter needs them: for
- * each model, its relation fields (to follow nested writes, filters and included records) and its
- * encrypted fields (checked at setup to be `String` fields of the model).
+ * each model, its relation fields (to follow nested writes, filters and included records), its
+ * encrypted fields (checked at setup to be `String` fields of the model) and their blind-index
+ * fields (checked to be other `String` fields of the same model).
  *
  * Prisma 7's `prisma-client` generator exports no DMMF; the client instance carries its runtime
  * data model (`_runtimeDataModel`, the same one Prisma's own query engine reads), which is where
@@ -31,6 +32,8 @@ export interface ModelInfo {
   readonly relations: ReadonlyMap<string, string>;
   /** The encrypted fields (empty for models without any). */
   readonly encrypted: ReadonlyMap<string, FieldConfig>;
+  /** Blind-index field → the encrypted field it indexes (written by the adapter only). */
+  readonly indexColumns: ReadonlyMap<string, FieldConfig>;
   /** Every field name of the model. */
   readonly fields: ReadonlySet<string>;
   /** Field → its Prisma type (`String`, `Int`, `BigInt`, a model name…). */
@@ -40,6 +43,50 @@ export interface ModelInfo {
 export type Schema = ReadonlyMap<string, ModelInfo>;
 
 const NONE: ReadonlyMap<string, FieldConfig> = new Map();
+
+/** Index column → its field, for the fields of one model. */
+function indexColumnsOf(fields: ReadonlyMap<string, FieldConfig>): Map<string, FieldConfig> {
+  const columns = new Map<string, FieldConfig>();
+  for (const field of fields.values()) {
+    for (const { column } of field.indexes) {
+      const other = columns.get(column);
+      if (other !== undefined) {
+        throw new CmekConfigError(
+          `cmekExtension: ${field.model}.${column} is the blind index of both ${other.field} and ${field.field}`,
+        );
+      }
+      columns.set(column, field);
+    }
+  }
+  return columns;
+}
+
+/** Each index column of `fields` is a `String` field of `model`, not an encrypted one. */
+function checkIndexColumns(
+  name: string,
+  model: RuntimeModel,
+  fields: ReadonlyMap<string, FieldConfig>,
+  columns: ReadonlyMap<string, FieldConfig>,
+): void {
+  for (const [column, field] of columns) {
+    const declared = model.fields.find((f) => f.name === column);
+    if (declared === undefined) {
+      throw new CmekConfigError(
+        `cmekExtension: ${name} has no field ${column} (the blind index of ${field.label})`,
+      );
+    }
+    if (declared.kind !== 'scalar' || declared.type !== 'String') {
+      throw new CmekConfigError(
+        `cmekExtension: ${name}.${column}, the blind index of ${field.label}, is a ${declared.kind} field of type ${declared.type}; an index field is a String`,
+      );
+    }
+    if (fields.has(column)) {
+      throw new CmekConfigError(
+        `cmekExtension: ${name}.${column} is encrypted, so it cannot hold the blind index of ${field.label}`,
+      );
+    }
+  }
+}
 
 function runtimeModels(client: unknown): Record<string, RuntimeModel> {
   const model = (client as { _runtimeDataModel?: { models?: unknown } } | null)?._runtimeDataModel
@@ -58,11 +105,13 @@ export function schemaOf(client: unknown, configs: ModelConfigs): Schema {
   const schema = new Map<string, ModelInfo>();
   for (const [name, model] of Object.entries(models)) {
     const fields = Array.isArray(model.fields) ? model.fields : [];
+    const encrypted = configs.get(name) ?? NONE;
     schema.set(name, {
       name,
       table: typeof model.dbName === 'string' && model.dbName.length > 0 ? model.dbName : name,
       relations: new Map(fields.filter((f) => f.kind === 'object').map((f) => [f.name, f.type])),
-      encrypted: configs.get(name) ?? NONE,
+      encrypted,
+      indexColumns: indexColumnsOf(encrypted),
       fields: new Set(fields.map((f) => f.name)),
       types: new Map(fields.map((f) => [f.name, f.type])),
     });
@@ -85,6 +134,7 @@ export function schemaOf(client: unknown, configs: ModelConfigs): Schema {
         );
       }
     }
+    checkIndexColumns(name, model, fields, schema.get(name)!.indexColumns);
   }
   return schema;
 }

@@ -91,10 +91,9 @@ async function run(config: NormalisedOptions, schema: Schema, call: OperationCal
       `${call.model}.${operation} is not covered by @cmek/adapter-prisma (it neither encrypts nor decrypts it); use a covered operation`,
     );
   }
-  const args = isPlainObject(call.args) ? call.args : {};
-  checkOperation(schema, model, operation, args);
+  const args = checkOperation(schema, model, operation, isPlainObject(call.args) ? call.args : {});
   let written: ReadonlyMap<string, string> | undefined;
-  let sent: unknown = call.args;
+  let sent: unknown = args === call.args || isPlainObject(call.args) ? args : call.args;
   if (isWrite(operation)) {
     const sealed = await sealArgs(config.envelope, schema, model, operation, args);
     if (sealed.sealed) {
@@ -113,9 +112,11 @@ async function run(config: NormalisedOptions, schema: Schema, call: OperationCal
 }
 
 /**
- * The cmek Prisma Client extension: `prisma.$extends(cmekExtension({ envelope, models }))`
- * returns a client that encrypts the configured fields on every write path and decrypts them on
- * every read, and refuses (`CmekQueryError`) filters, sorts, groups and aggregates on them.
+ * The cmek Prisma Client extension: `prisma.$extends(cmekExtension({ envelope, models,
+ * indexer? }))` returns a client that encrypts the configured fields on every write path and
+ * decrypts them on every read, writes the blind index of an indexed field beside it, answers
+ * equality filters on an indexed field through its index, and refuses (`CmekQueryError`) other
+ * filters, sorts, groups and aggregates on encrypted fields.
  *
  * The options are validated when this is called; the models and fields are checked against the
  * client's data model when the extension is applied (`CmekConfigError`).

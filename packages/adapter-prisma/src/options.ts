@@ -1,5 +1,11 @@
-/** The options of `cmekExtension` and their validation: the encrypted fields of each model. */
+/**
+ * The options of `cmekExtension` and their validation: the encrypted fields of each model, their
+ * blind indexes, and the indexer that computes them.
+ */
 import {
+  type BlindIndexer,
+  type BlindIndexOptions,
+  blindIndexesOption,
   CmekConfigError,
   defaultContext,
   type EncryptionContext,
@@ -13,8 +19,9 @@ import {
 export interface CmekModelOptions {
   /**
    * The encrypted fields (`String` / `String?` fields of the model, named as in the Prisma schema):
-   * a list of names, or an object of name to its options (`{ context?, maxPlaintextBytes? }`,
-   * core's `FieldOptions`).
+   * a list of names, or an object of name to its options (`{ context?, maxPlaintextBytes?,
+   * blindIndex? }`, core's `FieldOptions`). A `blindIndex` names a `String` field of the same
+   * model (`{ column: 'tokenHashBidx' }`) that holds the field's index.
    */
   readonly fields: readonly string[] | Readonly<Record<string, FieldOptions>>;
 }
@@ -24,6 +31,11 @@ export interface CmekExtensionOptions {
   readonly envelope: Envelope;
   /** Model name (as in the Prisma schema: `User`, not `user`) → its encrypted fields. */
   readonly models: Readonly<Record<string, CmekModelOptions>>;
+  /**
+   * The loaded index keys (`loadBlindIndexes` of `@cmek/core`): required when a field has a
+   * `blindIndex`. It computes each write's index values and each lookup's, with no KEK call.
+   */
+  readonly indexer?: BlindIndexer;
 }
 
 /** One encrypted field, as the adapter uses it. */
@@ -34,6 +46,10 @@ export interface FieldConfig {
   readonly label: string;
   readonly context: EncryptionContext;
   readonly maxPlaintextBytes: number | undefined;
+  /** The field's blind-index columns (fields of the model), the lookup one first; often empty. */
+  readonly indexes: readonly BlindIndexOptions[];
+  /** The extension's indexer, for a field with indexes (a row store has none: the engine has it). */
+  readonly indexer?: BlindIndexer;
 }
 
 /** Model name → field name → its configuration. */
@@ -42,6 +58,7 @@ export type ModelConfigs = ReadonlyMap<string, ReadonlyMap<string, FieldConfig>>
 export interface NormalisedOptions {
   readonly envelope: Envelope;
   readonly models: ModelConfigs;
+  readonly indexer: BlindIndexer | undefined;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -78,7 +95,7 @@ function fieldEntries(model: string, fields: unknown): [string, FieldOptions][] 
     if (options === undefined || options === true) return [name, {}];
     if (!isRecord(options)) {
       throw new CmekConfigError(
-        `models.${model}.fields.${name} must be an object ({ context?, maxPlaintextBytes? })`,
+        `models.${model}.fields.${name} must be an object ({ context?, maxPlaintextBytes?, blindIndex? })`,
       );
     }
     return [name, options as FieldOptions];
@@ -89,11 +106,44 @@ function fieldEntries(model: string, fields: unknown): [string, FieldOptions][] 
 export function normaliseOptions(options: CmekExtensionOptions): NormalisedOptions {
   if (!isRecord(options)) throw new CmekConfigError('cmekExtension needs an options object');
   assertEnvelope(options.envelope, 'cmekExtension');
-  return { envelope: options.envelope, models: normaliseModels(options.models, 'cmekExtension') };
+  const { indexer } = options;
+  if (indexer !== undefined) assertIndexer(indexer);
+  const models = normaliseModels(options.models, 'cmekExtension', indexer);
+  for (const fields of models.values()) {
+    for (const field of fields.values()) {
+      if (field.indexes.length > 0 && indexer === undefined) {
+        throw new CmekConfigError(
+          `models.${field.model}.fields.${field.field}.blindIndex needs the extension's \`indexer\` (loadBlindIndexes from @cmek/core)`,
+        );
+      }
+    }
+  }
+  return { envelope: options.envelope, models, indexer };
 }
 
-/** The `models` option (of `cmekExtension`, or the one model of a row store), validated. */
-export function normaliseModels(input: unknown, where: string): ModelConfigs {
+/** Throws `CmekConfigError` unless `indexer` looks like core's `BlindIndexer`. */
+function assertIndexer(indexer: unknown): asserts indexer is BlindIndexer {
+  const i = indexer as Partial<BlindIndexer> | null;
+  if (
+    typeof i?.compute !== 'function' ||
+    typeof i.computeAsync !== 'function' ||
+    typeof i.candidates !== 'function'
+  ) {
+    throw new CmekConfigError(
+      'cmekExtension: `indexer` must be a BlindIndexer (loadBlindIndexes from @cmek/core)',
+    );
+  }
+}
+
+/**
+ * The `models` option (of `cmekExtension`, or the one model of a row store), validated; `indexer`
+ * is given to the fields that have a blind index.
+ */
+export function normaliseModels(
+  input: unknown,
+  where: string,
+  indexer?: BlindIndexer,
+): ModelConfigs {
   if (!isRecord(input) || Object.keys(input).length === 0) {
     throw new CmekConfigError(`${where} needs \`models\`: { ModelName: { fields: [...] } }`);
   }
@@ -109,6 +159,7 @@ export function normaliseModels(input: unknown, where: string): ModelConfigs {
         throw new CmekConfigError(`models.${model}.fields lists ${field} twice`);
       }
       const where = `models.${model}.fields.${field}`;
+      const indexes = blindIndexesOption(fieldOptions.blindIndex, `${where}.blindIndex`);
       fields.set(field, {
         model,
         field,
@@ -121,6 +172,8 @@ export function normaliseModels(input: unknown, where: string): ModelConfigs {
           fieldOptions.maxPlaintextBytes,
           `${where}.maxPlaintextBytes`,
         ),
+        indexes,
+        ...(indexes.length > 0 && indexer !== undefined ? { indexer } : {}),
       });
     }
     if (fields.size === 0) {

@@ -7,9 +7,16 @@
  *
  * `null` tests work (`{ token: null }`, `{ token: { not: null } }`, `{ equals: null }`): `null` is
  * stored as `null`. So does `_count` of an encrypted field.
+ *
+ * A field with a blind index also answers equality, wherever a `where` is (`AND` / `OR` / `NOT`,
+ * relation filters, nested reads and writes): `{ field: x }`, `{ field: { equals: x } }` and
+ * `{ field: { in: [x, y] } }` are rewritten, on a copy of the arguments, to its index field:
+ * `{ index: value }` for one index value (as a `findUnique` needs, on a `@unique` index field),
+ * `{ index: { in: values } }` for several (an `in`, or two keys during a rotation of the index key).
  */
-import { CmekQueryError } from '@cmek/core';
+import { CmekQueryError, indexLookupValues } from '@cmek/core';
 import { isPlainObject, itemsOf, type ModelInfo, relatedModel, type Schema } from './data-model';
+import type { FieldConfig } from './options';
 
 const LOGICAL = new Set(['AND', 'OR', 'NOT']);
 const RELATION_FILTERS = new Set(['some', 'every', 'none', 'is', 'isNot']);
@@ -31,33 +38,108 @@ function isNullTest(value: unknown): boolean {
   return keys.length > 0 && keys.every((k) => NULL_TESTS.has(k) && value[k] === null);
 }
 
-/** A `where` (also `cursor`, a nested write's `where`, a relation filter) of `model`. */
-export function checkWhere(
+/** The values an equality filter on a field compares with, or `undefined` for another filter. */
+function equalityValues(value: unknown): readonly unknown[] | undefined {
+  if (!isPlainObject(value)) return [value];
+  const keys = Object.keys(value).filter((k) => value[k] !== undefined);
+  if (keys.length !== 1) return undefined;
+  if (keys[0] === 'equals') return [value.equals];
+  if (keys[0] === 'in' && Array.isArray(value.in)) return value.in;
+  return undefined;
+}
+
+/** An equality filter on `field` as a filter on its (first) index field. */
+function lookup(field: FieldConfig, values: readonly unknown[]): unknown {
+  const found = indexLookupValues(
+    field.indexer!,
+    { label: field.label, context: field.context, index: field.indexes[0]! },
+    values,
+  );
+  return found.length === 1 ? found[0] : { in: found };
+}
+
+/** `items` mapped by `f`; `items` itself when `f` changed none. */
+function mapItems(items: readonly unknown[], f: (item: unknown) => unknown): readonly unknown[] {
+  const out = items.map(f);
+  return out.every((item, i) => item === items[i]) ? items : out;
+}
+
+/** One item or a list, mapped by `f`, kept as it is when nothing changed. */
+function mapEach(value: unknown, f: (item: unknown) => unknown): unknown {
+  return Array.isArray(value) ? mapItems(value, f) : f(value);
+}
+
+/** `source` with `key` set to `value`, copied only on the first change (`target.out`). */
+function assign(
+  target: { out?: Record<string, unknown> },
+  source: Record<string, unknown>,
+  key: string,
+  value: unknown,
+): void {
+  if (value === source[key] && target.out === undefined) return;
+  target.out ??= { ...source };
+  target.out[key] = value;
+}
+
+/**
+ * A `where` (also a nested write's `where`, a relation filter) of `model`, refused where it
+ * filters an encrypted field, with its equality filters on indexed fields moved to their index
+ * fields; returns `where` itself when nothing was rewritten (the caller's object is never changed).
+ */
+export function rewriteWhere(
   schema: Schema,
   model: ModelInfo,
   where: unknown,
   what = 'a filter',
-): void {
-  if (!isPlainObject(where)) return;
+): unknown {
+  if (!isPlainObject(where)) return where;
+  const target: { out?: Record<string, unknown> } = {};
+  const nested = (m: ModelInfo) => (item: unknown) => rewriteWhere(schema, m, item, what);
   for (const [key, value] of Object.entries(where)) {
     if (value === undefined) continue;
+    const field = model.encrypted.get(key);
     if (LOGICAL.has(key)) {
-      for (const item of itemsOf(value)) checkWhere(schema, model, item, what);
-    } else if (model.encrypted.has(key)) {
-      if (!isNullTest(value)) refuse(model, key, what);
+      assign(target, where, key, mapEach(value, nested(model)));
+    } else if (field !== undefined) {
+      if (isNullTest(value)) continue;
+      const values = equalityValues(value);
+      if (values === undefined || field.indexes.length === 0) refuse(model, key, what);
+      const column = field.indexes[0]!.column;
+      if (Object.hasOwn(where, column) && where[column] !== undefined) {
+        refuse(model, key, `${what} on both the field and its blind index ${column}`);
+      }
+      assign(target, where, column, lookup(field, values));
+      delete target.out![key];
     } else if (model.relations.has(key)) {
       const related = relatedModel(schema, model, key)!;
       if (!isPlainObject(value)) continue;
       const keys = Object.keys(value);
       if (keys.length > 0 && keys.every((k) => RELATION_FILTERS.has(k))) {
-        for (const k of keys) checkWhere(schema, related, value[k], what);
+        const filters: { out?: Record<string, unknown> } = {};
+        for (const k of keys) assign(filters, value, k, nested(related)(value[k]));
+        assign(target, where, key, filters.out ?? value);
       } else {
-        checkWhere(schema, related, value, what);
+        assign(target, where, key, nested(related)(value));
       }
     } else if (!model.fields.has(key) && isPlainObject(value)) {
       // a compound unique key (`email_token: { email, token }`, or a named one)
       for (const inner of Object.keys(value)) {
         if (model.encrypted.has(inner)) refuse(model, inner, what);
+      }
+    }
+  }
+  return target.out ?? where;
+}
+
+/** A `cursor`: refused on an encrypted field (a blind index does not order rows). */
+function checkCursor(model: ModelInfo, cursor: unknown): void {
+  if (!isPlainObject(cursor)) return;
+  for (const [key, value] of Object.entries(cursor)) {
+    if (value === undefined) continue;
+    if (model.encrypted.has(key) && !isNullTest(value)) refuse(model, key, 'a cursor');
+    if (!model.fields.has(key) && isPlainObject(value)) {
+      for (const inner of Object.keys(value)) {
+        if (model.encrypted.has(inner)) refuse(model, inner, 'a cursor');
       }
     }
   }
@@ -107,31 +189,48 @@ function checkAggregates(model: ModelInfo, args: Record<string, unknown>): void 
   }
 }
 
-/** The arguments of a read of `model` (and of a nested `include` / `select` of a relation). */
-export function checkReadArgs(schema: Schema, model: ModelInfo, args: unknown): void {
-  if (!isPlainObject(args)) return;
-  checkWhere(schema, model, args.where);
-  checkWhere(schema, model, args.cursor, 'a cursor');
+/**
+ * The arguments of a read of `model` (and of a nested `include` / `select` of a relation), checked
+ * and with their lookups rewritten (a copy where anything changed).
+ */
+export function rewriteReadArgs(schema: Schema, model: ModelInfo, args: unknown): unknown {
+  if (!isPlainObject(args)) return args;
+  const target: { out?: Record<string, unknown> } = {};
+  if (args.where !== undefined)
+    assign(target, args, 'where', rewriteWhere(schema, model, args.where));
+  checkCursor(model, args.cursor);
   checkOrderBy(schema, model, args.orderBy);
   checkFieldList(model, args.distinct, 'distinct');
-  checkSelection(schema, model, args.select);
-  checkSelection(schema, model, args.include);
+  for (const key of ['select', 'include'] as const) {
+    if (args[key] !== undefined)
+      assign(target, args, key, rewriteSelection(schema, model, args[key]));
+  }
+  return target.out ?? args;
 }
 
 /** A `select` / `include`: the nested reads of relations, and `_count`'s relation filters. */
-function checkSelection(schema: Schema, model: ModelInfo, selection: unknown): void {
-  if (!isPlainObject(selection)) return;
+function rewriteSelection(schema: Schema, model: ModelInfo, selection: unknown): unknown {
+  if (!isPlainObject(selection)) return selection;
+  const target: { out?: Record<string, unknown> } = {};
   for (const [key, value] of Object.entries(selection)) {
     if (key === '_count' && isPlainObject(value) && isPlainObject(value.select)) {
+      const counts: { out?: Record<string, unknown> } = {};
       for (const [relation, count] of Object.entries(value.select)) {
         const related = relatedModel(schema, model, relation);
-        if (related !== undefined && isPlainObject(count)) checkWhere(schema, related, count.where);
+        if (related !== undefined && isPlainObject(count) && count.where !== undefined) {
+          const where = rewriteWhere(schema, related, count.where);
+          if (where !== count.where) assign(counts, value.select, relation, { ...count, where });
+        }
       }
+      if (counts.out !== undefined)
+        assign(target, selection, key, { ...value, select: counts.out });
     } else if (isPlainObject(value)) {
       const related = relatedModel(schema, model, key);
-      if (related !== undefined) checkReadArgs(schema, related, value);
+      if (related !== undefined)
+        assign(target, selection, key, rewriteReadArgs(schema, related, value));
     }
   }
+  return target.out ?? selection;
 }
 
 /** `groupBy`: `by`, `having` (refused on an encrypted field, whatever it tests) and aggregates. */
@@ -147,15 +246,18 @@ function checkGroupBy(model: ModelInfo, args: Record<string, unknown>): void {
   checkHaving(args.having);
 }
 
-/** Checks the arguments of one model operation (the writes' data is checked by `write.ts`). */
+/**
+ * Checks the arguments of one model operation (the writes' data is checked by `write.ts`) and
+ * returns them with their lookups rewritten (a copy where anything changed).
+ */
 export function checkOperation(
   schema: Schema,
   model: ModelInfo,
   operation: string,
-  args: unknown,
-): void {
-  if (!isPlainObject(args)) return;
-  checkReadArgs(schema, model, args);
+  args: Record<string, unknown>,
+): Record<string, unknown> {
+  const out = rewriteReadArgs(schema, model, args) as Record<string, unknown>;
   checkAggregates(model, args);
   if (operation === 'groupBy') checkGroupBy(model, args);
+  return out;
 }

@@ -1,14 +1,19 @@
 /**
  * `prismaRowStore`: the `RowStore` the backfill / rewrap / verify engine drives, over one model of
- * a plain Prisma client (not the extended one: the store handles stored values).
+ * a plain Prisma client (not the extended one: the store handles stored values). A field with a
+ * `blindIndex` makes it declare `blindIndexes`: `scan` returns the index fields, and a
+ * compare-and-set writes the index values the engine gives with the value, in the same guarded
+ * `updateMany`.
  */
 import {
+  type BlindIndexOptions,
   type CasWrite,
   CmekConfigError,
   CmekInvalidInputError,
   CmekQueryError,
   type Cursor,
   type EncryptionContext,
+  type IndexValues,
   type Row,
   type RowCounter,
   type RowStore,
@@ -27,7 +32,10 @@ export interface PrismaRowStoreOptions {
   readonly client: object;
   /** The model, named as in the Prisma schema (`User`). */
   readonly model: string;
-  /** The encrypted fields, as given to `cmekExtension` for this model (contexts must match). */
+  /**
+   * The encrypted fields, as given to `cmekExtension` for this model (contexts and blind indexes
+   * must match).
+   */
   readonly fields: CmekModelOptions['fields'];
   /** A field of unique, ordered values (`Int`, `BigInt` or `String`). Default `id`. */
   readonly primaryKey?: string;
@@ -113,6 +121,10 @@ export function prismaRowStore(options: PrismaRowStoreOptions): RowStore & RowCo
   const key = (id: Cursor): unknown => (bigintKey ? BigInt(id) : id);
   const fields = [...configs.keys()];
   const contexts = new Map<string, EncryptionContext>([...configs].map(([f, c]) => [f, c.context]));
+  const blindIndexes: Record<string, readonly BlindIndexOptions[]> = Object.fromEntries(
+    [...configs].filter(([, c]) => c.indexes.length > 0).map(([f, c]) => [f, c.indexes]),
+  );
+  const indexColumns = [...model.indexColumns.keys()];
 
   const fieldOf = (field: string): string => {
     if (!contexts.has(field)) {
@@ -121,10 +133,26 @@ export function prismaRowStore(options: PrismaRowStoreOptions): RowStore & RowCo
     return field;
   };
 
+  /** The index values of a write, checked to be the field's own index fields. */
+  const indexData = (field: string, indexes: IndexValues | undefined): IndexValues => {
+    if (indexes === undefined) return {};
+    for (const [column, value] of Object.entries(indexes)) {
+      if (model.indexColumns.get(column)?.field !== field) {
+        throw new CmekInvalidInputError(
+          `'${column}' is not a blind index of ${modelName}.${field}`,
+        );
+      }
+      if (value !== null && typeof value !== 'string') {
+        throw new CmekInvalidInputError(`the blind index ${column} takes a string or null`);
+      }
+    }
+    return indexes;
+  };
+
   const casQuery = (w: CasWrite) =>
     delegate.updateMany({
       where: { [primaryKey]: key(w.id), [fieldOf(w.field)]: w.expected },
-      data: { [w.field]: w.next },
+      data: { ...indexData(w.field, w.indexes), [w.field]: w.next },
     });
 
   const casError = (error: unknown, what: string, field: string, values: string[]) =>
@@ -137,6 +165,7 @@ export function prismaRowStore(options: PrismaRowStoreOptions): RowStore & RowCo
   return {
     name: options.name ?? modelName,
     fields: Object.freeze([...fields]),
+    ...(indexColumns.length === 0 ? {} : { blindIndexes: Object.freeze(blindIndexes) }),
     contextFor(field) {
       return { ...contexts.get(fieldOf(field))! };
     },
@@ -145,7 +174,7 @@ export function prismaRowStore(options: PrismaRowStoreOptions): RowStore & RowCo
         throw new CmekInvalidInputError('scan needs a positive integer limit');
       }
       const rows = await delegate.findMany({
-        select: Object.fromEntries([primaryKey, ...fields].map((f) => [f, true])),
+        select: Object.fromEntries([primaryKey, ...fields, ...indexColumns].map((f) => [f, true])),
         ...(after === undefined ? {} : { where: { [primaryKey]: { gt: key(after) } } }),
         orderBy: { [primaryKey]: 'asc' },
         take: limit,
@@ -154,6 +183,9 @@ export function prismaRowStore(options: PrismaRowStoreOptions): RowStore & RowCo
         (row): Row => ({
           id: asCursor(row[primaryKey]),
           values: Object.fromEntries(fields.map((f) => [f, asText(row[f])])),
+          ...(indexColumns.length === 0
+            ? {}
+            : { indexes: Object.fromEntries(indexColumns.map((c) => [c, asText(row[c])])) }),
         }),
       );
     },
@@ -164,8 +196,8 @@ export function prismaRowStore(options: PrismaRowStoreOptions): RowStore & RowCo
       }
       return n;
     },
-    async compareAndSet(id, field, expected, next) {
-      const write = { id, field, expected, next };
+    async compareAndSet(id, field, expected, next, indexes) {
+      const write = { id, field, expected, next, ...(indexes === undefined ? {} : { indexes }) };
       try {
         return (await casQuery(write)).count === 1;
       } catch (error) {
@@ -173,7 +205,7 @@ export function prismaRowStore(options: PrismaRowStoreOptions): RowStore & RowCo
       }
     },
     async compareAndSetMany(writes: readonly CasWrite[]) {
-      for (const w of writes) fieldOf(w.field);
+      for (const w of writes) indexData(fieldOf(w.field), w.indexes);
       if (writes.length === 0) return [];
       try {
         const results = await (client as Client).$transaction(writes.map(casQuery));

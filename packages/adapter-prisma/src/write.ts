@@ -6,27 +6,38 @@
  * `where` of nested writes is checked by the query rules on the way.
  *
  * The caller's arguments are never changed: the objects on the way to an encrypted value are
- * copied. All the values of a query are sealed in one `sealCells` call, one cell per field.
+ * copied. All the values of a query are sealed in one `sealCells` call, one cell per field, and
+ * the blind indexes of the fields that have one computed in one `blindIndexCells` call, from the
+ * plaintexts, and written beside the tokens in the same `data` (a `null` value gives a `null`
+ * index). A `data` that sets an index field itself is refused.
  */
-import { type Encryptable, type Envelope, type FieldCells, sealCells } from '@cmek/core';
-import { isPlainObject, itemsOf, type ModelInfo, relatedModel, type Schema } from './data-model';
+import {
+  blindIndexCells,
+  CmekInvalidInputError,
+  type Encryptable,
+  type Envelope,
+  type FieldCells,
+  sealCells,
+} from '@cmek/core';
+import { isPlainObject, type ModelInfo, relatedModel, type Schema } from './data-model';
 import type { FieldConfig } from './options';
-import { checkWhere } from './query-rules';
+import { rewriteWhere } from './query-rules';
 
-/** Where a value to encrypt sits (in a copy of the arguments). */
+/** Where a value to encrypt sits (in a copy of the arguments), and the data its indexes go to. */
 interface Slot {
   readonly holder: Record<string, unknown>;
   readonly key: string;
+  readonly data: Record<string, unknown>;
 }
 
 /** The values to encrypt, by field. */
 class Pending {
   readonly byField = new Map<FieldConfig, Slot[]>();
 
-  add(field: FieldConfig, holder: Record<string, unknown>, key: string): void {
+  add(field: FieldConfig, holder: Record<string, unknown>, key: string, data = holder): void {
     const slots = this.byField.get(field) ?? [];
     if (slots.length === 0) this.byField.set(field, slots);
-    slots.push({ holder, key });
+    slots.push({ holder, key, data });
   }
 }
 
@@ -54,12 +65,18 @@ function sealData(
   const out = copy(data);
   for (const [key, value] of Object.entries(out)) {
     if (value === undefined) continue;
+    const indexed = model.indexColumns.get(key);
+    if (indexed !== undefined) {
+      throw new CmekInvalidInputError(
+        `${model.name}.${key} is the blind index of ${indexed.label}: it is written by @cmek/adapter-prisma with the field, not by the application`,
+      );
+    }
     const field = model.encrypted.get(key);
     if (field !== undefined) {
       if (update && isPlainObject(value) && Object.keys(value).length === 1 && 'set' in value) {
         const set = copy(value);
         out[key] = set;
-        if (set.set !== undefined) pending.add(field, set, 'set');
+        if (set.set !== undefined) pending.add(field, set, 'set', out);
       } else {
         pending.add(field, out, key);
       }
@@ -94,7 +111,10 @@ function sealNested(
   const out = copy(nested);
   const create = (d: unknown) => sealData(schema, model, d, pending, false);
   const update = (d: unknown) => sealData(schema, model, d, pending, true);
-  const where = (w: unknown) => checkWhere(schema, model, w, 'a nested write filter');
+  const where = (w: unknown) => rewriteWhere(schema, model, w, 'a nested write filter');
+  /** `item` with its `where` rewritten (left out when it has none). */
+  const filtered = (item: Record<string, unknown>) =>
+    item.where === undefined ? { ...item } : { ...item, where: where(item.where) };
   for (const [op, value] of Object.entries(out)) {
     if (value === undefined) continue;
     switch (op) {
@@ -107,15 +127,13 @@ function sealNested(
       case 'connectOrCreate':
         out[op] = eachCopied(value, (item) => {
           if (!isPlainObject(item)) return item;
-          where(item.where);
-          return { ...item, create: create(item.create) };
+          return { ...filtered(item), create: create(item.create) };
         });
         break;
       case 'upsert':
         out[op] = eachCopied(value, (item) => {
           if (!isPlainObject(item)) return item;
-          where(item.where);
-          return { ...item, create: create(item.create), update: update(item.update) };
+          return { ...filtered(item), create: create(item.create), update: update(item.update) };
         });
         break;
       case 'update':
@@ -123,15 +141,14 @@ function sealNested(
         out[op] = eachCopied(value, (item) => {
           if (!isPlainObject(item)) return item;
           if (op === 'updateMany' || isWithWhere(model, item)) {
-            where(item.where);
-            return { ...item, data: update(item.data) };
+            return { ...filtered(item), data: update(item.data) };
           }
           return update(item);
         });
         break;
       default:
         // connect, disconnect, set, delete, deleteMany: filters only
-        for (const item of itemsOf(value)) where(item);
+        out[op] = eachCopied(value, where);
     }
   }
   return out;
@@ -190,6 +207,7 @@ export async function sealArgs(
     values: slots.map((s) => s.holder[s.key]),
   }));
   const sealed = await sealCells(envelope, cells);
+  await writeIndexes(fields, sealed);
   for (const [i, [, slots]] of fields.entries()) {
     const { stored, plaintexts } = sealed[i]!;
     for (const [j, slot] of slots.entries()) {
@@ -200,4 +218,29 @@ export async function sealArgs(
     }
   }
   return { args: out, written, sealed: true };
+}
+
+/** Sets, beside each sealed value of an indexed field, its index fields (from the plaintexts). */
+async function writeIndexes(
+  fields: readonly [FieldConfig, Slot[]][],
+  sealed: readonly { readonly plaintexts: readonly (Encryptable | null)[] }[],
+): Promise<void> {
+  const indexed = fields.flatMap(([field, slots], i) =>
+    field.indexes.length > 0 && field.indexer !== undefined ? [{ field, slots, i }] : [],
+  );
+  if (indexed.length === 0) return;
+  const columns = await blindIndexCells(
+    indexed[0]!.field.indexer!,
+    indexed.map(({ field, i }) => ({
+      label: field.label,
+      context: field.context,
+      indexes: field.indexes,
+      plaintexts: sealed[i]!.plaintexts,
+    })),
+  );
+  for (const [n, { slots }] of indexed.entries()) {
+    for (const { column, values } of columns[n]!) {
+      for (const [j, slot] of slots.entries()) slot.data[column] = values[j] ?? null;
+    }
+  }
 }

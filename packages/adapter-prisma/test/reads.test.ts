@@ -125,7 +125,7 @@ describe.skipIf(!pgUrl)('read paths', () => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const db: CmekClient = extend(t.plain, counting);
+    const db: CmekClient = extend(t.plain, counting, t.indexer);
     const users = await db.user.findMany({ include: { posts: true } });
     expect(users.length).toBeGreaterThanOrEqual(5);
     expect(users.find((u) => u.email === 'many3@example.test')?.posts[0]?.secret).toBe('s-3');
@@ -144,7 +144,7 @@ describe.skipIf(!pgUrl)('read paths', () => {
         };
       },
     });
-    const db = extend(t.plain, counting);
+    const db = extend(t.plain, counting, t.indexer);
     const u = await db.user.create({ data: { email: 'fresh@example.test', slackToken: 'fresh' } });
     expect(u.slackToken).toBe('fresh');
     expect(calls).toEqual([]);

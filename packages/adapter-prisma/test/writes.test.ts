@@ -360,9 +360,12 @@ describe.skipIf(!pgUrl)('write paths', () => {
   it('a Prisma error of an encrypted write holds no token, and keeps its code', async () => {
     const e = email();
     // an unknown field: Prisma's validation error renders the call's arguments
-    const invalid = await t.db.user
+    const invalid = (await t.db.user
       .create({ data: { email: e, slackToken: 'secret-in-args', bogus: 1 } as never })
-      .catch((err: unknown) => err as Error);
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      )) as Error;
     expect(invalid).toBeInstanceOf(Error);
     expect(invalid.message).toContain('bogus');
     expect(invalid.message).toContain('[cmek token]');
@@ -372,9 +375,10 @@ describe.skipIf(!pgUrl)('write paths', () => {
     }
     // a unique violation: the error keeps Prisma's code
     await t.db.user.create({ data: { email: e, slackToken: 'first' } });
-    const duplicate = await t.db.user
-      .create({ data: { email: e, slackToken: 'second' } })
-      .catch((err: unknown) => err as Error & { code?: string });
+    const duplicate = (await t.db.user.create({ data: { email: e, slackToken: 'second' } }).then(
+      () => undefined,
+      (err: unknown) => err,
+    )) as Error & { code?: string };
     expect(duplicate.code).toBe('P2002');
     expect(`${duplicate.message}${duplicate.stack}`).not.toContain('cmek:v1:');
   });

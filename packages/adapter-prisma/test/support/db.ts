@@ -4,8 +4,14 @@
  * (the Prisma CLI's migrate needs the schema engine, which these tests do not fetch), a plain
  * `pg` client to read and write around the ORM, and a plain PrismaClient on the schema.
  */
-import { createEnvelope, type Envelope } from '@cmek/core';
-import { serviceUrl } from '@cmek/test-suite';
+import {
+  type BlindIndexer,
+  createBlindIndexKey,
+  createEnvelope,
+  type Envelope,
+  loadBlindIndexes,
+} from '@cmek/core';
+import { type MemoryKekProvider, serviceUrl } from '@cmek/test-suite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg, { type Client as PgClient } from 'pg';
 import { cmekExtension } from '../../src/index';
@@ -39,14 +45,33 @@ create table prisma_profiles (
 create table prisma_conformance (
   id serial primary key,
   secret text,
-  note text
+  note text,
+  "tokenHash" text,
+  "tokenHashBidx" varchar(80) unique
+);
+create table prisma_api_tokens (
+  id serial primary key,
+  name text not null,
+  "tokenHash" text,
+  "tokenHashBidx" varchar(80) unique,
+  email text,
+  "emailBidx" varchar(80),
+  "ownerId" int references prisma_users(id)
 );`;
 
 export const MODELS = {
   User: { fields: ['slackToken', 'note'] },
   Post: { fields: ['secret'] },
   Profile: { fields: { pin: { context: { field: 'profiles.pin' } } } },
-  Conformance: { fields: ['secret', 'note'] },
+  Conformance: {
+    fields: { secret: {}, note: {}, tokenHash: { blindIndex: { column: 'tokenHashBidx' } } },
+  },
+  ApiToken: {
+    fields: {
+      tokenHash: { blindIndex: { column: 'tokenHashBidx' } },
+      email: { blindIndex: { column: 'emailBidx', normalize: ['trim', 'lowercase'] } },
+    },
+  },
 } as const;
 
 export function makeClient(schema: string): PrismaClient {
@@ -55,8 +80,8 @@ export function makeClient(schema: string): PrismaClient {
   });
 }
 
-export function extend(client: PrismaClient, envelope: Envelope) {
-  return client.$extends(cmekExtension({ envelope, models: MODELS }));
+export function extend(client: PrismaClient, envelope: Envelope, indexer: BlindIndexer) {
+  return client.$extends(cmekExtension({ envelope, models: MODELS, indexer }));
 }
 
 export type CmekClient = ReturnType<typeof extend>;
@@ -68,6 +93,11 @@ export interface TestDatabase {
   /** The PrismaClient without the extension. */
   readonly plain: PrismaClient;
   readonly envelope: Envelope;
+  /** The KEK of the envelope and of the index key. */
+  readonly kek: MemoryKekProvider;
+  /** The index key (`cmek:bik1:…`, wrapped by `kek`) and the indexer the extension has loaded. */
+  readonly indexKey: string;
+  readonly indexer: BlindIndexer;
   /** The extended client. */
   readonly db: CmekClient;
   /** The stored row of a table, read with SQL. */
@@ -83,13 +113,19 @@ export async function openDatabase(tag: string): Promise<TestDatabase> {
   await raw.query(`set search_path to ${schema}`);
   await raw.query(TABLES);
   const plain = makeClient(schema);
-  const envelope = createEnvelope({ kek: countingProvider() });
-  const db = extend(plain, envelope);
+  const kek = countingProvider();
+  const envelope = createEnvelope({ kek });
+  const indexKey = await createBlindIndexKey(kek);
+  const indexer = await loadBlindIndexes({ keys: [indexKey], kek });
+  const db = extend(plain, envelope, indexer);
   return {
     schema,
     raw,
     plain,
     envelope,
+    kek,
+    indexKey,
+    indexer,
     db,
     async row(table, id) {
       const { rows } = await raw.query(`select * from ${table} where id = $1`, [id]);
@@ -97,6 +133,7 @@ export async function openDatabase(tag: string): Promise<TestDatabase> {
       return rows[0] as Record<string, unknown>;
     },
     async close() {
+      indexer.close();
       await plain.$disconnect();
       await raw.query(`drop schema ${schema} cascade`);
       await raw.end();
