@@ -28,6 +28,7 @@ export {
   type LoadBlindIndexesOptions,
   loadBlindIndexes,
 } from './blind-index-keys';
+export type { CacheStats, EnvelopeStats } from './cache-events';
 export { type FieldCells, openCells, sealCells } from './cells';
 export { createEnvelope, DEFAULT_DECRYPT_CACHE, DEFAULT_DEK_CACHE } from './envelope';
 export type {
@@ -61,12 +62,17 @@ export {
 } from './errors';
 export type {
   CacheEvent,
+  CacheEvictEvent,
+  CacheName,
   CmekEvent,
   CmekEventListener,
   DecryptFailedEvent,
+  EvictionReason,
   KekCallEvent,
   KekOperation,
   PlaintextReadEvent,
+  StaleDekUsedEvent,
+  ValuesEvent,
 } from './events';
 export {
   defaultContext,
@@ -83,6 +89,8 @@ export {
   type FieldValuesOptions,
   type SealedFieldValues,
 } from './field-values';
+export type { HealthOptions, HealthReport, HealthStatus } from './health';
+export type { KekCallHook, KekCallInfo } from './kek-call-hook';
 export { createKeyring, type Keyring, type KeyringOptions } from './keyring';
 export type { GeneratedDataKey, KekProvider, WrappedDataKey } from './provider';
 export type { CasWrite, Cursor, IndexValues, Row, RowCounter, RowStore } from './row-store';
