@@ -1,5 +1,9 @@
 /** The options of `withCmek` and their validation. */
 import {
+  BLIND_INDEX_MAX_LENGTH,
+  type BlindIndexer,
+  type BlindIndexOptions,
+  blindIndexesOption,
   CmekConfigError,
   defaultContext,
   type EncryptionContext,
@@ -9,6 +13,7 @@ import {
   validateContext,
 } from '@cmek/core';
 import { type Column, getTableName, isTable, type Table } from 'drizzle-orm';
+import { declaredLength } from './column-check';
 import { columnIdentity, tableColumns, tableIdentity } from './columns';
 
 export interface CmekTableOptions<T extends Table = Table> {
@@ -19,7 +24,9 @@ export interface CmekTableOptions<T extends Table = Table> {
    * list, or the columns mapped to core's `FieldOptions`: `context` (default
    * `{ field: '<table>.<column>' }` with the database names; pin the old one before renaming a
    * table or a column, or old values stop decrypting) and `maxPlaintextBytes` (the longest
-   * plaintext, for `checkColumns`).
+   * plaintext, for `checkColumns`) and `blindIndex` (`{ column, normalize?, mode?, key? }`: the
+   * column of the table that holds the value's blind index, so that `eq` / `inArray` on the
+   * encrypted column can be answered; needs `indexer`).
    */
   readonly columns: readonly string[] | Readonly<Record<string, FieldOptions>>;
 }
@@ -29,6 +36,20 @@ export interface WithCmekOptions {
   readonly envelope: Envelope;
   /** The tables with encrypted columns. */
   readonly tables: readonly CmekTableOptions[];
+  /**
+   * The blind indexer (`loadBlindIndexes` of `@cmek/core`) that computes the index of each column
+   * configured with a `blindIndex`; required when one is.
+   */
+  readonly indexer?: BlindIndexer;
+}
+
+/** One blind-index column of an encrypted column. */
+export interface IndexColumn {
+  /** The validated option (`column` as given: the key or the database name). */
+  readonly spec: BlindIndexOptions;
+  /** The index column's key in the table definition. */
+  readonly key: string;
+  readonly column: Column;
 }
 
 /** One encrypted column, normalised. */
@@ -40,6 +61,13 @@ export interface FieldConfig {
   /** The column's key in the table definition. */
   readonly key: string;
   readonly maxPlaintextBytes: number | undefined;
+  /** The blind-index columns (empty when the column has none); the first is the lookup column. */
+  readonly indexes: readonly IndexColumn[];
+  /**
+   * The label the index values are derived under when the context has no `field`:
+   * `<table>.<key>`, as the row store's engine names it.
+   */
+  readonly indexLabel: string;
 }
 
 export interface CmekConfig {
@@ -48,6 +76,9 @@ export interface CmekConfig {
   readonly fields: ReadonlyMap<string, FieldConfig>;
   /** `tableIdentity` of each table with encrypted columns. */
   readonly tables: ReadonlySet<string>;
+  /** `columnIdentity` of each blind-index column → the encrypted column it indexes. */
+  readonly indexColumns: ReadonlyMap<string, FieldConfig>;
+  readonly indexer: BlindIndexer | undefined;
 }
 
 /** The encrypted column a Drizzle column is, if any. */
@@ -85,7 +116,7 @@ function columnEntries(name: string, columns: unknown): [string, FieldOptions][]
 }
 
 /** The column of `table` named `name`: its key in the definition, else its database name. */
-function findColumn(table: Table, name: string): [string, Column] | undefined {
+export function findColumn(table: Table, name: string): [string, Column] | undefined {
   const columns = tableColumns(table);
   if (Object.hasOwn(columns, name)) return [name, columns[name]!];
   return Object.entries(columns).find(([, c]) => c.name === name);
@@ -99,8 +130,16 @@ export function normaliseOptions(options: unknown): CmekConfig {
       'withCmek needs `tables`: a non-empty array of { table, columns } (the Drizzle table and its encrypted columns)',
     );
   }
+  const indexer = o.indexer;
+  if (
+    indexer !== undefined &&
+    (typeof indexer !== 'object' || indexer === null || typeof indexer.compute !== 'function')
+  ) {
+    throw new CmekConfigError('withCmek: `indexer` must be the result of loadBlindIndexes()');
+  }
   const fields = new Map<string, FieldConfig>();
   const tables = new Set<string>();
+  const indexColumns = new Map<string, FieldConfig>();
   for (const [i, entry] of (o.tables as unknown[]).entries()) {
     const table = (entry as Partial<CmekTableOptions> | null)?.table;
     if (!isTable(table)) {
@@ -132,10 +171,12 @@ export function normaliseOptions(options: unknown): CmekConfig {
         throw new CmekConfigError(`tables[${name}].columns names ${label} twice`);
       }
       const where = `tables[${name}].columns.${given}`;
-      fields.set(columnIdentity(column), {
+      const field: FieldConfig = {
         label,
         key,
         column,
+        indexLabel: `${name}.${key}`,
+        indexes: indexColumnsOf(table, blindIndexesOption(fieldOptions.blindIndex, `${where}.blindIndex`), where),
         context:
           fieldOptions.context === undefined
             ? defaultContext(name, column.name)
@@ -144,10 +185,66 @@ export function normaliseOptions(options: unknown): CmekConfig {
           fieldOptions.maxPlaintextBytes,
           `${where}.maxPlaintextBytes`,
         ),
-      });
+      };
+      if (field.indexes.length > 0 && indexer === undefined) {
+        throw new CmekConfigError(
+          `${where}.blindIndex needs withCmek's \`indexer\` (loadBlindIndexes of @cmek/core)`,
+        );
+      }
+      fields.set(columnIdentity(column), field);
+      for (const index of field.indexes) {
+        const identity = columnIdentity(index.column);
+        if (indexColumns.has(identity)) {
+          throw new CmekConfigError(
+            `${where}.blindIndex: ${name}.${index.column.name} is already the index column of ${indexColumns.get(identity)!.label}`,
+          );
+        }
+        indexColumns.set(identity, field);
+      }
     }
   }
-  return { envelope: o.envelope, fields, tables };
+  for (const [identity, field] of indexColumns) {
+    if (fields.has(identity)) {
+      throw new CmekConfigError(
+        `${field.label}: its blind-index column is itself an encrypted column; an index column holds the index in the clear`,
+      );
+    }
+  }
+  return { envelope: o.envelope, fields, tables, indexColumns, indexer };
+}
+
+/**
+ * The index columns of a field, found in its table: each must exist, hold text and be able to
+ * hold `BLIND_INDEX_MAX_LENGTH` characters when its length is declared.
+ */
+export function indexColumnsOf(
+  table: Table,
+  specs: readonly BlindIndexOptions[],
+  where: string,
+): IndexColumn[] {
+  const name = getTableName(table);
+  return specs.map((spec) => {
+    const found = findColumn(table, spec.column);
+    if (found === undefined) {
+      throw new CmekConfigError(
+        `${where}.blindIndex names the column '${spec.column}', which ${name} has not: add it to the table (varchar(${BLIND_INDEX_MAX_LENGTH}) or longer, with a unique index if the values are unique)`,
+      );
+    }
+    const [key, column] = found;
+    const label = `${name}.${column.name}`;
+    if (column.primary || column.dataType !== 'string') {
+      throw new CmekConfigError(
+        `${where}.blindIndex: ${label} must be a text column (varchar(${BLIND_INDEX_MAX_LENGTH}) or longer), not ${column.primary ? 'the primary key' : `a ${column.columnType} column`}`,
+      );
+    }
+    const declared = declaredLength(column as never);
+    if (declared !== undefined && declared < BLIND_INDEX_MAX_LENGTH) {
+      throw new CmekConfigError(
+        `${where}.blindIndex: ${label} holds ${declared} characters; a blind index needs ${BLIND_INDEX_MAX_LENGTH}`,
+      );
+    }
+    return { spec, key, column };
+  });
 }
 
 export function assertEnvelope(envelope: unknown): asserts envelope is Envelope {

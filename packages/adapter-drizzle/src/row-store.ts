@@ -1,5 +1,7 @@
 /** `drizzleRowStore`: the RowStore the backfill / rewrap / verify engine drives, over a plain Drizzle. */
 import {
+  type BlindIndexOptions,
+  blindIndexesOption,
   type CasWrite,
   CmekConfigError,
   CmekInvalidInputError,
@@ -7,6 +9,7 @@ import {
   type Cursor,
   defaultContext,
   type EncryptionContext,
+  type IndexValues,
   type Row,
   type RowCounter,
   type RowStore,
@@ -42,6 +45,14 @@ export interface DrizzleRowStoreOptions {
   readonly context?: Readonly<Record<string, EncryptionContext>>;
   /** The store's name in reports. Default: the table name. */
   readonly name?: string;
+  /**
+   * The blind-index columns of the indexed columns (by the names in `columns`), as given to
+   * `withCmek` (`{ column, normalize?, mode?, key? }`, or a list of them): scanned with the rows
+   * and written with the value by backfill (with core's engine `indexer`), checked by verify.
+   */
+  readonly blindIndexes?: Readonly<
+    Record<string, BlindIndexOptions | readonly BlindIndexOptions[]>
+  >;
 }
 
 /** The part of a Drizzle database the store uses, the same in every dialect. */
@@ -114,6 +125,12 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
     'id';
   const [, pk] = column(table, primary, 'primaryKey');
   const fields = new Map(names.map((name) => [name, column(table, name, 'column')[1]]));
+  const fieldOf = (field: string): Column => {
+    const c = fields.get(field);
+    if (!c)
+      throw new CmekInvalidInputError(`'${field}' is not an encrypted column of ${tableName}`);
+    return c;
+  };
   const contexts = new Map<string, EncryptionContext>(
     names.map((name) => {
       const given = options.context?.[name];
@@ -128,12 +145,43 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
   // MySQL / MariaDB compare strings case- and trailing-space-insensitively under the usual
   // collations; a compare-and-set must compare bytes.
   const binary = dialect === 'mysql';
+  const blindIndexes: Record<string, readonly BlindIndexOptions[]> = {};
+  /** Index column (as named in the options) → its key in the table definition, per field. */
+  const indexKeys = new Map<string, Map<string, string>>();
+  const indexColumns: [string, Column][] = [];
+  for (const [field, option] of Object.entries(options.blindIndexes ?? {})) {
+    fieldOf(field);
+    const specs = blindIndexesOption(option, `drizzleRowStore: blindIndexes.${field}`);
+    if (specs.length === 0) continue;
+    blindIndexes[field] = specs;
+    const keys = new Map<string, string>();
+    for (const spec of specs) {
+      const [key, c] = column(table, spec.column, 'blind-index column');
+      if (indexColumns.some(([name]) => name === spec.column)) {
+        throw new CmekConfigError(`drizzleRowStore: the index column ${spec.column} is given twice`);
+      }
+      keys.set(spec.column, key);
+      indexColumns.push([spec.column, c]);
+    }
+    indexKeys.set(field, keys);
+  }
 
-  const fieldOf = (field: string): Column => {
-    const c = fields.get(field);
-    if (!c)
-      throw new CmekInvalidInputError(`'${field}' is not an encrypted column of ${tableName}`);
-    return c;
+
+  /** The `set` of a write's index values, by key in the table definition. */
+  const indexSet = (field: string, indexes: IndexValues | undefined): Record<string, unknown> => {
+    if (indexes === undefined) return {};
+    const keys = indexKeys.get(field);
+    return Object.fromEntries(
+      Object.entries(indexes).map(([name, value]) => {
+        const key = keys?.get(name);
+        if (key === undefined) {
+          throw new CmekInvalidInputError(
+            `'${name}' is not a blind-index column of ${tableName}.${field}`,
+          );
+        }
+        return [key, value];
+      }),
+    );
   };
 
   const casQuery = (on: StoreDb, w: CasWrite): Builder => {
@@ -142,14 +190,14 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
     const key = Object.entries(tableColumns(table)).find(([, col]) => col === c)![0];
     return on
       .update(table)
-      .set({ [key]: w.next })
+      .set({ [key]: w.next, ...indexSet(w.field, w.indexes) })
       .where(and(eq(pk, w.id), same));
   };
 
   const casError = (error: unknown, writes: readonly CasWrite[], what: string) => {
     redactError(
       error,
-      writes.flatMap((w) => [w.expected, w.next]),
+      writes.flatMap((w) => [w.expected, w.next, ...Object.values(w.indexes ?? {})]),
     );
     const field = writes.length === 1 ? writes[0]!.field : '(batch)';
     return storeWriteError(
@@ -162,6 +210,7 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
   return {
     name: options.name ?? tableName,
     fields: Object.freeze([...names]),
+    ...(indexColumns.length === 0 ? {} : { blindIndexes: Object.freeze(blindIndexes) }),
     contextFor(field) {
       fieldOf(field);
       return { ...contexts.get(field)! };
@@ -172,6 +221,7 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
       }
       const selection: Record<string, Column> = { __id: pk };
       for (const [i, name] of names.entries()) selection[`c${i}`] = fields.get(name)!;
+      for (const [i, [, c]] of indexColumns.entries()) selection[`i${i}`] = c;
       const rows = (await db
         .select(selection)
         .from(table)
@@ -182,6 +232,13 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
         (row): Row => ({
           id: asCursor(row.__id),
           values: Object.fromEntries(names.map((name, i) => [name, asText(row[`c${i}`])])),
+          ...(indexColumns.length === 0
+            ? {}
+            : {
+                indexes: Object.fromEntries(
+                  indexColumns.map(([name], i) => [name, asText(row[`i${i}`])]),
+                ),
+              }),
         }),
       );
     },
@@ -193,8 +250,8 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
       }
       return n;
     },
-    async compareAndSet(id, field, expected, next) {
-      const write = { id, field, expected, next };
+    async compareAndSet(id, field, expected, next, indexes) {
+      const write = { id, field, expected, next, ...(indexes === undefined ? {} : { indexes }) };
       const query = casQuery(db, write);
       try {
         return affected(await query) === 1;
@@ -203,7 +260,10 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
       }
     },
     async compareAndSetMany(writes: readonly CasWrite[]) {
-      for (const w of writes) fieldOf(w.field);
+      for (const w of writes) {
+        fieldOf(w.field);
+        indexSet(w.field, w.indexes);
+      }
       if (writes.length === 0) return [];
       try {
         if (isSyncSqlite(db)) {

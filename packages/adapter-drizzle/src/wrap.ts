@@ -11,6 +11,7 @@
  * are refused when they would write plaintext or read ciphertext.
  */
 import {
+  blindIndexCells,
   CmekConfigError,
   CmekQueryError,
   type Envelope,
@@ -23,6 +24,8 @@ import { entityKind, getTableName, type Table } from 'drizzle-orm';
 import { type CheckColumnsOptions, type ColumnWidth, checkColumns } from './column-check';
 import { isColumn, tableColumns, tableIdentity } from './columns';
 import { dialectOf } from './dialect';
+import { rewriteLookups, rewriteRelationalLookups } from './index-lookup';
+import { addIndexParams, fillIndexParams, indexParams, unfilledIndex } from './index-write';
 import { encryptedField, normaliseOptions, type WithCmekOptions } from './options';
 import {
   type RelationalSchema,
@@ -53,8 +56,9 @@ export interface CmekDrizzleHelpers {
   /** A `RowStore` over a configured table, for backfill / rotate / verify. */
   rowStore(table: Table): RowStore & RowCounter;
   /**
-   * A copy of `row` (keyed as the table definition) with its encrypted columns encrypted: for
-   * raw SQL, and for a synchronous better-sqlite3 transaction, which cannot await a KEK call.
+   * A copy of `row` (keyed as the table definition) with its encrypted columns encrypted, and the
+   * blind-index columns of the indexed ones filled: for raw SQL, and for a synchronous
+   * better-sqlite3 transaction, which cannot await a KEK call.
    */
   encryptRow<R extends Record<string, unknown>>(table: Table, row: R): Promise<R>;
   /** Decrypts the table's encrypted columns (keyed as the table definition) of rows, in place. */
@@ -152,6 +156,11 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
         table,
         columns: keys.map(([key]) => key),
         context: Object.fromEntries(keys.map(([key, f]) => [key, f.context])),
+        blindIndexes: Object.fromEntries(
+          keys
+            .filter(([, f]) => f.indexes.length > 0)
+            .map(([key, f]) => [key, f.indexes.map((i) => i.spec)]),
+        ),
       });
     },
     async encryptRow(table, row) {
@@ -162,6 +171,21 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
       );
       const out: Record<string, unknown> = { ...row };
       for (const [i, [key]] of keys.entries()) out[key] = sealed[i]!.stored[0];
+      const indexed = keys.flatMap(([, f], i) => (f.indexes.length > 0 ? [[f, i] as const] : []));
+      if (indexed.length > 0) {
+        const computed = await blindIndexCells(
+          config.indexer!,
+          indexed.map(([f, i]) => ({
+            label: f.indexLabel,
+            context: f.context,
+            indexes: f.indexes.map((x) => x.spec),
+            plaintexts: sealed[i]!.plaintexts,
+          })),
+        );
+        for (const [n, [f]] of indexed.entries()) {
+          for (const [j, index] of f.indexes.entries()) out[index.key] = computed[n]![j]!.values[0];
+        }
+      }
       return out as typeof row;
     },
     async decryptRows(table, rows) {
@@ -218,12 +242,23 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
           `insert().select() into ${getTableName(table)}, which has encrypted columns, cannot encrypt the selected values; select them, then insert().values()`,
         );
       }
-      for (const row of Array.isArray(c.values) ? c.values : [])
+      for (const row of Array.isArray(c.values) ? c.values : []) {
         refuseSqlValues(config, columns, row, 'values()');
+        addIndexParams(config, columns, row as Record<string, unknown>, 'values()');
+      }
       refuseSqlValues(config, columns, c.set, 'set()');
+      if (c.set) addIndexParams(config, columns, c.set, 'set()');
     }
     const statement = builder.getSQL();
-    return { statement, params: encryptedParams(config, statement), plan: readPlan(builder) };
+    const params = encryptedParams(config, statement);
+    const indexed = indexParams(statement, params);
+    if (indexed.unindexed) {
+      throw new CmekQueryError(
+        indexed.unindexed.label,
+        `a value of ${indexed.unindexed.label} is written without its blind index (a $defaultFn or $onUpdate of the column); write the value in values() or set()`,
+      );
+    }
+    return { statement, params, indexParams: indexed.params, plan: readPlan(builder) };
   };
 
   const patchFinal = (builder: Builder): Builder => {
@@ -234,6 +269,10 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
       if (typeof original !== 'function') continue;
       builder[name] = (...args: unknown[]) => {
         const out = (original as Fn).apply(builder, args);
+        if (name === 'where') {
+          const c = builder.config as { where?: unknown };
+          c.where = rewriteLookups(config, c.where);
+        }
         refuseFilters(config, builder.config as never);
         return out;
       };
@@ -243,8 +282,13 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
       if (typeof original !== 'function') continue;
       builder[name] = (conflict: Record<string, unknown>) => {
         const table = builder.config.table;
-        if (table) refuseConflictConfig(config, tableColumns(table), conflict);
-        return (original as Fn).call(builder, conflict);
+        if (!table || typeof conflict?.set !== 'object' || conflict.set === null) {
+          return (original as Fn).call(builder, conflict);
+        }
+        refuseConflictConfig(config, tableColumns(table), conflict);
+        const set = { ...(conflict.set as Record<string, unknown>) };
+        addIndexParams(config, tableColumns(table), set, `${name}({ set })`, true);
+        return (original as Fn).call(builder, { ...conflict, set });
       };
     }
     for (const name of SYNC_METHODS) {
@@ -252,15 +296,17 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
       if (typeof original !== 'function') continue;
       builder[name] = (...args: unknown[]) => {
         if (!running.has(builder)) {
-          const { params, plan } = analyse(builder);
+          const { params, plan, indexParams: indexes } = analyse(builder);
           const plain = params.find(
             ({ param }) => param.value != null && !config.envelope.isEncrypted(param.value),
           );
-          const cell = plain?.field ?? plan[0]?.field;
+          const unindexed = plain ? undefined : unfilledIndex(indexes);
+          const cell = plain?.field ?? unindexed ?? plan[0]?.field;
           if (cell) {
+            const what = plain ? 'encrypt' : unindexed ? 'compute the blind index of' : 'decrypt';
             throw new CmekQueryError(
               cell.label,
-              `.${name}() cannot ${plain ? 'encrypt' : 'decrypt'} ${cell.label}: it runs without awaiting a KEK call; await the query instead${plain ? ', or write a value from $cmek.encryptRow()' : ''}`,
+              `.${name}() cannot ${what} ${cell.label}: it runs without awaiting a KEK call; await the query instead${plain || unindexed ? ', or write a row from $cmek.encryptRow()' : ''}`,
             );
           }
         }
@@ -269,8 +315,9 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
     }
     const execute = builder.execute as Fn;
     builder.execute = async (...args: unknown[]) => {
-      const { statement, params, plan } = analyse(builder);
-      const secrets = await sealParams(config, params);
+      const { statement, params, indexParams: indexes, plan } = analyse(builder);
+      const sealed = await sealParams(config, params);
+      const secrets = [...sealed.secrets, ...(await fillIndexParams(config, indexes, sealed))];
       // the statement just encrypted is the one that runs ($defaultFn / $onUpdate values are
       // computed when it is built)
       builder.getSQL = () => statement;
@@ -298,6 +345,7 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
     query: Builder & RelationalSchema & { tableConfig: RelationalTable },
   ) => {
     const schema: RelationalSchema = { schema: query.schema, tableNamesMap: query.tableNamesMap };
+    query.config = rewriteRelationalLookups(config, query.config);
     refuseRelational(config, query.tableConfig, query.config as never, relatedTableOf(schema));
     const holds = (
       table: RelationalTable,
@@ -423,8 +471,9 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
         }
         if (prop === '$count') {
           return (source: unknown, filters?: unknown) => {
-            refuseEncrypted(config, filters, 'filter on');
-            return (member as Fn).call(target, source, filters);
+            const rewritten = rewriteLookups(config, filters);
+            refuseEncrypted(config, rewritten, 'filter on');
+            return (member as Fn).call(target, source, rewritten);
           };
         }
         return member;

@@ -8,7 +8,7 @@
  * columns, encrypts their values in one batch per column (the DEK leased from the envelope's
  * cache) and puts the tokens in their place; Drizzle then runs that statement.
  */
-import { CmekQueryError, sealCells } from '@cmek/core';
+import { CmekQueryError, type Encryptable, sealCells } from '@cmek/core';
 import { is, type Param, Placeholder } from 'drizzle-orm';
 import { type CmekConfig, encryptedField, type FieldConfig } from './options';
 import { walkSql } from './sql-walk';
@@ -39,15 +39,23 @@ export function encryptedParams(config: CmekConfig, statement: unknown): Encrypt
   return out;
 }
 
+/** What `sealParams` did: the plaintext of each sealed `Param`, and the strings to scrub. */
+export interface Sealed {
+  readonly plaintexts: Map<Param, Encryptable | null>;
+  /** Every stored token and plaintext, to scrub from errors. */
+  readonly secrets: string[];
+}
+
 /**
  * Encrypts the values of `params` in place (one batch per column; non-string values refused
- * before any KEK call); returns every stored token and plaintext, to scrub from errors.
+ * before any KEK call).
  */
 export async function sealParams(
   config: CmekConfig,
   params: readonly EncryptedParam[],
-): Promise<string[]> {
-  if (params.length === 0) return [];
+): Promise<Sealed> {
+  const plaintextOf = new Map<Param, Encryptable | null>();
+  if (params.length === 0) return { plaintexts: plaintextOf, secrets: [] };
   const byField = new Map<FieldConfig, Param[]>();
   for (const { field, param } of params) {
     const list = byField.get(field) ?? [];
@@ -69,9 +77,10 @@ export async function sealParams(
     for (const [i, param] of list.entries()) {
       (param as { value: unknown }).value = stored[i] ?? null;
       const plain = plaintexts[i];
+      plaintextOf.set(param, plain ?? null);
       if (typeof stored[i] === 'string') secrets.push(stored[i]!);
       if (typeof plain === 'string') secrets.push(plain);
     }
   }
-  return secrets;
+  return { plaintexts: plaintextOf, secrets };
 }
