@@ -1,10 +1,16 @@
 /** The shared adapter conformance suite, on each real database, reading raw rows around Drizzle. */
-import { createEnvelope } from '@cmek/core';
+import { createBlindIndexKey, createEnvelope, loadBlindIndexes } from '@cmek/core';
 import { type AdapterSession, adapterConformanceSuite, type FieldValues } from '@cmek/test-suite';
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { withCmek } from '../src/index';
-import { type Connection, databases, type Tables, uniquePrefix } from './support/databases';
+import {
+  type Connection,
+  databases,
+  INDEXED_DDL,
+  type Tables,
+  uniquePrefix,
+} from './support/databases';
 import { countingProvider } from './support/provider';
 
 for (const d of databases) {
@@ -27,14 +33,24 @@ for (const d of databases) {
           const id =
             d.name === 'sqlite' ? 'integer primary key autoincrement' : 'serial primary key';
           await raw.raw(
-            `create table ${table} (id ${id}, name varchar(64), token ${type}, note ${type}, owner_id integer, touched text)`,
+            `create table ${table} (id ${id}, name varchar(64), token ${type}, note ${type}, owner_id integer, touched text, ${INDEXED_DDL})`,
           );
           const secrets = t.secrets;
-          const envelope = createEnvelope({ kek: countingProvider() });
+          const kek = countingProvider();
+          const envelope = createEnvelope({ kek });
+          const indexer = await loadBlindIndexes({ keys: [await createBlindIndexKey(kek)], kek });
+          const index = { column: 'token_hash_bidx' };
           const app = withCmek(base.db, {
             envelope,
-            tables: [{ table: secrets, columns: ['token', 'note'] }],
+            indexer,
+            tables: [
+              {
+                table: secrets,
+                columns: { token: {}, note: {}, tokenHash: { blindIndex: index } },
+              },
+            ],
           });
+          const ids = (rows: { id: number }[]) => rows.map((r) => Number(r.id));
           const fields = ['token', 'note'] as const;
           const pick = (row: Record<string, unknown>): FieldValues => ({
             token: (row.token as string | null) ?? null,
@@ -52,7 +68,39 @@ for (const d of databases) {
           return {
             envelope,
             fields,
-            contextFor: (field) => ({ field: `${table}.${field}` }),
+            contextFor: (field) => ({
+              field: `${table}.${field === 'tokenHash' ? 'token_hash' : field}`,
+            }),
+            blindIndex: {
+              field: 'tokenHash',
+              index,
+              indexer,
+              findBy: async (value) =>
+                ids(
+                  await app
+                    .select({ id: secrets.id })
+                    .from(secrets)
+                    .where(eq(secrets.tokenHash, value)),
+                ),
+              findIn: async (values) =>
+                ids(
+                  await app
+                    .select({ id: secrets.id })
+                    .from(secrets)
+                    .where(inArray(secrets.tokenHash, [...values])),
+                ),
+              async rawIndexed(id) {
+                const [row] = await raw!.raw(
+                  `select token_hash, token_hash_bidx from ${table} where id = ?`,
+                  [id],
+                );
+                if (!row) return null;
+                return {
+                  value: (row.token_hash as string | null) ?? null,
+                  index: (row.token_hash_bidx as string | null) ?? null,
+                };
+              },
+            },
             async insert(values) {
               return (await insertRows([values]))[0]!;
             },
@@ -97,6 +145,7 @@ for (const d of databases) {
             },
           };
         },
+        blindIndex: true,
         async cleanup() {
           if (t) await raw?.raw(`drop table if exists ${t.names.secrets}`);
           await Promise.all([raw?.close(), base?.close()]);

@@ -27,7 +27,10 @@ export type AnyDb = any;
 
 export interface Tables {
   readonly prefix: string;
-  /** `<prefix>secrets`: id, name (unique), token (text), note (varchar 1000), owner_id, touched. */
+  /**
+   * `<prefix>secrets`: id, name (unique), token (text), note (varchar 1000), owner_id, touched,
+   * token_hash (text, for a blind index) and token_hash_bidx (varchar 80, unique).
+   */
   readonly secrets: AnyTable;
   /** `<prefix>owners`: id, name, token (text). */
   readonly owners: AnyTable;
@@ -54,6 +57,9 @@ export interface TestDatabase {
   /** The DDL of the test tables. */
   ddl(t: Tables): string[];
 }
+
+/** The DDL of the blind-indexed column and its index column, the same on the three databases. */
+export const INDEXED_DDL = 'token_hash text, token_hash_bidx varchar(80) unique';
 
 let sqliteDir: string | undefined;
 function sqliteFile(): string {
@@ -100,6 +106,8 @@ const sqlite: TestDatabase = {
       note: lite.text('note', { length: 1000 }),
       ownerId: lite.integer('owner_id'),
       touched: lite.text('touched').$onUpdate(() => 'updated'),
+      tokenHash: lite.text('token_hash'),
+      tokenHashBidx: lite.text('token_hash_bidx', { length: 80 }).unique(),
     });
     const owners = lite.sqliteTable(names.owners, {
       id: lite.integer('id').primaryKey({ autoIncrement: true }),
@@ -115,7 +123,7 @@ const sqlite: TestDatabase = {
     };
   },
   ddl: (t) => [
-    `create table ${t.names.secrets} (id integer primary key autoincrement, name text not null unique, token text, note text, owner_id integer, touched text)`,
+    `create table ${t.names.secrets} (id integer primary key autoincrement, name text not null unique, token text, note text, owner_id integer, touched text, ${INDEXED_DDL})`,
     `create table ${t.names.owners} (id integer primary key autoincrement, name text not null, token text)`,
   ],
   connect(t) {
@@ -150,6 +158,8 @@ const postgres: TestDatabase = {
       note: pgc.varchar('note', { length: 1000 }),
       ownerId: pgc.integer('owner_id'),
       touched: pgc.text('touched').$onUpdate(() => 'updated'),
+      tokenHash: pgc.text('token_hash'),
+      tokenHashBidx: pgc.varchar('token_hash_bidx', { length: 80 }).unique(),
     });
     const owners = pgc.pgTable(names.owners, {
       id: pgc.serial('id').primaryKey(),
@@ -165,7 +175,7 @@ const postgres: TestDatabase = {
     };
   },
   ddl: (t) => [
-    `create table ${t.names.secrets} (id serial primary key, name varchar(64) not null unique, token text, note varchar(1000), owner_id integer, touched text)`,
+    `create table ${t.names.secrets} (id serial primary key, name varchar(64) not null unique, token text, note varchar(1000), owner_id integer, touched text, ${INDEXED_DDL})`,
     `create table ${t.names.owners} (id serial primary key, name text not null, token text)`,
   ],
   connect(t) {
@@ -199,6 +209,8 @@ const mysqlDb: TestDatabase = {
       note: my.varchar('note', { length: 1000 }),
       ownerId: my.int('owner_id'),
       touched: my.text('touched').$onUpdate(() => 'updated'),
+      tokenHash: my.text('token_hash'),
+      tokenHashBidx: my.varchar('token_hash_bidx', { length: 80 }).unique(),
     });
     const owners = my.mysqlTable(names.owners, {
       id: my.serial('id').primaryKey(),
@@ -214,7 +226,7 @@ const mysqlDb: TestDatabase = {
     };
   },
   ddl: (t) => [
-    `create table ${t.names.secrets} (id serial primary key, name varchar(64) not null unique, token mediumtext, note varchar(1000), owner_id int, touched text)`,
+    `create table ${t.names.secrets} (id serial primary key, name varchar(64) not null unique, token mediumtext, note varchar(1000), owner_id int, touched text, ${INDEXED_DDL})`,
     `create table ${t.names.owners} (id serial primary key, name text not null, token text)`,
   ],
   connect(t) {
