@@ -1,11 +1,14 @@
 /**
  * The `Model.bulkWrite` write path (which `Model.bulkSave` goes through too): each operation is
- * replaced by an encrypted copy, every filter and sort is checked. `connection.bulkWrite`
+ * replaced by an encrypted copy, every filter and sort is checked (an equality lookup of a
+ * blind-indexed path is rewritten to its index path first). `connection.bulkWrite`
  * (connection-bulk-write.ts) encrypts its operations with `encryptOperation` too.
  */
 import { builtIn, type HookSchema, hookArgument } from './hooks';
+import { refuseUpsertLookup, rewriteLookups } from './index-lookups';
 import { isObject } from './objects';
 import { type ContextOf, contextsOf, type ModelLike, type PluginConfig } from './options';
+import type { FieldPath } from './paths';
 import { checkFilter, checkSort } from './query-rules';
 import type { Holder } from './slots';
 import { encryptReplacement, encryptUpdate } from './update';
@@ -22,19 +25,24 @@ export async function encryptOperation(
   contextOf: ContextOf,
 ): Promise<unknown> {
   if (!isObject(operation)) return operation;
-  const { envelope, fields } = config;
+  const { fields } = config;
   const out: Holder = { ...operation };
   for (const [kind, spec] of Object.entries(operation)) {
     if (!isObject(spec)) continue;
     const next: Holder = { ...spec };
-    if ('filter' in spec) checkFilter(spec.filter, fields);
+    if ('filter' in spec) {
+      const lookups: FieldPath[] = [];
+      next.filter = rewriteLookups(spec.filter, config, contextOf, lookups);
+      if (spec.upsert === true) refuseUpsertLookup(lookups);
+      checkFilter(next.filter, fields);
+    }
     if ('sort' in spec) checkSort(spec.sort, fields);
     if (kind === 'insertOne') {
-      next.document = await encryptReplacement(envelope, spec.document, fields, contextOf);
+      next.document = await encryptReplacement(config, spec.document, fields, contextOf);
     } else if (kind === 'updateOne' || kind === 'updateMany') {
-      next.update = await encryptUpdate(envelope, spec.update, fields, contextOf);
+      next.update = await encryptUpdate(config, spec.update, fields, contextOf);
     } else if (kind === 'replaceOne') {
-      next.replacement = await encryptReplacement(envelope, spec.replacement, fields, contextOf);
+      next.replacement = await encryptReplacement(config, spec.replacement, fields, contextOf);
     }
     out[kind] = next;
   }

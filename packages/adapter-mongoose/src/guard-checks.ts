@@ -1,11 +1,11 @@
 /**
  * The checks of the collection guard: what reaches a guarded collection must hold, at every
- * encrypted path, a `cmek:v1:` token or null. By then the middleware has encrypted every value,
+ * encrypted path, a `cmek:v1:` token or null (at a blind-index path, a `cmek:bi1:` value or null). By then the middleware has encrypted every value,
  * so the normal path costs one prefix check per value; a value that is not a token got around
  * the middleware (a hook registered after the plugin, a direct `Model.collection` call) and is
  * refused before anything is sent. Nothing here decrypts, and no message holds a value.
  */
-import { CmekPlaintextRejectedError, TOKEN_PREFIX } from '@cmek/core';
+import { CmekPlaintextRejectedError, isBlindIndexValue, TOKEN_PREFIX } from '@cmek/core';
 import { isObject } from './objects';
 import { type FieldPath, keySegments, relation } from './paths';
 import { checkKey, checkUpdatePipeline, refuse } from './query-rules';
@@ -25,10 +25,23 @@ function kindOf(value: unknown): string {
   return `a value of type ${typeof value}`;
 }
 
+/** What a guarded path may hold: a token (a blind-index value, on an index path) or null. */
+function allowed(value: unknown, field: FieldPath): boolean {
+  if (value === null) return true;
+  if (field.indexOf !== undefined) return isBlindIndexValue(value);
+  return typeof value === 'string' && value.startsWith(TOKEN_PREFIX);
+}
+
 function rejectUnencrypted(slots: readonly Slot[], collection: string): void {
   for (const { holder, key, field } of slots) {
     const value = holder[key];
-    if (value === null || (typeof value === 'string' && value.startsWith(TOKEN_PREFIX))) continue;
+    if (allowed(value, field)) continue;
+    if (field.indexOf !== undefined) {
+      throw new CmekPlaintextRejectedError(
+        `refused a write to the collection '${collection}': the blind-index path '${field.path}' (of '${field.indexOf}') holds ${kindOf(value).replace('cmek token', 'cmek blind index')}. cmekPlugin writes it with every value of '${field.indexOf}'; write that path through the model instead. Nothing was sent.`,
+        field.path,
+      );
+    }
     throw new CmekPlaintextRejectedError(
       `refused a write to the collection '${collection}': the encrypted path '${field.path}' holds ${kindOf(value)}. The value got around cmekPlugin's middleware (a hook registered after the plugin, a call that skipped the plugin's middleware, or a direct Model.collection call): register such hooks before the plugin, and write through the model. Nothing was sent.`,
       field.path,

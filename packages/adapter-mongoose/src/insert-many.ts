@@ -50,7 +50,7 @@ export function scopeInsertMany(model: unknown): void {
 
 /** Registers the `insertMany` hooks of the plugin on `hooks`. */
 export function registerInsertManyHooks(hooks: HookSchema, config: PluginConfig): void {
-  const { envelope, fields } = config;
+  const { fields } = config;
   const encryptInserts = async function (this: ModelLike, first: unknown, second: unknown) {
     const docs = hookArgument(first, second);
     const list: unknown[] = Array.isArray(docs) ? docs : [docs];
@@ -67,7 +67,7 @@ export function registerInsertManyHooks(hooks: HookSchema, config: PluginConfig)
         docs[i] = copy;
       }
     }
-    rememberInserted(await encryptSlots(envelope, slots, contextsOf(config, this)));
+    rememberInserted(await encryptSlots(config, slots, contextsOf(config, this)));
   };
   hooks.pre('insertMany', builtIn(encryptInserts));
   // the returned documents get the plaintext of the tokens just written back

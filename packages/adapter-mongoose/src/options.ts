@@ -1,5 +1,7 @@
 /** The options of `cmekPlugin`, their validation, and the configuration kept per schema. */
 import {
+  type BlindIndexer,
+  type BlindIndexOptions,
   CmekConfigError,
   defaultContext,
   type EncryptionContext,
@@ -9,6 +11,7 @@ import {
   validateContext,
   warnDeprecatedOption,
 } from '@cmek/core';
+import { blindIndexesOf } from './index-options';
 import { type FieldPath, isArrayMarker, parseFields, type SchemaView } from './paths';
 
 export interface CmekPluginOptions {
@@ -20,9 +23,16 @@ export interface CmekPluginOptions {
    * `webhooks.$.secret`: every element's `secret`), or inside a `Mixed` path. A list, or the
    * paths mapped to their options (core's `FieldOptions`): `context` (default
    * `{ field: '<modelName>.<path>' }`); `maxPlaintextBytes` is accepted for the shared shape and
-   * not used (a MongoDB string has no declared length).
+   * not used (a MongoDB string has no declared length); `blindIndex` (a top-level path only): the
+   * `String` path of the schema that holds the value's blind index, written on every write of the
+   * value, so that an equality filter on the path can be answered (needs `indexer`).
    */
   readonly fields: readonly string[] | Readonly<Record<string, FieldOptions>>;
+  /**
+   * The blind indexer (from core's `loadBlindIndexes`) that computes the index values of the paths
+   * with a `blindIndex`; required when one has.
+   */
+  readonly indexer?: BlindIndexer;
   /**
    * The model name used in the default context `{ field: '<modelName>.<path>' }`. Default: the
    * name the schema is compiled under (`mongoose.model(name, schema)`; for a discriminator, the
@@ -44,6 +54,12 @@ export interface PluginConfig {
   readonly fields: readonly FieldPath[];
   readonly modelName: string | undefined;
   readonly contexts: ReadonlyMap<string, EncryptionContext>;
+  /** The indexer, when a path has a blind index. */
+  readonly indexer: BlindIndexer | undefined;
+  /** The blind-index paths of each indexed path (core's `blindIndexesOption`), the first for lookups. */
+  readonly indexes: ReadonlyMap<string, readonly BlindIndexOptions[]>;
+  /** The blind-index paths, for the collection guard (their values must be `cmek:bi1:` values). */
+  readonly indexPaths: readonly FieldPath[];
 }
 
 const configs = new WeakMap<object, PluginConfig>();
@@ -63,7 +79,9 @@ function fieldOptionsOf(fields: unknown): Record<string, FieldOptions> | undefin
   if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) return undefined;
   for (const [path, options] of Object.entries(fields)) {
     if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw new CmekConfigError(`cmekPlugin: fields.${path} must be an object ({ context? })`);
+      throw new CmekConfigError(
+        `cmekPlugin: fields.${path} must be an object ({ context?, blindIndex? })`,
+      );
     }
   }
   return fields as Record<string, FieldOptions>;
@@ -122,7 +140,16 @@ export function normaliseOptions(schema: SchemaView, options: unknown): PluginCo
       '@cmek/adapter-mongoose: the `context` option is deprecated; give each path its context in `fields: { <path>: { context } }`',
     );
   }
-  return { envelope, fields, modelName: o.modelName, contexts };
+  const { indexer, indexes, indexPaths } = blindIndexesOf(schema, fields, perField, o.indexer);
+  for (const path of indexes.keys()) {
+    const field = contexts.get(path)?.field;
+    if (contexts.has(path) && (typeof field !== 'string' || field === '')) {
+      throw new CmekConfigError(
+        `cmekPlugin: fields.${path} has a blind index, so its context needs a \`field\` value (the label its index is derived under)`,
+      );
+    }
+  }
+  return { envelope, fields, modelName: o.modelName, contexts, indexer, indexes, indexPaths };
 }
 
 export function rememberConfig(schema: object, options: object, config: PluginConfig): void {

@@ -8,6 +8,11 @@ export interface FieldPath {
   readonly segments: readonly string[];
   /** `true` when the path crosses an array (an array of subdocuments, or an array in a Mixed). */
   readonly inArray: boolean;
+  /**
+   * Set on a blind-index path (which the collection guard checks for `cmek:bi1:` values, not
+   * tokens): the encrypted path it indexes.
+   */
+  readonly indexOf?: string;
 }
 
 /** A positional or index segment of a key: `0`, `$`, `$[]`, `$[elem]`. */

@@ -41,7 +41,7 @@ export function cmekPlugin(schema: Schema, options: CmekPluginOptions): void {
   registerAggregateHooks(hooks, config);
 
   hooks.on('init', (model) => {
-    guardModel(model, config.fields);
+    guardModel(model, [...config.fields, ...config.indexPaths]);
     scopeInsertMany(model);
   });
 }

@@ -1,9 +1,11 @@
 /** `mongooseRowStore`: the engine's `RowStore` over a model with the plugin, through its raw collection. */
 import {
+  type BlindIndexOptions,
   CmekConfigError,
   CmekError,
   CmekInvalidInputError,
   type Cursor,
+  type IndexValues,
   type Row,
   type RowCounter,
   type RowStore,
@@ -62,7 +64,9 @@ function valueAt(doc: Record<string, unknown>, field: FieldPath, id: Cursor): st
  * `cmekPlugin`: it scans the raw collection by `_id` (ObjectIds as hex strings) and writes with
  * a compare-and-set `updateOne`. `paths` (default: every plugin path) must not cross an array.
  * The model's connection must be open (or opening). Its optional `count` (the engine's progress
- * total) is the raw collection's exact `countDocuments({})`: every document the scan reads.
+ * total) is the raw collection's exact `countDocuments({})`: every document the scan reads. A path
+ * with a blind index is declared in `blindIndexes`: `scan` returns its index paths in `indexes`
+ * and a compare-and-set writes the index values it is given in the same guarded `updateOne`.
  */
 export function mongooseRowStore<T>(
   model: Model<T>,
@@ -90,6 +94,13 @@ export function mongooseRowStore<T>(
     return field;
   });
   const byPath = new Map(fields.map((f) => [f.path, f]));
+  const blindIndexes: Record<string, readonly BlindIndexOptions[]> = {};
+  for (const field of fields) {
+    const specs = config.indexes.get(field.path);
+    if (specs !== undefined) blindIndexes[field.path] = specs;
+  }
+  const indexColumns = Object.values(blindIndexes).flatMap((specs) => specs.map((s) => s.column));
+  const indexed = indexColumns.length > 0;
   const idType = view.schema.path('_id');
   const isObjectId = idType?.instance === 'ObjectId';
   const toId = (cursor: Cursor): unknown =>
@@ -120,12 +131,15 @@ export function mongooseRowStore<T>(
   return {
     name: modelNameFor(config, view),
     fields: fields.map((f) => f.path),
+    ...(indexed ? { blindIndexes } : {}),
     contextFor(name) {
       return { ...contextFor(config, fieldOf(name), view) };
     },
     async scan(after, limit) {
       const raw = await collection();
-      const projection = Object.fromEntries(fields.map((f) => [f.path, 1]));
+      const projection = Object.fromEntries(
+        [...fields.map((f) => f.path), ...indexColumns].map((path) => [path, 1]),
+      );
       const docs = await raw
         .find(after === undefined ? {} : { _id: { $gt: toId(after) } }, {
           sort: { _id: 1 },
@@ -135,25 +149,25 @@ export function mongooseRowStore<T>(
         .toArray();
       return docs.map((doc): Row => {
         const id = fromId(doc._id);
-        return {
-          id,
-          values: Object.fromEntries(fields.map((f) => [f.path, valueAt(doc, f, id)])),
-        };
+        const values = Object.fromEntries(fields.map((f) => [f.path, valueAt(doc, f, id)]));
+        if (!indexed) return { id, values };
+        const indexes = Object.fromEntries(
+          indexColumns.map((column) => [column, indexAt(doc, column, id)]),
+        );
+        return { id, values, indexes };
       });
     },
     async count() {
       const raw = await collection();
       return raw.countDocuments({});
     },
-    compareAndSet(id, name, expected, next) {
+    compareAndSet(id, name, expected, next, indexes) {
       const field = fieldOf(name);
+      const update = indexUpdate(field.path, next, indexes, blindIndexes[field.path]);
       const write = async (): Promise<boolean> => {
         const raw = await collection();
         try {
-          const result = await raw.updateOne(
-            { _id: toId(id), [field.path]: expected },
-            { $set: { [field.path]: next } },
-          );
+          const result = await raw.updateOne({ _id: toId(id), [field.path]: expected }, update);
           return result.matchedCount === 1 && result.modifiedCount === 1;
         } catch (error) {
           throw casError(error, view.collection.collectionName, field.path, [expected, next]);
@@ -162,6 +176,42 @@ export function mongooseRowStore<T>(
       return oneAtATime(String(id), write);
     },
   };
+}
+
+/** A stored index value: a string, or null when absent. */
+function indexAt(doc: Record<string, unknown>, column: string, id: Cursor): string | null {
+  const value = doc[column];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') {
+    throw new CmekInvalidInputError(
+      `document ${id}: the blind-index path '${column}' holds a value of type ${typeof value}, not a string`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The update of a compare-and-set: the value, and the index values given with it (only the
+ * field's own index paths; a null index is unset, as the plugin's writes do).
+ */
+function indexUpdate(
+  path: string,
+  next: string,
+  indexes: IndexValues | undefined,
+  specs: readonly BlindIndexOptions[] | undefined,
+): Record<string, unknown> {
+  const $set: Record<string, unknown> = { [path]: next };
+  const $unset: Record<string, unknown> = {};
+  for (const [column, value] of Object.entries(indexes ?? {})) {
+    if (!specs?.some((spec) => spec.column === column)) {
+      throw new CmekInvalidInputError(
+        `mongooseRowStore: '${column}' is not a blind-index path of '${path}'`,
+      );
+    }
+    if (value === null) $unset[column] = 1;
+    else $set[column] = value;
+  }
+  return Object.keys($unset).length > 0 ? { $set, $unset } : { $set };
 }
 
 /**

@@ -8,18 +8,50 @@ import { builtIn, type HookSchema } from './hooks';
 import { refusalIn } from './non-strings';
 import { contextsOf, type ModelLike, type PluginConfig } from './options';
 import { type Holder, SlotFinder } from './slots';
-import { encryptSlots, restore, type Saved } from './write';
+import {
+  encryptSlots,
+  type IndexPlacement,
+  type IndexWrite,
+  placeBeside,
+  restore,
+  type Saved,
+} from './write';
 
 /** The parts of a Mongoose document the save hooks use. */
 interface DocumentLike {
   readonly _doc: Holder;
   readonly $isSubdocument?: boolean;
   readonly constructor: ModelLike;
+  readonly isNew: boolean;
+  isModified(path: string): boolean;
+  markModified(path: string): void;
+}
+
+/**
+ * How a save writes blind indexes: those of the values it writes (every value of a new document,
+ * the modified ones of a loaded document), beside them in the document's storage, marked modified
+ * so that Mongoose sends them. A value unset (`doc.token = undefined`) unsets its index.
+ */
+function indexPlacement(doc: DocumentLike, config: PluginConfig): IndexPlacement {
+  const written = (path: string): boolean => doc.isNew || doc.isModified(path);
+  const place = (write: IndexWrite): void => {
+    placeBeside(write);
+    if (!doc.isNew) doc.markModified(write.column);
+  };
+  for (const [path, specs] of config.indexes) {
+    if (doc._doc[path] !== undefined || !written(path)) continue;
+    for (const { column } of specs) {
+      if (doc._doc[column] === undefined) continue;
+      delete doc._doc[column];
+      if (!doc.isNew) doc.markModified(column);
+    }
+  }
+  return { indexes: (slot) => written(slot.field.path), place };
 }
 
 /** Registers the `validate` and `save` hooks of the plugin on `hooks`. */
 export function registerSaveHooks(hooks: HookSchema, config: PluginConfig): void {
-  const { envelope, fields } = config;
+  const { fields } = config;
   const saving = new WeakMap<object, Saved[]>();
   const putBack = (doc: object): void => {
     const saved = saving.get(doc);
@@ -36,7 +68,12 @@ export function registerSaveHooks(hooks: HookSchema, config: PluginConfig): void
     if (refused !== undefined) throw refused;
     const finder = new SlotFinder(false);
     const slots = finder.collectAll(this._doc, fields);
-    const saved = await encryptSlots(envelope, slots, contextsOf(config, this.constructor));
+    const saved = await encryptSlots(
+      config,
+      slots,
+      contextsOf(config, this.constructor),
+      config.indexes.size === 0 ? {} : indexPlacement(this, config),
+    );
     saving.set(this, [...(saving.get(this) ?? []), ...saved]);
   };
   // a value a setter refused (non-strings.ts) is thrown as the core's error, before validators

@@ -5,13 +5,12 @@
  * `CmekQueryError`. The walk of assignments and pushes (`collectAssignments`, `collectPushed`)
  * serves the collection guard's checks too (guard-checks.ts), without copying.
  */
-import type { Envelope } from '@cmek/core';
 import { isObject } from './objects';
 import type { ContextOf } from './options';
 import { type FieldPath, keySegments, relation } from './paths';
 import { checkFilter, checkKey, checkUpdatePipeline, refuse } from './query-rules';
 import { type Holder, holds, type Slot, SlotFinder } from './slots';
-import { encryptSlots } from './write';
+import { encryptSlots, type IndexWrite, type WriteConfig } from './write';
 
 /** Operators that only remove or reset a container or a value: no plaintext is written. */
 const HARMLESS_ON_CONTAINER = new Set(['$unset', '$pop', '$currentDate', '$inc', '$mul', '$bit']);
@@ -106,9 +105,30 @@ function checkOperator(op: string, args: Holder, fields: readonly FieldPath[]): 
   }
 }
 
+/**
+ * Where an update puts a blind-index value: beside the value (in `$set`, `$setOnInsert` or the
+ * top-level keys); for a null value, the index path is removed with `$unset` (nothing to remove
+ * in `$setOnInsert`), so that a sparse unique index on it holds any number of them.
+ */
+function placeInUpdate(copy: Holder): (write: IndexWrite) => void {
+  return ({ slot, column, value }) => {
+    if (value !== null) {
+      slot.holder[column] = value;
+      return;
+    }
+    delete slot.holder[column];
+    if (slot.holder !== copy.$setOnInsert) unsetIndex(copy, column);
+  };
+}
+
+/** Adds `column` to the `$unset` of an update copy (whose `$unset`, if any, is already a copy). */
+function unsetIndex(copy: Holder, column: string): void {
+  copy.$unset = { ...(isObject(copy.$unset) ? copy.$unset : {}), [column]: 1 };
+}
+
 /** The encrypted copy of an update; the caller's object is left as it is. */
 export async function encryptUpdate(
-  envelope: Envelope,
+  config: WriteConfig,
   update: unknown,
   fields: readonly FieldPath[],
   contextOf: ContextOf,
@@ -136,19 +156,25 @@ export async function encryptUpdate(
       checkOperator(op, ownArgs, fields);
     }
   }
-  await encryptSlots(envelope, slots, contextOf);
+  // an unset value unsets its index
+  if (isObject(copy.$unset)) {
+    for (const key of Object.keys(copy.$unset)) {
+      for (const { column } of config.indexes?.get(key) ?? []) unsetIndex(copy, column);
+    }
+  }
+  await encryptSlots(config, slots, contextOf, { place: placeInUpdate(copy) });
   return copy;
 }
 
 /** The encrypted copy of a replacement document (`replaceOne`, `findOneAndReplace`). */
 export async function encryptReplacement(
-  envelope: Envelope,
+  config: WriteConfig,
   replacement: unknown,
   fields: readonly FieldPath[],
   contextOf: ContextOf,
 ): Promise<unknown> {
   const finder = new SlotFinder(true);
   const copy = finder.root(replacement);
-  await encryptSlots(envelope, finder.collectAll(copy, fields), contextOf);
+  await encryptSlots(config, finder.collectAll(copy, fields), contextOf);
   return copy;
 }

@@ -23,7 +23,7 @@ describe('encryptUpdate', () => {
       name: 'plain',
     };
     const copy = JSON.parse(JSON.stringify(input));
-    const out = (await encryptUpdate(envelope, input, fields, contextOf)) as typeof input;
+    const out = (await encryptUpdate({ envelope }, input, fields, contextOf)) as typeof input;
     expect(input).toEqual(copy);
     expect(out.name).toBe('plain');
     expect(await open(out.$set['hooks.$.secret'], 'hooks.secret')).toBe('one');
@@ -34,21 +34,21 @@ describe('encryptUpdate', () => {
 
   it('refuses an update pipeline that writes an encrypted path, and one it cannot check', async () => {
     await expect(
-      encryptUpdate(envelope, [{ $set: { token: 'x' } }], fields, contextOf),
+      encryptUpdate({ envelope }, [{ $set: { token: 'x' } }], fields, contextOf),
     ).rejects.toSatisfy((e) => CmekQueryError.isInstance(e));
     await expect(
-      encryptUpdate(envelope, [{ $replaceWith: { token: 'x' } }], fields, contextOf),
+      encryptUpdate({ envelope }, [{ $replaceWith: { token: 'x' } }], fields, contextOf),
     ).rejects.toSatisfy((e) => CmekQueryError.isInstance(e));
     await expect(
-      encryptUpdate(envelope, [{ $set: { other: '$token' } }], fields, contextOf),
+      encryptUpdate({ envelope }, [{ $set: { other: '$token' } }], fields, contextOf),
     ).rejects.toSatisfy((e) => CmekQueryError.isInstance(e));
     const fine = [{ $set: { other: 'x' } }];
-    expect(await encryptUpdate(envelope, fine, fields, contextOf)).toBe(fine);
+    expect(await encryptUpdate({ envelope }, fine, fields, contextOf)).toBe(fine);
   });
 
   it('refuses a non-string value for an encrypted path, naming the path only', async () => {
     await expect(
-      encryptUpdate(envelope, { $set: { token: 12345 } }, fields, contextOf),
+      encryptUpdate({ envelope }, { $set: { token: 12345 } }, fields, contextOf),
     ).rejects.toThrow(/'token' is encrypted and takes a string or null, not a number/);
   });
 });
