@@ -1,4 +1,7 @@
-/** The shared adapter conformance suite, on PostgreSQL, reading raw rows with `pg`. */
+/**
+ * The shared adapter conformance suite, on PostgreSQL, reading raw rows with `pg`; with the
+ * `blind-index` group on `tokenHash` (its index in the unique `tokenHashBidx`).
+ */
 import { type AdapterSession, adapterConformanceSuite, type FieldValues } from '@cmek/test-suite';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { openDatabase, pgUrl, type TestDatabase } from './support/db';
@@ -15,7 +18,8 @@ describe.skipIf(!pgUrl)('on postgres', () => {
     {
       async setup(): Promise<AdapterSession> {
         t = await openDatabase('conf');
-        const { db, raw, envelope } = t;
+        const { db, raw, envelope, indexer } = t;
+        const ids = (rows: { id: number }[]) => rows.map((r) => r.id);
         return {
           envelope,
           fields: ['secret', 'note'],
@@ -59,11 +63,40 @@ describe.skipIf(!pgUrl)('on postgres', () => {
           whereOnEncrypted(field, value) {
             return db.conformance.findMany({ where: { [field]: value } });
           },
+          blindIndex: {
+            field: 'tokenHash',
+            index: { column: 'tokenHashBidx' },
+            indexer,
+            async findBy(value) {
+              return ids(
+                await db.conformance.findMany({
+                  where: { tokenHash: value },
+                  select: { id: true },
+                }),
+              );
+            },
+            async findIn(values) {
+              return ids(
+                await db.conformance.findMany({
+                  where: { tokenHash: { in: [...values] } },
+                  select: { id: true },
+                }),
+              );
+            },
+            async rawIndexed(id) {
+              const { rows } = await raw.query<{ value: string | null; index: string | null }>(
+                'select "tokenHash" as value, "tokenHashBidx" as index from prisma_conformance where id = $1',
+                [id],
+              );
+              return rows[0] ?? null;
+            },
+          },
         };
       },
       async cleanup() {
         await t?.close();
       },
+      blindIndex: true,
     },
     { name: '@cmek/adapter-prisma conformance (postgres)' },
   );
