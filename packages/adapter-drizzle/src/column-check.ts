@@ -22,7 +22,10 @@ export interface ColumnWidth {
 }
 
 /** The length the schema declares for a column, if any. */
-export function declaredLength(column: { getSQLType(): string; length?: unknown }): number | undefined {
+export function declaredLength(column: {
+  getSQLType(): string;
+  length?: unknown;
+}): number | undefined {
   if (typeof column.length === 'number' && column.length > 0) return column.length;
   const match = /char\s*\(\s*(\d+)\s*\)/i.exec(column.getSQLType());
   return match ? Number(match[1]) : undefined;

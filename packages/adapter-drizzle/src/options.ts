@@ -176,7 +176,11 @@ export function normaliseOptions(options: unknown): CmekConfig {
         key,
         column,
         indexLabel: `${name}.${key}`,
-        indexes: indexColumnsOf(table, blindIndexesOption(fieldOptions.blindIndex, `${where}.blindIndex`), where),
+        indexes: indexColumnsOf(
+          table,
+          blindIndexesOption(fieldOptions.blindIndex, `${where}.blindIndex`),
+          where,
+        ),
         context:
           fieldOptions.context === undefined
             ? defaultContext(name, column.name)

@@ -158,14 +158,15 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
     for (const spec of specs) {
       const [key, c] = column(table, spec.column, 'blind-index column');
       if (indexColumns.some(([name]) => name === spec.column)) {
-        throw new CmekConfigError(`drizzleRowStore: the index column ${spec.column} is given twice`);
+        throw new CmekConfigError(
+          `drizzleRowStore: the index column ${spec.column} is given twice`,
+        );
       }
       keys.set(spec.column, key);
       indexColumns.push([spec.column, c]);
     }
     indexKeys.set(field, keys);
   }
-
 
   /** The `set` of a write's index values, by key in the table definition. */
   const indexSet = (field: string, indexes: IndexValues | undefined): Record<string, unknown> => {
@@ -197,7 +198,11 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
   const casError = (error: unknown, writes: readonly CasWrite[], what: string) => {
     redactError(
       error,
-      writes.flatMap((w) => [w.expected, w.next, ...Object.values(w.indexes ?? {})]),
+      writes.flatMap((w) => [
+        w.expected,
+        w.next,
+        ...Object.values(w.indexes ?? {}).filter((v): v is string => v !== null),
+      ]),
     );
     const field = writes.length === 1 ? writes[0]!.field : '(batch)';
     return storeWriteError(

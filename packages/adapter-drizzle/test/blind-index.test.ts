@@ -245,7 +245,11 @@ for (const d of databases) {
         { name: 'c', tokenHash: 'h-c' },
       ]);
       const select = (where: unknown) =>
-        app.select({ name: t.secrets.name }).from(t.secrets).where(where).orderBy(asc(t.secrets.name));
+        app
+          .select({ name: t.secrets.name })
+          .from(t.secrets)
+          .where(where)
+          .orderBy(asc(t.secrets.name));
       expect(namesOf(await select(eq(t.secrets.tokenHash, 'h-b')))).toEqual(['b']);
       expect(namesOf(await select(eq(t.secrets.tokenHash, 'h-absent')))).toEqual([]);
       expect(
@@ -261,7 +265,7 @@ for (const d of databases) {
         .where(eq(t.secrets.name, 'c'));
       expect(row.token).toBe('found');
       await app.delete(t.secrets).where(inArray(t.secrets.tokenHash, ['h-a']));
-      expect(namesOf(await raw.raw(`select name from ${t.names.secrets}`) as never)).toEqual([
+      expect(namesOf((await raw.raw(`select name from ${t.names.secrets}`)) as never)).toEqual([
         'b',
         'c',
       ]);

@@ -1,5 +1,11 @@
 /** withCmek's options, the column check, and the secrecy of a failed write's error. */
-import { CmekConfigError, CmekQueryError, createEnvelope } from '@cmek/core';
+import {
+  CmekConfigError,
+  CmekQueryError,
+  createBlindIndexKey,
+  createEnvelope,
+  loadBlindIndexes,
+} from '@cmek/core';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { pgTable, text as pgText, serial, varchar } from 'drizzle-orm/pg-core';
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
@@ -47,6 +53,46 @@ describe('withCmek options', () => {
       expect(() => withCmek(db, options as never)).toThrow(CmekConfigError);
     }
     expect(() => withCmek({} as never, { envelope, tables: [] })).toThrow(CmekConfigError);
+  });
+
+  it('blindIndex: refuses a missing, short, non-text or encrypted index column, a bad option, and no indexer', async () => {
+    const kek = countingProvider();
+    const indexer = await loadBlindIndexes({ keys: [await createBlindIndexKey(kek)], kek });
+    const indexed = sqliteTable('indexed', {
+      id: integer('id').primaryKey(),
+      secret: text('secret'),
+      secretBidx: text('secret_bidx', { length: 80 }),
+      short: text('short', { length: 40 }),
+      other: text('other'),
+      count: integer('count'),
+    });
+    const withIndex = (blindIndex: unknown, more: Record<string, unknown> = {}) => ({
+      envelope,
+      indexer,
+      tables: [{ table: indexed, columns: { secret: { blindIndex }, ...more } }],
+    });
+    const ok = withCmek(db, withIndex({ column: 'secret_bidx' }) as never);
+    expect(ok.$cmek.rowStore(indexed).blindIndexes).toEqual({
+      secret: [{ column: 'secret_bidx' }],
+    });
+    const missing = () => withCmek(db, withIndex({ column: 'secret_hash' }) as never);
+    expect(missing).toThrow(CmekConfigError);
+    expect(missing).toThrow(/'secret_hash', which indexed has not/);
+    const bad = [
+      withIndex({ column: 'short' }),
+      withIndex({ column: 'count' }),
+      withIndex({ column: 'id' }),
+      withIndex({ column: 'other' }, { other: {} }),
+      withIndex({ column: 'secretBidx', mode: 'fast' }),
+      withIndex({ column: 'secretBidx', normalize: 'upper' }),
+      withIndex([]),
+      { ...withIndex({ column: 'secretBidx' }), indexer: undefined },
+      { ...withIndex({ column: 'secretBidx' }), indexer: {} },
+    ];
+    for (const options of bad) {
+      expect(() => withCmek(db, options as never)).toThrow(CmekConfigError);
+    }
+    indexer.close();
   });
 
   it('refuses to wrap a database twice', () => {
