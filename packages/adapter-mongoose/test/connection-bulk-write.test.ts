@@ -9,60 +9,26 @@
 import { CmekPlaintextRejectedError, CmekQueryError } from '@cmek/core';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SentOperation, standInClientBulkWrite } from './support/client-bulk-write';
 import { ctx, models, sample } from './support/models';
-import {
-  at,
-  type Database,
-  expectToken,
-  mongooses,
-  mongoUrl,
-  onFerretDb,
-  openDatabase,
-} from './support/mongo';
+import { at, type Database, expectToken, mongooses, mongoUrl, openDatabase } from './support/mongo';
 
 const LATE = 'plain-bulk-91c4';
-
-interface SentOperation {
-  readonly name: string;
-  readonly namespace: string;
-  readonly [key: string]: unknown;
-}
-
-type DriverCollection = Record<string, (...args: unknown[]) => Promise<unknown>>;
 
 for (const { label, mongoose } of mongooses) {
   describe.skipIf(!mongoUrl)(`connection.bulkWrite (${label})`, () => {
     let db: Database;
     let m: ReturnType<typeof models>;
-    let standIn = true;
+    let removeStandIn = (): void => undefined;
     const sent: SentOperation[] = [];
 
     beforeAll(async () => {
       db = await openDatabase(mongoose, mongoUrl!);
       m = models(db, mongoose);
-      const { version } = await db.raw.admin().serverInfo();
-      standIn = onFerretDb || Number(String(version).split('.')[0]) < 8;
-      if (!standIn) return;
-      const client = db.conn.getClient() as unknown as {
-        bulkWrite(ops: SentOperation[]): Promise<unknown>;
-        db(name: string): { collection(name: string): DriverCollection };
-      };
-      client.bulkWrite = async (ops) => {
-        for (const op of ops) {
-          sent.push(op);
-          const [dbName, ...rest] = op.namespace.split('.');
-          const coll = client.db(dbName!).collection(rest.join('.'));
-          const options = { upsert: op.upsert === true };
-          if (op.name === 'insertOne') await coll.insertOne!(op.document);
-          else if (op.name === 'replaceOne')
-            await coll.replaceOne!(op.filter, op.replacement, options);
-          else await coll[op.name]!(op.filter, op.update, options);
-        }
-        return { insertedCount: ops.length };
-      };
+      removeStandIn = await standInClientBulkWrite(db, sent);
     });
     afterAll(async () => {
-      if (standIn) delete (db.conn.getClient() as unknown as { bulkWrite?: unknown }).bulkWrite;
+      removeStandIn();
       await db?.close();
     });
 
