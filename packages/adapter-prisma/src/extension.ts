@@ -93,13 +93,12 @@ async function run(config: NormalisedOptions, schema: Schema, call: OperationCal
   }
   const args = checkOperation(schema, model, operation, isPlainObject(call.args) ? call.args : {});
   let written: ReadonlyMap<string, string> | undefined;
-  let sent: unknown = args === call.args || isPlainObject(call.args) ? args : call.args;
-  if (isWrite(operation)) {
+  let sent: unknown = isPlainObject(call.args) ? args : call.args;
+  if (isWrite(operation) && isPlainObject(call.args)) {
     const sealed = await sealArgs(config.envelope, schema, model, operation, args);
-    if (sealed.sealed) {
-      sent = sealed.args;
-      written = sealed.written;
-    }
+    // the nested writes' lookups are rewritten in `sealed.args` even when nothing was encrypted
+    sent = sealed.args;
+    if (sealed.sealed) written = sealed.written;
   }
   let result: unknown;
   try {
