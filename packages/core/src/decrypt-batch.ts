@@ -23,8 +23,6 @@ export interface DecryptBatch {
   /** The context's `field`, for events and the plaintext error. */
   readonly field: string | undefined;
   readonly emit: Emit;
-  /** Whether anyone listens: else no hit events are built. */
-  readonly reporting: boolean;
   readonly ensureOpen: () => void;
 }
 
@@ -85,7 +83,9 @@ export function decryptBatch(
     misses.push([index, parsed]);
     records.set(parsed.kekText, parsed.record);
   }
-  if (batch.reporting) {
+  // One DEK hit per distinct cached DEK of the call, counted (and reported if anyone listens).
+  if (hits.length === 1) cache.reportHit(hits[0]!.entry.record);
+  else if (hits.length > 1) {
     const seen = new Set<ReadEntry>();
     for (const { entry } of hits) {
       if (!seen.has(entry)) cache.reportHit(entry.record);
@@ -190,9 +190,10 @@ export function decryptOne(
     const key =
       entry === undefined
         ? undefined
-        : batch.cache.cachedValueKey(entry, token.slice(first + 1, second), batch.canon);
+        : // A miss is counted by `decryptBatch`, which looks again.
+          batch.cache.cachedValueKey(entry, token.slice(first + 1, second), batch.canon, false);
     if (key !== undefined) {
-      if (batch.reporting) batch.cache.reportHit(entry!.record);
+      batch.cache.reportHit(entry!.record);
       return openSplit(token, token.slice(second + 1), key, entry!.record, batch);
     }
   }

@@ -150,7 +150,6 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
       maxAgeMs,
       field,
       emit,
-      reporting,
       ensureOpen,
     };
   }

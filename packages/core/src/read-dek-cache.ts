@@ -169,11 +169,15 @@ export class ReadDekCache {
     return this.hit(token.slice(start, end));
   }
 
-  /** The cached value key for a salt part and context, or `undefined`. */
+  /**
+   * The cached value key for a salt part and context, or `undefined`. `countMiss: false` for a
+   * caller that, on a miss, hands the token to one that looks again (and counts it then).
+   */
   cachedValueKey(
     entry: ReadEntry,
     saltText: string,
     canon: CanonicalContext,
+    countMiss = true,
   ): FernetKey | undefined {
     const last = this.newestValueKey;
     if (
@@ -188,7 +192,7 @@ export class ReadDekCache {
     const found =
       saltText.length === SALT_TEXT_LENGTH ? entry.keys.get(saltText + canon.key) : undefined;
     if (found === undefined) {
-      this.valueKeyLookup('cache-miss', entry.record);
+      if (countMiss) this.valueKeyLookup('cache-miss', entry.record);
       return undefined;
     }
     this.valueKeyLookup('cache-hit', entry.record);
