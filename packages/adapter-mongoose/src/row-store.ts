@@ -163,8 +163,8 @@ export function mongooseRowStore<T>(
     },
     compareAndSet(id, name, expected, next, indexes) {
       const field = fieldOf(name);
-      const update = indexUpdate(field.path, next, indexes, blindIndexes[field.path]);
       const write = async (): Promise<boolean> => {
+        const update = indexUpdate(field.path, next, indexes, blindIndexes[field.path]);
         const raw = await collection();
         try {
           const result = await raw.updateOne({ _id: toId(id), [field.path]: expected }, update);

@@ -1,4 +1,7 @@
 /** The shared adapter conformance suite, on the real server, with both Mongoose majors. */
+import { randomBytes } from 'node:crypto';
+import { createBlindIndexKey, loadBlindIndexes } from '@cmek/core';
+import { createLocalKekProviderFromKey } from '@cmek/provider-local';
 import { type AdapterSession, adapterConformanceSuite, type FieldValues } from '@cmek/test-suite';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -19,12 +22,29 @@ for (const { label, mongoose } of mongooses) {
     adapterConformanceSuite(
       { describe, it, beforeAll, afterAll },
       {
+        blindIndex: true,
         async setup(): Promise<AdapterSession> {
           db = await openDatabase(mongoose, mongoUrl!);
           const { envelope, raw } = db;
-          const schema = new mongoose.Schema({ secret: String, note: String, label: String });
-          schema.plugin(cmekPlugin, { envelope, fields: ['secret', 'note'] });
+          const kek = createLocalKekProviderFromKey(randomBytes(32));
+          const indexer = await loadBlindIndexes({ keys: [await createBlindIndexKey(kek)], kek });
+          const index = { column: 'tokenHashBidx' };
+          const schema = new mongoose.Schema({
+            secret: String,
+            note: String,
+            label: String,
+            tokenHash: String,
+            tokenHashBidx: String,
+          });
+          // sparse: documents without a token hash (no index) are not indexed
+          schema.index({ tokenHashBidx: 1 }, { unique: true, sparse: true });
+          schema.plugin(cmekPlugin, {
+            envelope,
+            indexer,
+            fields: { secret: {}, note: {}, tokenHash: { blindIndex: index } },
+          });
           const Secret = db.conn.model('Secret', schema);
+          await Secret.init();
           const coll = raw.collection('secrets');
           const oid = (id: string | number) => new ObjectId(String(id));
           return {
@@ -61,6 +81,26 @@ for (const { label, mongoose } of mongooses) {
             },
             whereOnEncrypted(field, value) {
               return Secret.find({ [field]: value }).exec();
+            },
+            blindIndex: {
+              field: 'tokenHash',
+              index,
+              indexer,
+              async findBy(value) {
+                return (await Secret.find({ tokenHash: value }).lean()).map((d) => String(d._id));
+              },
+              async findIn(values) {
+                const docs = await Secret.find({ tokenHash: { $in: [...values] } }).lean();
+                return docs.map((d) => String(d._id));
+              },
+              async rawIndexed(id) {
+                const doc = await coll.findOne({ _id: oid(id) });
+                if (doc === null) return null;
+                return {
+                  value: (doc.tokenHash as string | null | undefined) ?? null,
+                  index: (doc.tokenHashBidx as string | null | undefined) ?? null,
+                };
+              },
             },
           };
         },
