@@ -70,7 +70,7 @@ describe('kekCallHook', () => {
     const env = createEnvelope({
       kek,
       onEvent: r.onEvent,
-      kekCallHook: async (call, run) => {
+      kekCallHook: async (_call, run) => {
         try {
           return await run();
         } catch (error) {

@@ -1,7 +1,9 @@
 /**
- * The event and API shapes this package consumes beyond what `@cmek/core` has today. Each is
- * feature-detected: with a core that lacks it, the package works from the events core has (see
- * `/docs/observability.md`, "What needs a newer core"). None of them carries a secret.
+ * The event and API shapes this package consumes beyond the first `@cmek/core` events, declared
+ * here so that the package also works with a core that lacks them (each is feature-detected; see
+ * `/docs/observability.md`, "Which core emits what"). The core of this release emits all of them
+ * with exactly these shapes (`CacheEvictEvent`, `StaleDekUsedEvent`, `ValuesEvent`, `KekCallHook`,
+ * `envelope.stats()` in `@cmek/core`). None of them carries a secret.
  */
 import type { CmekEvent, KekOperation } from '@cmek/core';
 
@@ -9,8 +11,11 @@ import type { CmekEvent, KekOperation } from '@cmek/core';
 export interface CacheEvictEvent {
   readonly type: 'cache-evict';
   readonly cache: 'encrypt' | 'decrypt' | 'value-key';
-  /** `capacity`: LRU full; `expired`: past `maxAgeMs`; `uses`: past `maxUses`; `close`. */
-  readonly reason: 'capacity' | 'expired' | 'uses' | 'close';
+  /**
+   * `capacity`: LRU full; `expired`: past `maxAgeMs` (and its grace); `uses`: past `maxUses`;
+   * `close`; `access-denied`: the KEK refused the key reference, every DEK of it is dropped.
+   */
+  readonly reason: 'capacity' | 'expired' | 'uses' | 'close' | 'access-denied';
   readonly providerId: string;
   readonly keyRef: string;
   /** DEKs dropped at once (a `close` drops all); default 1. */

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { CmekKekUnavailableError, createEnvelope } from '@cmek/core';
 import { createAwsKmsKekProvider } from '@cmek/provider-aws-kms';
 import { SpanStatusCode } from '@opentelemetry/api';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { cmekTelemetry, CMEK_METRICS as M } from '../src/index';
 import { createOtel, exportedStrings, type Otel, pointsOf, sumOf } from './support/otel';
 import { Secrets } from './support/secrets';
@@ -22,6 +22,7 @@ beforeEach(() => {
   secrets = new Secrets();
 });
 afterEach(async () => {
+  vi.useRealTimers();
   await otel.shutdown();
 });
 
@@ -164,6 +165,71 @@ describe.skipIf(!endpoint)('against moto (AWS KMS)', () => {
       ]);
       secrets.expectNoneIn(exportedStrings(points, otel.spans()), 2);
       await Promise.all([writer.close(), reader.close(), other.close(), cold.close()]);
+    });
+  });
+
+  describe('a KMS server killed mid-run, with staleGraceMs', () => {
+    let moto: PrivateMoto | undefined;
+    beforeAll(async () => {
+      moto = await PrivateMoto.start();
+    });
+    afterAll(async () => {
+      await moto?.kill();
+    });
+
+    it('uses the cached DEKs past maxAgeMs within the grace, and refuses them after', async () => {
+      const at = moto!.endpoint;
+      const arn = await createKmsKey(at);
+      const telemetry = cmekTelemetry(otel.providers);
+      const impatient = { maxAttempts: 1, requestTimeoutMs: 2_000 };
+      const limits = { maxAgeMs: 60_000, staleGraceMs: 300_000 };
+      const env = createEnvelope({
+        kek: kms(at, arn, impatient),
+        dekCache: limits,
+        decryptCache: limits,
+        ...telemetry.envelopeOptions,
+      });
+      const [token] = await writeValues(env, 1);
+
+      await moto!.kill();
+      // The clock moves on by Date only (the KMS is gone: no request is signed that could work).
+      vi.useFakeTimers({ toFake: ['Date'] });
+      const start = Date.now();
+
+      // Two minutes later: past maxAgeMs, within the grace. KMS is asked first and does not
+      // answer; the cached DEKs serve, each use counted.
+      vi.setSystemTime(start + 120_000);
+      expect(await env.decrypt(token!, { context: field })).toMatch(/^tok_/);
+      const [late] = await writeValues(env, 1);
+      expect(env.inspect(late!).dekId).toBe(env.inspect(token!).dekId);
+      expect(await env.decrypt(late!, { context: field })).toMatch(/^tok_/);
+      let points = await otel.points();
+      expect(sumOf(points, M.cacheStaleServed.name, { 'cmek.kek.key_ref': arn })).toBe(3);
+      expect(
+        sumOf(points, M.kekCalls.name, {
+          'cmek.kek.outcome': 'unavailable',
+          'error.type': 'CMEK_KEK_UNAVAILABLE',
+        }),
+      ).toBe(3);
+
+      // Past maxAgeMs + staleGraceMs: refused, retryable, and the DEKs dropped.
+      vi.setSystemTime(start + 400_000);
+      const read = await env.decrypt(token!, { context: field }).catch((e: unknown) => e);
+      expect(CmekKekUnavailableError.isInstance(read)).toBe(true);
+      const write = await env.encrypt('after the grace').catch((e: unknown) => e);
+      expect(CmekKekUnavailableError.isInstance(write)).toBe(true);
+      points = await otel.points();
+      expect(sumOf(points, M.cacheStaleServed.name)).toBe(3);
+      expect(
+        sumOf(points, M.cacheEvictions.name, { 'cmek.cache.eviction_reason': 'expired' }),
+      ).toBeGreaterThanOrEqual(2);
+      const health = await env.health();
+      expect(health).toMatchObject({
+        status: 'unavailable',
+        kek: { ok: false, errorCode: 'CMEK_KEK_UNAVAILABLE' },
+      });
+      secrets.expectNoneIn(exportedStrings(points, otel.spans()), 1);
+      await env.close();
     });
   });
 });

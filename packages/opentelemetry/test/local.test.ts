@@ -302,20 +302,6 @@ describe('the proposed core shapes, feature-detected', () => {
     expect(before).toBeGreaterThan(0);
     expect(reads).toBe(before);
   });
-
-  it("observe() of today's envelope (no stats) changes nothing", async () => {
-    const telemetry = cmekTelemetry(otel.providers);
-    const env = createEnvelope({ kek: local(), onEvent: telemetry.onEvent });
-    telemetry.observe(env);
-    const token = await env.encrypt('v');
-    await env.decrypt(token);
-    const points = await otel.points();
-    expect(pointsOf(points, M.cacheSize.name)).toEqual([]);
-    expect(
-      sumOf(points, M.cacheLookups.name, { 'cmek.cache.result': 'hit' }),
-    ).toBeGreaterThanOrEqual(1);
-    await env.close();
-  });
 });
 
 describe('secrecy', () => {
