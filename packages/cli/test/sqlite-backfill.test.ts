@@ -53,7 +53,9 @@ describe('cmek backfill on SQLite, 100,000 legacy rows', () => {
     expect(readSqlite(dbFile, TABLE)).toEqual(before);
   });
 
-  it('encrypts every value, and the application reads them back', async () => {
+  it('encrypts every value, and the application reads them back', {
+    timeout: 120_000,
+  }, async () => {
     const result = await cmek(['backfill', '--json', '--batch', '1000'], { cwd: dir });
     expect(result.code).toBe(0);
     const [store] = report<WriteJson>(result).stores;
