@@ -54,78 +54,81 @@ describe('cmekPlugin blindIndex option', () => {
     ).not.toThrow();
   });
 
-  it.each([
-    ['no indexer', { token: { blindIndex: { column: 'tokenBidx' } } }, {}, /pass `indexer`/],
-    [
-      'an indexer that is not one',
-      { token: { blindIndex: { column: 'tokenBidx' } } },
-      { indexer: {} as BlindIndexer },
-      /pass `indexer`/,
-    ],
-    [
-      'a nested path',
-      { 'nested.inner.secret': { blindIndex: { column: 'tokenBidx' } } },
-      undefined,
-      /only a top-level path can have a blind index/,
-    ],
-    [
-      'a path inside an array',
-      { 'hooks.$.secret': { blindIndex: { column: 'tokenBidx' } } },
-      undefined,
-      /only a top-level path can have a blind index/,
-    ],
-    [
-      'an index path missing from the schema',
-      { token: { blindIndex: { column: 'tokenHash' } } },
-      undefined,
-      /'tokenHash' is not a String path of the schema: declare it/,
-    ],
-    [
-      'an index path that is not a String',
-      { token: { blindIndex: { column: 'count' } } },
-      undefined,
-      /'count' is not a String path/,
-    ],
-    [
-      'a dotted index path',
-      { token: { blindIndex: { column: 'nested.bidx' } } },
-      undefined,
-      /must be a top-level path/,
-    ],
-    [
-      'an encrypted index path',
-      { token: { blindIndex: { column: 'other' } }, other: {} },
-      undefined,
-      /is an encrypted path/,
-    ],
-    [
-      'one index path for two paths',
-      {
-        token: { blindIndex: { column: 'tokenBidx' } },
-        other: { blindIndex: { column: 'tokenBidx' } },
-      },
-      undefined,
-      /is the index of another path too/,
-    ],
-    [
-      'an unknown mode (core)',
-      { token: { blindIndex: { column: 'tokenBidx', mode: 'fast' } } },
-      undefined,
-      /blindIndex.mode must be 'hmac' or 'slow'/,
-    ],
-    [
-      'a pinned context without a field',
-      { token: { blindIndex: { column: 'tokenBidx' }, context: { tenant: 't' } } },
-      undefined,
-      /its context needs a `field` value/,
-    ],
-  ] as const)('refuses %s with CmekConfigError', (_what, fields, options, message) => {
-    const run = apply(
-      fields as unknown as Record<string, FieldOptions>,
-      options === undefined ? { indexer } : (options as Partial<CmekPluginOptions>),
-    );
-    expect(run).toThrow(CmekConfigError);
-    expect(run).toThrow(message);
+  it('refuses a bad blindIndex option, or a missing indexer, with CmekConfigError saying why', () => {
+    const cases = [
+      ['no indexer', { token: { blindIndex: { column: 'tokenBidx' } } }, {}, /pass `indexer`/],
+      [
+        'an indexer that is not one',
+        { token: { blindIndex: { column: 'tokenBidx' } } },
+        { indexer: {} as BlindIndexer },
+        /pass `indexer`/,
+      ],
+      [
+        'a nested path',
+        { 'nested.inner.secret': { blindIndex: { column: 'tokenBidx' } } },
+        undefined,
+        /only a top-level path can have a blind index/,
+      ],
+      [
+        'a path inside an array',
+        { 'hooks.$.secret': { blindIndex: { column: 'tokenBidx' } } },
+        undefined,
+        /only a top-level path can have a blind index/,
+      ],
+      [
+        'an index path missing from the schema',
+        { token: { blindIndex: { column: 'tokenHash' } } },
+        undefined,
+        /'tokenHash' is not a String path of the schema: declare it/,
+      ],
+      [
+        'an index path that is not a String',
+        { token: { blindIndex: { column: 'count' } } },
+        undefined,
+        /'count' is not a String path/,
+      ],
+      [
+        'a dotted index path',
+        { token: { blindIndex: { column: 'nested.bidx' } } },
+        undefined,
+        /must be a top-level path/,
+      ],
+      [
+        'an encrypted index path',
+        { token: { blindIndex: { column: 'other' } }, other: {} },
+        undefined,
+        /is an encrypted path/,
+      ],
+      [
+        'one index path for two paths',
+        {
+          token: { blindIndex: { column: 'tokenBidx' } },
+          other: { blindIndex: { column: 'tokenBidx' } },
+        },
+        undefined,
+        /is the index of another path too/,
+      ],
+      [
+        'an unknown mode (core)',
+        { token: { blindIndex: { column: 'tokenBidx', mode: 'fast' } } },
+        undefined,
+        /blindIndex.mode must be 'hmac' or 'slow'/,
+      ],
+      [
+        'a pinned context without a field',
+        { token: { blindIndex: { column: 'tokenBidx' }, context: { tenant: 't' } } },
+        undefined,
+        /its context needs a `field` value/,
+      ],
+    ] as const;
+    for (const [what, fields, options, message] of cases) {
+      const run = apply(
+        fields as unknown as Record<string, FieldOptions>,
+        options === undefined ? { indexer } : (options as Partial<CmekPluginOptions>),
+      );
+      expect(run, what).toThrow(CmekConfigError);
+      expect(run, what).toThrow(message);
+    }
   });
 
   it('refuses an `indexer` that is not one even without an index', () => {
