@@ -30,7 +30,7 @@ export interface DekCacheOptions {
    * How long past `maxAgeMs` a cached DEK may still be used, only while the KEK answers
    * `CMEK_KEK_UNAVAILABLE` (never after an access-denied answer, which drops the key reference's
    * DEKs): each such use emits `stale-dek-used`. A new DEK is asked for first every time. Default
-   * 0 (off). See the observability guide, "KMS outages".
+   * 0 (off). See the observability guide, "A bounded grace".
    */
   staleGraceMs?: number;
 }
@@ -44,7 +44,7 @@ export interface DecryptCacheOptions {
    * How long past `maxAgeMs` a cached DEK may still be used, only while the KEK answers
    * `CMEK_KEK_UNAVAILABLE` (never after an access-denied answer, which drops the key reference's
    * DEKs): each such use emits `stale-dek-used`. A new DEK is asked for first every time. Default
-   * 0 (off). See the observability guide, "KMS outages".
+   * 0 (off). See the observability guide, "A bounded grace".
    */
   staleGraceMs?: number;
 }

@@ -1,7 +1,7 @@
 /**
  * The event and API shapes this package consumes beyond the first `@cmek/core` events, declared
  * here so that the package also works with a core that lacks them (each is feature-detected; see
- * `/docs/observability.md`, "Which core emits what"). The core of this release emits all of them
+ * `/docs/observability.md`, "What needs a newer core"). The core of this release emits all of them
  * with exactly these shapes (`CacheEvictEvent`, `StaleDekUsedEvent`, `ValuesEvent`, `KekCallHook`,
  * `envelope.stats()` in `@cmek/core`). None of them carries a secret.
  */
@@ -42,7 +42,7 @@ export interface ValuesEvent {
   readonly field?: string;
 }
 
-/** Every event this package understands: core's today plus the proposed ones. */
+/** Every event this package understands: the first core events plus those added with `stats()` and the hook. */
 export type ObservedEvent = CmekEvent | CacheEvictEvent | StaleDekUsedEvent | ValuesEvent;
 
 /** What core tells an around-hook about the KEK call it is about to make. */
@@ -54,13 +54,13 @@ export interface KekCallInfo {
 }
 
 /**
- * An around-hook core would call for every KEK call (proposed `EnvelopeOptions.kekCallHook`):
+ * An around-hook core would call for every KEK call (`EnvelopeOptions.kekCallHook`):
  * `run` is the provider call; what the hook returns is what core gets. It lets a tracer make
  * the KEK span the active parent of the provider SDK's own HTTP spans.
  */
 export type KekCallHook = <T>(call: KekCallInfo, run: () => Promise<T>) => Promise<T>;
 
-/** One cache in the proposed `envelope.stats()`. */
+/** One cache in `envelope.stats()`. */
 export interface CacheStats {
   readonly cache: 'encrypt' | 'decrypt' | 'value-key';
   /** Entries held now. */
@@ -70,12 +70,12 @@ export interface CacheStats {
   readonly misses?: number;
 }
 
-/** The proposed synchronous, allocation-light `envelope.stats()`. */
+/** The synchronous, allocation-light `envelope.stats()`. */
 export interface EnvelopeStats {
   readonly caches: readonly CacheStats[];
 }
 
-/** An envelope, possibly with the proposed `stats()`. */
+/** An envelope, possibly (an older core) without `stats()`. */
 export interface ObservableEnvelope {
   stats?: () => EnvelopeStats;
 }

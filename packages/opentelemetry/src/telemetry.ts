@@ -53,7 +53,7 @@ export interface CmekTelemetry {
   readonly onEvent: (event: ObservedEvent) => void;
   /** The engine's `onProgress` (backfill, rewrap, verify): run and batch spans, row counters. */
   readonly onProgress: ProgressHandler;
-  /** For a core with the proposed `kekCallHook` option: real, active KEK spans. */
+  /** For core's `kekCallHook` option: real, active KEK spans. */
   readonly kekCallHook: KekCallHook;
   /** `createEnvelope({ kek, ...telemetry.envelopeOptions })`. */
   readonly envelopeOptions: {
@@ -61,8 +61,8 @@ export interface CmekTelemetry {
     readonly kekCallHook: KekCallHook;
   };
   /**
-   * Reports the cache sizes of an envelope with the proposed `stats()` (`cmek.dek_cache.size`);
-   * with today's core it does nothing. Returns a function that stops observing it.
+   * Reports the cache sizes of an envelope with `stats()` (`cmek.dek_cache.size`);
+   * with an older core without it, it does nothing. Returns a function that stops observing it.
    */
   observe(envelope: Envelope | ObservableEnvelope): () => void;
 }
