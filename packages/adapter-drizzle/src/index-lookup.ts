@@ -53,7 +53,7 @@ function indexColumnOf(column: Column, field: FieldConfig): Column {
  * tree; `node` itself is not changed). A tree without one is returned as it is.
  */
 export function rewriteLookups(config: CmekConfig, node: unknown): unknown {
-  if (config.indexer === undefined || node === null || typeof node !== 'object') return node;
+  if (config.indexColumns.size === 0 || node === null || typeof node !== 'object') return node;
   if (Array.isArray(node)) {
     const items = node.map((item) => rewriteLookups(config, item));
     return items.some((item, i) => item !== node[i]) ? items : node;
@@ -66,7 +66,7 @@ export function rewriteLookups(config: CmekConfig, node: unknown): unknown {
     return inArray(
       indexColumnOf(column, field),
       indexLookupValues(
-        config.indexer,
+        config.indexer!,
         { label: field.indexLabel, context: field.context, index: index.spec },
         values,
       ),
@@ -89,7 +89,7 @@ type Where = (fields: unknown, operators: unknown) => unknown;
  * of `with` (a `where` given as a function is rewritten when Drizzle calls it).
  */
 export function rewriteRelationalLookups<C>(config: CmekConfig, query: C): C {
-  if (config.indexer === undefined || typeof query !== 'object' || query === null) return query;
+  if (config.indexColumns.size === 0 || typeof query !== 'object' || query === null) return query;
   const q = query as RelationalConfig;
   const out: Record<string, unknown> = { ...q };
   if (typeof q.where === 'function') {

@@ -238,7 +238,7 @@ for (const d of databases) {
       expect(copy).toThrow(CmekQueryError);
     });
 
-    it('a lookup by eq and by inArray finds the rows, in select, update and delete', async () => {
+    it('a lookup by eq and by inArray finds the rows, in select, $count, update and delete', async () => {
       await app.insert(t.secrets).values([
         { name: 'a', tokenHash: 'h-a' },
         { name: 'b', tokenHash: 'h-b' },
@@ -258,6 +258,7 @@ for (const d of databases) {
       expect(
         namesOf(await select(and(eq(t.secrets.tokenHash, 'h-a'), gt(t.secrets.id, 0)))),
       ).toEqual(['a']);
+      expect(Number(await app.$count(t.secrets, eq(t.secrets.tokenHash, 'h-a')))).toBe(1);
       await app.update(t.secrets).set({ token: 'found' }).where(eq(t.secrets.tokenHash, 'h-c'));
       const [row] = await app
         .select({ token: t.secrets.token })
