@@ -2,7 +2,8 @@
  * Driver errors without whole tokens.
  *
  * A write that MongoDB refuses comes back as an error that quotes what was written: a duplicate
- * key on an encrypted path has the token in its message (`dup key: { slackToken: "cmek:v1:…" }`),
+ * key on an encrypted path has the token in its message (`dup key: { slackToken: "cmek:v1:…" }`;
+ * on a blind-index path, the index value, whose digest is cut the same way),
  * its `keyValue` and `errorResponse`; a bulk write error carries each failed operation (`op`,
  * the whole document with its tokens). The guarded collection methods (collection-guard.ts) pass
  * every rejection through `scrubTokens`: each token is cut to its `cmek:vN:` prefix and two
@@ -16,6 +17,8 @@
 
 /** `cmek:vN:`, two characters kept, the rest of the token cut. */
 const TOKEN = /(cmek:v\d+:)([A-Za-z0-9_\-|=]{2})[A-Za-z0-9_\-|=]+/g;
+/** A blind-index value: its mode and key id (not secret) and two characters of the digest kept. */
+const INDEX = /(cmek:bi\d+:(?:h|s\d+):[0-9a-f]{16}:)([A-Za-z0-9_-]{2})[A-Za-z0-9_-]+/g;
 const MAX_DEPTH = 8;
 
 /** Exact values to take out as well (the plaintext and token of a failed compare-and-set). */
@@ -25,7 +28,7 @@ function scrubText(text: string, values: Values): string {
   let out = text;
   // values of one or two characters cannot be told from the message's own words
   for (const value of values) if (value.length >= 3) out = out.split(value).join('[value]');
-  return out.includes('cmek:') ? out.replace(TOKEN, '$1$2…') : out;
+  return out.includes('cmek:') ? out.replace(TOKEN, '$1$2…').replace(INDEX, '$1$2…') : out;
 }
 
 function isPlain(value: object): boolean {

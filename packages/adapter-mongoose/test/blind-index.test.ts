@@ -249,6 +249,11 @@ for (const { label, mongoose } of mongooses) {
           caught = error;
         }
         expect(caught).toBeInstanceOf(Error);
+        // the stored index value is cut to its prefix and two characters, like a token
+        const index = tokenIndex(db, secret('unique'));
+        expect(
+          JSON.stringify({ m: (caught as Error).message, s: (caught as Error).stack }),
+        ).not.toContain(index);
         expect(
           JSON.stringify({ m: (caught as Error).message, s: (caught as Error).stack }),
         ).not.toContain(secret('unique'));

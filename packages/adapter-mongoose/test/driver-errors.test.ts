@@ -48,6 +48,15 @@ describe('scrubTokens', () => {
     expect((error.cause as unknown as { detail: string[] }).detail).toEqual(['cmek:v1:AQ…']);
   });
 
+  it('cuts the digest of a blind-index value in a duplicate-key error, keeping its mode and key id', () => {
+    const index = 'cmek:bi1:h:7e156e3a15a6f2aa:Q2hlY2sgdGhhdCB0aGUgZGlnZXN0IGlzIGN1dCBvdXQ';
+    const error = scrubTokens(
+      new MongoServerError(`E11000 duplicate key error dup key: { tokenBidx: "${index}" }`),
+    );
+    expect(error.message).toContain('dup key: { tokenBidx: "cmek:bi1:h:7e156e3a15a6f2aa:Q2…" }');
+    expect(JSON.stringify({ m: error.message, s: error.stack })).not.toContain(index.slice(-20));
+  });
+
   it('leaves an error without tokens as it is, and survives cycles', () => {
     const error = new Error('connection reset') as Error & { self?: unknown };
     error.self = error;
