@@ -4,7 +4,6 @@
  */
 import {
   type BlindIndexer,
-  CmekQueryError,
   createBlindIndexKey,
   createEnvelope,
   loadBlindIndexes,
@@ -13,21 +12,13 @@ import { kekCallCounter } from '@cmek/test-suite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cmekExtension } from '../src/index';
 import { type CmekClient, MODELS, openDatabase, pgUrl, type TestDatabase } from './support/db';
+import { expectQueryRefused } from './support/expect';
 import { checkingIndexer, expectedIndex } from './support/indexed';
 
 const NEEDLE = 'needle-bidx-7c1e';
 
-async function expectRefused(run: () => PromiseLike<unknown>, field: string): Promise<void> {
-  const error = await Promise.resolve()
-    .then(run)
-    .then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-  expect(CmekQueryError.isInstance(error), String(error)).toBe(true);
-  expect((error as CmekQueryError).field).toBe(field);
-  expect((error as Error).message).not.toContain(NEEDLE);
-}
+const expectRefused = (run: () => PromiseLike<unknown>, field: string) =>
+  expectQueryRefused(run, field, NEEDLE);
 
 describe.skipIf(!pgUrl)('blind-index lookups', () => {
   let t: TestDatabase;

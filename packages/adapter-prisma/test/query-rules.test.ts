@@ -1,22 +1,12 @@
 /** Filters, sorts, groups and aggregates on encrypted fields are refused with CmekQueryError. */
-import { CmekQueryError } from '@cmek/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, pgUrl, type TestDatabase } from './support/db';
+import { expectQueryRefused } from './support/expect';
 
 const NEEDLE = 'needle-9f3a';
 
-async function expectRefused(run: () => PromiseLike<unknown>, field: string): Promise<void> {
-  const error = await Promise.resolve()
-    .then(run)
-    .then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-  expect(CmekQueryError.isInstance(error), String(error)).toBe(true);
-  expect((error as CmekQueryError).code).toBe('CMEK_QUERY');
-  expect((error as CmekQueryError).field).toBe(field);
-  expect((error as Error).message).not.toContain(NEEDLE);
-}
+const expectRefused = (run: () => PromiseLike<unknown>, field: string) =>
+  expectQueryRefused(run, field, NEEDLE);
 
 describe.skipIf(!pgUrl)('query refusal', () => {
   let t: TestDatabase;

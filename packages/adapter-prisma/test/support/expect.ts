@@ -1,5 +1,5 @@
 /** Assertions on what the database really holds. */
-import type { EncryptionContext } from '@cmek/core';
+import { CmekQueryError, type EncryptionContext } from '@cmek/core';
 import { expect } from 'vitest';
 import type { TestDatabase } from './db';
 
@@ -22,3 +22,21 @@ export const USER_TOKEN = { field: 'User.slackToken' };
 export const USER_NOTE = { field: 'User.note' };
 export const POST_SECRET = { field: 'Post.secret' };
 export const PROFILE_PIN = { field: 'profiles.pin' };
+
+/** `run` rejects with a `CmekQueryError` naming `field`, whose message does not hold `needle`. */
+export async function expectQueryRefused(
+  run: () => PromiseLike<unknown>,
+  field: string,
+  needle: string,
+): Promise<void> {
+  const error = await Promise.resolve()
+    .then(run)
+    .then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+  expect(CmekQueryError.isInstance(error), String(error)).toBe(true);
+  expect((error as CmekQueryError).code).toBe('CMEK_QUERY');
+  expect((error as CmekQueryError).field).toBe(field);
+  expect((error as Error).message).not.toContain(needle);
+}
