@@ -26,6 +26,8 @@ export interface KekCallCounts {
   readonly unwrapMany: number;
   readonly rewrap: number;
   readonly wrap: number;
+  /** `envelope.health()` probes. */
+  readonly health: number;
   /** Every counted call, failed ones included. */
   readonly total: number;
   /** The counted calls that failed (`ok: false`). */
@@ -51,6 +53,7 @@ const OPERATIONS: readonly KekOperation[] = [
   'unwrapMany',
   'rewrap',
   'wrap',
+  'health',
 ];
 
 /**

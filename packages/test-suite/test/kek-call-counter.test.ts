@@ -31,10 +31,22 @@ describe('kekCallCounter', () => {
       unwrapMany: 0,
       rewrap: 0,
       wrap: 0,
+      health: 0,
       total: 1,
       failed: 0,
       unwrappedDeks: 1,
     });
+  });
+
+  it('counts health probes apart from the calls that serve values', async () => {
+    const counter = kekCallCounter();
+    const kek = memoryKekProvider({ kek: KEK });
+    const envelope = createEnvelope({ kek, onEvent: counter.onEvent });
+    const report = await envelope.health();
+    expect(report.status).toBe('ok');
+    expect(counter.counts).toMatchObject({ health: 1, generateDataKey: 0, total: 1, failed: 0 });
+    await envelope.encrypt('x', CONTEXT);
+    expect(counter.counts).toMatchObject({ health: 1, generateDataKey: 1, total: 2 });
   });
 
   it('counts one unwrapMany for a batch of distinct DEKs, with its DEK count', async () => {
