@@ -15,7 +15,10 @@ import type { BackfillOptions, WriteFieldReport, WriteReport } from './types';
  * A store that declares `blindIndexes` (then `indexer` is required) gets its index columns filled
  * in the same pass: a plaintext is encrypted and indexed in one write; a token whose index column
  * is empty, or holds a value of another key or mode (a rotation), is decrypted and its index
- * written, the token itself unchanged (it is the compare-and-set's guard).
+ * written, the token itself unchanged (it is the compare-and-set's guard). With `reindex: true`,
+ * every token with index values of the current key and mode is decrypted too, its index
+ * recomputed, and the columns whose stored value differs (a `mismatched` of verify) rewritten
+ * under the same guard.
  */
 export async function backfill(store: RowStore, options: BackfillOptions): Promise<WriteReport> {
   const envelope = options?.envelope;
@@ -23,6 +26,7 @@ export async function backfill(store: RowStore, options: BackfillOptions): Promi
     throw new CmekConfigError('backfill needs { envelope }');
   }
   const dryRun = options.dryRun === true;
+  const reindex = options.reindex === true;
   const { indexer } = options;
   const indexes = storeIndexes(store, indexer, 'backfill');
 
@@ -77,6 +81,8 @@ export async function backfill(store: RowStore, options: BackfillOptions): Promi
         const tokenAt: number[] = [];
         const tokens: string[] = [];
         const tokenDue: boolean[][] = [];
+        /** Whether a token's index is recomputed whole and compared (`reindex`). */
+        const tokenChecked: boolean[] = [];
         rows.forEach((row, i) => {
           const value = row.values[field];
           if (value === null || value === undefined) report.nulls++;
@@ -88,8 +94,12 @@ export async function backfill(store: RowStore, options: BackfillOptions): Promi
               const stored = row.indexes?.[spec.column];
               return typeof stored !== 'string' || !stored.startsWith(index.prefixes[j]!);
             });
-            if (!due.includes(true)) return;
-            report.indexes!.candidates++;
+            // reindex: every column is recomputed, and a candidate counted once a value differs.
+            const checked = reindex && !dryRun;
+            if (checked) due.fill(true);
+            else if (due.includes(true)) report.indexes!.candidates++;
+            else return;
+            tokenChecked.push(checked);
             tokenAt.push(i);
             tokens.push(value);
             tokenDue.push(due);
@@ -133,8 +143,15 @@ export async function backfill(store: RowStore, options: BackfillOptions): Promi
             ),
           );
           tokenAt.forEach((row, k) => {
-            const values = indexed[k];
+            let values = indexed[k];
             if (values === undefined) return;
+            if (tokenChecked[k]) {
+              const stored = rows[row]!.indexes ?? {};
+              const changed = Object.entries(values).filter(([c, v]) => (stored[c] ?? null) !== v);
+              if (changed.length === 0) return;
+              report.indexes!.candidates++;
+              values = Object.fromEntries(changed);
+            }
             writes.push({
               row,
               field,

@@ -71,6 +71,14 @@ export interface BackfillOptions extends EngineOptions {
    * `CmekConfigError` without it). Ignored for a store without.
    */
   indexer?: BlindIndexer;
+  /**
+   * Also decrypt every token whose index columns already hold a value of the current key and
+   * mode, recompute its index, and rewrite the columns whose stored value differs (what `verify`
+   * reports as `mismatched`), under the same compare-and-set guard (the token). One KEK call per
+   * DEK, as a verify. Without it only missing indexes and indexes of another key or mode are
+   * written. A dry run does not decrypt, so it counts only those. Default false.
+   */
+  reindex?: boolean;
 }
 
 export interface RewrapOptions extends EngineOptions {

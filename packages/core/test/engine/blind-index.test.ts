@@ -165,6 +165,55 @@ describe('backfill with blind indexes', () => {
     for (const [id, row] of store.rows) expect(row.secret_bidx).toBe(expectedIndex(swapped, id));
   });
 
+  it('reindex: rewrites the mismatched indexes verify reports, under the guard, tokens unchanged', async () => {
+    const { envelope, indexer, store, provider } = await setup(20);
+    await backfill(store, { envelope, indexer });
+    const wrong5 = store.rows.get(5)!.secret_bidx!;
+    store.rows.get(4)!.secret_bidx = wrong5; // another row's index, current key and mode
+    store.rows.get(9)!.secret_bidx = null; // missing
+    const tokens = new Map([...store.rows].map(([id, row]) => [id, row.secret]));
+    expect((await verify(store, { envelope, indexer })).indexProblems).toBe(2);
+    // without reindex only the missing one is written: the prefix of row 4's index is current
+    const plain = await backfill(store, { envelope, indexer });
+    expect(plain.fields.secret!.indexes).toEqual({ candidates: 1, written: 1 });
+    expect(store.rows.get(4)!.secret_bidx).toBe(wrong5);
+    // row 7 changes between scan and write: its recomputed index is not written over the change
+    let changed = false;
+    store.beforeCas = (id) => {
+      if (id === 4 && !changed) {
+        changed = true;
+        store.rows.get(4)!.secret = store.rows.get(7)!.secret!;
+      }
+    };
+    const unwrapsBefore = provider.calls.unwrap;
+    const writesBefore = store.indexWrites.length;
+    const fixed = await backfill(store, {
+      envelope: createEnvelope({ kek: provider }),
+      indexer,
+      reindex: true,
+    });
+    expect(fixed.fields.secret).toMatchObject({
+      written: 0,
+      conflicts: 1,
+      conflictsRemaining: 0,
+      indexes: { candidates: 1, written: 1 },
+    });
+    // one unwrap per DEK (10 values per DEK), as a verify
+    expect(provider.calls.unwrap - unwrapsBefore).toBe(2);
+    // the first attempt (guard lost) and the retry; no write for the 19 rows already right
+    expect(store.indexWrites.length - writesBefore).toBe(2);
+    expect(store.rows.get(4)!.secret_bidx).toBe(expectedIndex(indexer, 7));
+    for (const [id, row] of store.rows) {
+      if (id !== 4) expect(row.secret).toBe(tokens.get(id));
+    }
+    expect((await verify(store, { envelope, indexer })).indexProblems).toBe(0);
+    // a dry run with reindex decrypts nothing: it counts only prefix-due indexes
+    const calls = { ...provider.calls };
+    const dry = await backfill(store, { envelope, indexer, reindex: true, dryRun: true });
+    expect(dry.fields.secret!.indexes).toEqual({ candidates: 0, written: 0 });
+    expect(provider.calls).toEqual(calls);
+  });
+
   it('needs an indexer for a store with indexes; a store without keeps its report shape', async () => {
     const { envelope, store } = await setup(3);
     await expect(backfill(store, { envelope })).rejects.toThrow(CmekConfigError);
