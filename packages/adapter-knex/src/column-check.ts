@@ -1,5 +1,9 @@
-/** The setup check that every encrypted column is wide enough for the ciphertext it will hold. */
+/**
+ * The setup check that every encrypted column is wide enough for the ciphertext it will hold, and
+ * that every blind-index column exists and can hold `BLIND_INDEX_MAX_LENGTH` characters.
+ */
 import {
+  BLIND_INDEX_MAX_LENGTH,
   CmekConfigError,
   type Envelope,
   maxPlaintextBytesOption,
@@ -31,7 +35,10 @@ export interface ColumnWidth {
   readonly column: string;
   /** The declared length; undefined for unbounded types (text). */
   readonly declared: number | undefined;
-  /** The length a ciphertext of the longest plaintext takes with this envelope's KEK. */
+  /**
+   * The length a ciphertext of the longest plaintext takes with this envelope's KEK; for a
+   * blind-index column, `BLIND_INDEX_MAX_LENGTH`.
+   */
   readonly needed: number;
   readonly ok: boolean;
 }
@@ -41,6 +48,15 @@ interface ColumnMeta {
   readonly type?: string;
 }
 
+/** The declared length of a (var)char column; undefined for other types. */
+function declaredLength(meta: ColumnMeta): number | undefined {
+  const max =
+    meta.maxLength === null || meta.maxLength === undefined ? NaN : Number(meta.maxLength);
+  // only (var)char columns are bounded here; text types report no length, or their byte
+  // capacity (MySQL TEXT: 65535), which is not what the column was sized for
+  return /char/i.test(meta.type ?? '') && Number.isFinite(max) && max > 0 ? max : undefined;
+}
+
 async function widthOf(
   envelope: Envelope,
   table: string,
@@ -48,12 +64,7 @@ async function widthOf(
   meta: ColumnMeta,
   longest: number | undefined,
 ): Promise<ColumnWidth> {
-  const max =
-    meta.maxLength === null || meta.maxLength === undefined ? NaN : Number(meta.maxLength);
-  // only (var)char columns are bounded here; text types report no length, or their byte
-  // capacity (MySQL TEXT: 65535), which is not what the column was sized for
-  const bounded = /char/i.test(meta.type ?? '') && Number.isFinite(max) && max > 0;
-  const declared = bounded ? max : undefined;
+  const declared = declaredLength(meta);
   const bytes = longest ?? declared ?? 0;
   const needed = await measureTokenLength(envelope, bytes);
   return { table, column, declared, needed, ok: declared === undefined || declared >= needed };
@@ -94,6 +105,24 @@ export async function checkColumns(
       const longest = table.maxPlaintextBytes.get(configured) ?? callDefault;
       for (const column of declared) {
         out.push(await widthOf(envelope, table.name, column, info[column]!, longest));
+      }
+      for (const { column: index } of table.indexes.get(configured) ?? []) {
+        const columns = Object.keys(info).filter((c) => table.identifiers.same(c, index));
+        if (columns.length === 0) {
+          throw new CmekConfigError(
+            `${table.name}.${configured}.blindIndex names the column '${index}', which ${table.name} has not: add it (varchar(${BLIND_INDEX_MAX_LENGTH}) or longer, with a unique index if the values are unique)`,
+          );
+        }
+        for (const column of columns) {
+          const length = declaredLength(info[column]!);
+          out.push({
+            table: table.name,
+            column,
+            declared: length,
+            needed: BLIND_INDEX_MAX_LENGTH,
+            ok: length === undefined || length >= BLIND_INDEX_MAX_LENGTH,
+          });
+        }
       }
     }
   }

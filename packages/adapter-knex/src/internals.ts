@@ -11,6 +11,12 @@ export interface Statement {
   readonly method?: string;
   readonly alias?: unknown;
   readonly asColumn?: boolean;
+  /** A `whereBasic`'s operator (`=`, `like`, …). */
+  readonly operator?: unknown;
+  /** `whereNot`, `whereNotIn`, … */
+  readonly not?: boolean;
+  /** `and` / `or`. */
+  readonly bool?: unknown;
   readonly distinct?: boolean;
   readonly distinctOn?: boolean;
   /** A JoinClause's joined table. */

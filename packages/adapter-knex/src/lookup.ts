@@ -53,3 +53,15 @@ export function encryptedColumn(table: TableConfig, name: string): string | unde
   }
   return undefined;
 }
+
+/**
+ * The configured encrypted column whose blind-index column a column name names, if any (in any
+ * letter case, as written or as mapped).
+ */
+export function indexedColumn(table: TableConfig, name: string): string | undefined {
+  for (const spelling of table.identifiers.of(name)) {
+    const column = table.indexSpellings.get(spelling);
+    if (column !== undefined) return column;
+  }
+  return undefined;
+}

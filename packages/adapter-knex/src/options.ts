@@ -1,5 +1,8 @@
 /** The options of `withCmek` and their validation. */
 import {
+  type BlindIndexer,
+  type BlindIndexOptions,
+  blindIndexesOption,
   CmekConfigError,
   defaultContext,
   type EncryptionContext,
@@ -17,7 +20,10 @@ export interface CmekTableOptions {
    * identifier mapper such as `knexSnakeCaseMappers`, either side's names match): a list, or the
    * columns mapped to their options (core's `FieldOptions`): `context` (default
    * `{ field: '<table>.<column>' }`; pin the old one before renaming a table or a column, or old
-   * values stop decrypting) and `maxPlaintextBytes` (the longest plaintext, for `checkColumns`).
+   * values stop decrypting), `maxPlaintextBytes` (the longest plaintext, for `checkColumns`) and
+   * `blindIndex` (`{ column, normalize?, mode?, key? }`, or a list of them during a rotation: the
+   * column of a keyed hash of the plaintext, written with the value, so that `where(col, value)`
+   * and `whereIn(col, values)` can be answered; needs `indexer`).
    */
   readonly columns: readonly string[] | Readonly<Record<string, FieldOptions>>;
   /** The primary key, used by `rowStore(table)`. Default `id`. */
@@ -31,6 +37,11 @@ export interface WithCmekOptions {
   readonly envelope: Envelope;
   /** The tables with encrypted columns, by table name (either side's, with an identifier mapper). */
   readonly tables: Readonly<Record<string, CmekTableOptions>>;
+  /**
+   * The blind indexer (`loadBlindIndexes` of `@cmek/core`) that computes the index of each column
+   * configured with a `blindIndex`; required when one is.
+   */
+  readonly indexer?: BlindIndexer;
 }
 
 /** One configured table, normalised. */
@@ -48,6 +59,13 @@ export interface TableConfig {
   readonly contexts: ReadonlyMap<string, EncryptionContext>;
   /** The configured `maxPlaintextBytes` of the columns that have one. */
   readonly maxPlaintextBytes: ReadonlyMap<string, number>;
+  /**
+   * The blind-index columns of each configured column that has any (`blindIndexesOption`: the
+   * first is the one lookups use).
+   */
+  readonly indexes: ReadonlyMap<string, readonly BlindIndexOptions[]>;
+  /** Each spelling of each index column → the configured column it is the index of. */
+  readonly indexSpellings: ReadonlyMap<string, string>;
   /** How the wrapped Knex's identifiers are spelled. */
   readonly identifiers: Identifiers;
 }
@@ -60,6 +78,8 @@ export interface TableConfigs {
   readonly spellings: ReadonlyMap<string, TableConfig>;
   /** How the wrapped Knex's identifiers are spelled (its config's `wrapIdentifier`). */
   readonly identifiers: Identifiers;
+  /** The indexer of the blind indexes; defined when a column has one. */
+  readonly indexer: BlindIndexer | undefined;
 }
 
 /**
@@ -105,14 +125,70 @@ function columnEntries(name: string, columns: unknown): [string, FieldOptions][]
   for (const [column, options] of entries) {
     if (typeof options !== 'object' || options === null || Array.isArray(options)) {
       throw new CmekConfigError(
-        `${where}.${column} must be an object ({ context?, maxPlaintextBytes? })`,
+        `${where}.${column} must be an object ({ context?, maxPlaintextBytes?, blindIndex? })`,
       );
     }
   }
   return entries as [string, FieldOptions][];
 }
 
-export function normaliseTables(tables: unknown, identifiers: Identifiers): TableConfigs {
+/** The `indexer` option: the result of `loadBlindIndexes`, or undefined. */
+function indexerOption(indexer: unknown): BlindIndexer | undefined {
+  if (indexer === undefined) return undefined;
+  const i = indexer as Partial<BlindIndexer> | null;
+  if (
+    typeof i !== 'object' ||
+    i === null ||
+    typeof i.compute !== 'function' ||
+    typeof i.candidates !== 'function'
+  ) {
+    throw new CmekConfigError('withCmek: `indexer` must be the result of loadBlindIndexes()');
+  }
+  return indexer as BlindIndexer;
+}
+
+/**
+ * Each spelling of each index column of a table → its configured column. An index column may not
+ * be an encrypted column, the primary key, or the index of two columns.
+ */
+function indexSpellingsOf(
+  name: string,
+  primaryKey: string,
+  spellings: ReadonlyMap<string, string>,
+  indexes: ReadonlyMap<string, readonly BlindIndexOptions[]>,
+  identifiers: Identifiers,
+): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [column, list] of indexes) {
+    for (const { column: index } of list) {
+      const where = `tables.${name}.columns.${column}.blindIndex`;
+      const of = identifiers.of(index);
+      if (of.some((spelling) => spellings.has(spelling))) {
+        throw new CmekConfigError(`${where}: ${index} is an encrypted column, not an index column`);
+      }
+      if (identifiers.of(primaryKey).some((spelling) => of.includes(spelling))) {
+        throw new CmekConfigError(`${where}: ${index} is the primary key`);
+      }
+      for (const spelling of of) {
+        const previous = out.get(spelling);
+        if (previous !== undefined) {
+          throw new CmekConfigError(
+            `${where}: ${index} is already the index column of ${name}.${previous}`,
+          );
+        }
+        out.set(spelling, column);
+      }
+    }
+  }
+  return out;
+}
+
+export function normaliseTables(
+  tables: unknown,
+  identifiers: Identifiers,
+  indexerGiven?: unknown,
+): TableConfigs {
+  const indexer = indexerOption(indexerGiven);
   if (typeof tables !== 'object' || tables === null || Array.isArray(tables)) {
     throw new CmekConfigError('withCmek needs `tables`: an object of table name to { columns }');
   }
@@ -143,6 +219,7 @@ export function normaliseTables(tables: unknown, identifiers: Identifiers): Tabl
     }
     const contexts = new Map<string, EncryptionContext>();
     const maxPlaintextBytes = new Map<string, number>();
+    const indexes = new Map<string, readonly BlindIndexOptions[]>();
     for (const [column, fieldOptions] of entries) {
       const where = `tables.${name}.columns.${column}`;
       if (fieldOptions.context !== undefined && given[column] !== undefined) {
@@ -167,6 +244,15 @@ export function normaliseTables(tables: unknown, identifiers: Identifiers): Tabl
         `${where}.maxPlaintextBytes`,
       );
       if (max !== undefined) maxPlaintextBytes.set(column, max);
+      const list = blindIndexesOption(fieldOptions.blindIndex, `${where}.blindIndex`);
+      if (list.length > 0) {
+        if (indexer === undefined) {
+          throw new CmekConfigError(
+            `${where}.blindIndex needs withCmek's \`indexer\` (loadBlindIndexes of @cmek/core)`,
+          );
+        }
+        indexes.set(column, list);
+      }
     }
     if (options.context !== undefined) {
       // warned once the configuration is known to be valid: it is used as it is
@@ -182,6 +268,8 @@ export function normaliseTables(tables: unknown, identifiers: Identifiers): Tabl
       spellings,
       contexts,
       maxPlaintextBytes,
+      indexes,
+      indexSpellings: indexSpellingsOf(name, primaryKey, spellings, indexes, identifiers),
       identifiers,
     });
   }
@@ -191,6 +279,7 @@ export function normaliseTables(tables: unknown, identifiers: Identifiers): Tabl
     list: [...out.values()],
     spellings: new Map([...names].map(([spelling, name]) => [spelling, out.get(name)!])),
     identifiers,
+    indexer,
   };
 }
 

@@ -4,12 +4,13 @@
  * groups and aggregates go through the query rules (`query-rules.ts`) on the way.
  */
 import { type BuilderState, isBuilder, isRaw, scratchBuilder } from './internals';
-import { encryptedColumn, lookupTable } from './lookup';
+import { encryptedColumn, indexedColumn, lookupTable } from './lookup';
 import { parseColumn, parseTable } from './names';
 import type { TableConfig, TableConfigs } from './options';
-import { QueryRules, type SubqueryPosition, subquerySelects } from './query-rules';
+import { QueryRules, type Rewrite, type SubqueryPosition, subquerySelects } from './query-rules';
 import { addResultKey, Scope, type ScopeEntry } from './scope';
 import type { ColumnTarget } from './target';
+import type { WriteKeys } from './write';
 
 export interface QueryPlan {
   /**
@@ -29,12 +30,13 @@ export interface QueryPlan {
   readonly plain: ReadonlySet<string>;
   /** For `pluck`: the encrypted column plucked, if it is one. */
   readonly pluck: ColumnTarget | undefined;
+  /** Lookups on blind-indexed columns, rewritten to their index columns while the query runs. */
+  readonly lookups: readonly Rewrite[];
 }
 
-export interface WriteTargets {
+export interface WriteTargets extends WriteKeys {
   /** The written table, when it is configured (named in errors about unencryptable values). */
   readonly table: TableConfig | undefined;
-  targetOf(key: string): ColumnTarget | undefined;
 }
 
 /** The result keys a select list (or `returning`) names: encrypted, and not. */
@@ -55,8 +57,10 @@ class Planner {
     private readonly tables: TableConfigs,
     private readonly client: BuilderState['client'],
   ) {
-    this.rules = new QueryRules(client, (value, parent, position) =>
-      this.nested(value, parent, position),
+    this.rules = new QueryRules(
+      client,
+      (value, parent, position) => this.nested(value, parent, position),
+      tables.indexer,
     );
   }
 
@@ -110,7 +114,7 @@ class Planner {
       typeof value === 'function' ? scratchBuilder(this.client, value as () => void) : value;
     if (!isBuilder(builder)) return;
     const scope = this.scopeOf(builder, parent);
-    this.rules.checks(builder, scope);
+    this.rules.checks(builder, scope, typeof value === 'function');
     if (position === 'exists') return;
     const selected = columns();
     this.selected(builder, scope, selected);
@@ -171,6 +175,17 @@ function writeTargets(scope: Scope): WriteTargets {
       cache.set(key, target);
       return target;
     },
+    indexOf(key) {
+      const ref = parseColumn(key);
+      // a bare name is the written table's; a qualified one (update joins) any joined table's
+      const tables =
+        ref.qualifier === undefined ? [table] : scope.entries.map((entry) => entry.config);
+      for (const config of tables) {
+        const column = config ? indexedColumn(config, ref.column) : undefined;
+        if (column !== undefined) return { table: config!, column };
+      }
+      return undefined;
+    },
   };
 }
 
@@ -205,5 +220,12 @@ export function planQuery(builder: BuilderState, tables: TableConfigs): QueryPla
   planner.rules.counter(builder, scope);
   if (!planner.involved) return undefined;
   const write = WRITES.has(method) ? writeTargets(scope) : undefined;
-  return { write, shape, read: result.read, plain: result.plain, pluck };
+  return {
+    write,
+    shape,
+    read: result.read,
+    plain: result.plain,
+    pluck,
+    lookups: planner.rules.rewrites,
+  };
 }

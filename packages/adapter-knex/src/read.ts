@@ -4,7 +4,7 @@
  * Any other ciphertext in a result is refused, never handed out as it is.
  */
 import { Transform } from 'node:stream';
-import { CmekQueryError, type Envelope, openCells } from '@cmek/core';
+import { BLIND_INDEX_PREFIX, CmekQueryError, type Envelope, openCells } from '@cmek/core';
 import type { Identifiers } from './identifiers';
 import { isPlainRow, type RowObject } from './internals';
 import type { QueryPlan } from './plan';
@@ -34,8 +34,12 @@ function leak(key: string): CmekQueryError {
   );
 }
 
+/** A blind-index value (`cmek:bi1:…`) is no ciphertext: it is read as it is. */
 function isToken(value: unknown): boolean {
-  return (typeof value === 'string' && value.startsWith('cmek:')) || isTokenBuffer(value);
+  if (typeof value === 'string') {
+    return value.startsWith('cmek:') && !value.startsWith(BLIND_INDEX_PREFIX);
+  }
+  return isTokenBuffer(value) && !value.toString('latin1', 0, 9).startsWith(BLIND_INDEX_PREFIX);
 }
 
 /** A token, or (to `depth` levels) an array or object holding one: MySQL nestTables, rowMode. */

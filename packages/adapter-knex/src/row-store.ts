@@ -1,5 +1,7 @@
 /** `knexRowStore`: the RowStore the backfill / rewrap / verify engine drives, over a plain Knex. */
 import {
+  type BlindIndexOptions,
+  blindIndexesOption,
   type CasWrite,
   CmekConfigError,
   CmekError,
@@ -7,6 +9,7 @@ import {
   CmekQueryError,
   type Cursor,
   type EncryptionContext,
+  type IndexValues,
   type Row,
   type RowCounter,
   type RowStore,
@@ -37,6 +40,14 @@ export interface KnexRowStoreOptions {
   readonly context?: Readonly<Record<string, EncryptionContext>>;
   /** The store's name in reports. Default: the table name. */
   readonly name?: string;
+  /**
+   * The blind-index columns of the indexed columns (by the names in `columns`), as given to
+   * `withCmek` (`{ column, normalize?, mode?, key? }`, or a list of them): scanned with the rows
+   * and written with the value by backfill (with core's engine `indexer`), checked by verify.
+   */
+  readonly blindIndexes?: Readonly<
+    Record<string, BlindIndexOptions | readonly BlindIndexOptions[]>
+  >;
 }
 
 function asText(value: unknown): string | null {
@@ -44,6 +55,11 @@ function asText(value: unknown): string | null {
   if (typeof value === 'string') return value;
   if (Buffer.isBuffer(value)) return value.toString('utf8');
   return String(value);
+}
+
+/** The index values of a write, to scrub from its errors. */
+function indexValuesOf(w: CasWrite): string[] {
+  return Object.values(w.indexes ?? {}).filter((v): v is string => typeof v === 'string');
 }
 
 function asCursor(value: unknown): Cursor {
@@ -75,7 +91,38 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
   // collations; a compare-and-set must compare bytes.
   const binary = /mysql|maria/i.test(dialect);
   const identifiers = identifiersOf(knex);
-  const cas: CasTable = { table, primaryKey, binary, strategy: batchStrategy(knex) };
+  const blindIndexes: Record<string, readonly BlindIndexOptions[]> = {};
+  const indexColumns: string[] = [];
+  for (const [field, option] of Object.entries(options.blindIndexes ?? {})) {
+    if (!columns.includes(field)) {
+      throw new CmekConfigError(
+        `knexRowStore: blindIndexes names '${field}', which is not in columns`,
+      );
+    }
+    const specs = blindIndexesOption(option, `knexRowStore: blindIndexes.${field}`);
+    if (specs.length === 0) continue;
+    for (const { column } of specs) {
+      if ([primaryKey, ...columns, ...indexColumns].some((c) => identifiers.same(c, column))) {
+        throw new CmekConfigError(
+          `knexRowStore: the index column ${column} is the primary key, an encrypted column or given twice`,
+        );
+      }
+      indexColumns.push(column);
+    }
+    blindIndexes[field] = specs;
+  }
+  const cas: CasTable = {
+    table,
+    primaryKey,
+    binary,
+    strategy: batchStrategy(knex),
+    indexColumns: new Map(
+      Object.entries(blindIndexes).map(([field, specs]) => [
+        field,
+        new Set(specs.map((s) => s.column)),
+      ]),
+    ),
+  };
 
   /**
    * The value of a selected column in a scanned row: under its own key, or (renamed by the
@@ -93,9 +140,16 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
     return row[key];
   };
 
-  const fieldOf = (field: string): string => {
+  const fieldOf = (field: string, indexes?: IndexValues): string => {
     if (!contexts.has(field)) {
       throw new CmekInvalidInputError(`'${field}' is not an encrypted column of ${table}`);
+    }
+    for (const column of Object.keys(indexes ?? {})) {
+      if (!cas.indexColumns.get(field)?.has(column)) {
+        throw new CmekInvalidInputError(
+          `'${column}' is not a blind-index column of ${table}.${field}`,
+        );
+      }
     }
     return field;
   };
@@ -103,6 +157,7 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
   return {
     name: options.name ?? table,
     fields: Object.freeze([...columns]),
+    ...(indexColumns.length === 0 ? {} : { blindIndexes: Object.freeze(blindIndexes) }),
     contextFor(field) {
       return { ...contexts.get(fieldOf(field))! };
     },
@@ -113,7 +168,7 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
       // each column aliased to itself: SQLite names a result column as the table declares it
       // (`select token` comes back as `Token`), and the store reads the keys it was given
       const query = knex(table)
-        .select(Object.fromEntries([primaryKey, ...columns].map((c) => [c, c])))
+        .select(Object.fromEntries([primaryKey, ...columns, ...indexColumns].map((c) => [c, c])))
         .orderBy(primaryKey, 'asc')
         .limit(limit);
       if (after !== undefined) query.where(primaryKey, '>', after);
@@ -122,6 +177,13 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
         (row): Row => ({
           id: asCursor(columnValue(row, primaryKey)),
           values: Object.fromEntries(columns.map((c) => [c, asText(columnValue(row, c))])),
+          ...(indexColumns.length === 0
+            ? {}
+            : {
+                indexes: Object.fromEntries(
+                  indexColumns.map((c) => [c, asText(columnValue(row, c))]),
+                ),
+              }),
         }),
       );
     },
@@ -134,12 +196,18 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
       }
       return n;
     },
-    async compareAndSet(id, field, expected, next) {
-      fieldOf(field);
-      return compareAndSetRow(knex, cas, run, { id, field, expected, next });
+    async compareAndSet(id, field, expected, next, indexes) {
+      fieldOf(field, indexes);
+      return compareAndSetRow(knex, cas, run, {
+        id,
+        field,
+        expected,
+        next,
+        ...(indexes === undefined ? {} : { indexes }),
+      });
     },
     async compareAndSetMany(writes: readonly CasWrite[]) {
-      for (const w of writes) fieldOf(w.field);
+      for (const w of writes) fieldOf(w.field, w.indexes);
       if (writes.length === 0) return [];
       // one transaction: one connection and one commit for the whole batch
       try {
@@ -149,7 +217,9 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
         // errors are already CmekQueryErrors
         throw casError(error, 'compareAndSetMany', undefined, {
           statements: [],
-          values: writes.flatMap((w) => [w.expected, w.next]).sort((a, b) => b.length - a.length),
+          values: writes
+            .flatMap((w) => [w.expected, w.next, ...indexValuesOf(w)])
+            .sort((a, b) => b.length - a.length),
         });
       }
     },

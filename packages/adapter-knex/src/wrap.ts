@@ -14,6 +14,7 @@ import {
   type WithCmekOptions,
 } from './options';
 import { planQuery, type QueryPlan } from './plan';
+import { applyRewrites } from './query-rules';
 import { decryptingStream, decryptResult, decryptRowsInPlace } from './read';
 import { redactInPlace, secretsOf } from './redact';
 import { knexRowStore } from './row-store';
@@ -59,7 +60,10 @@ function protoOf(builder: BuilderState): Record<string, unknown> {
 
 async function run(builder: BuilderState, plan: QueryPlan, ctx: Context): Promise<unknown> {
   const protoThen = protoOf(builder).then as Then;
-  const restore = plan.write ? await encryptPending(ctx.envelope, plan.write, builder) : undefined;
+  const restore = plan.write
+    ? await encryptPending(ctx.envelope, ctx.tables.indexer, plan.write, builder)
+    : undefined;
+  const unlook = applyRewrites(plan.lookups);
   let result: unknown;
   try {
     result = await protoThen.call(builder);
@@ -67,6 +71,7 @@ async function run(builder: BuilderState, plan: QueryPlan, ctx: Context): Promis
     // the builder still holds the encrypted values here: the statement's bound values
     throw plan.write ? redactInPlace(error, secretsOf(builder)) : error;
   } finally {
+    unlook();
     restore?.();
   }
   return decryptResult(ctx.envelope, plan, result, ctx.tables.identifiers);
@@ -98,6 +103,8 @@ function patchBuilder<T>(value: T, ctx: Context): T {
         'streams over encrypted tables support reads only, in the stream(options) form; await the query instead',
       );
     }
+    // a stream's builder is not run again: its lookups stay rewritten
+    applyRewrites(plan.lookups);
     const source = protoStream.apply(this, args);
     const out = decryptingStream(ctx.envelope, plan, ctx.tables.identifiers);
     pipeline(source, out, () => undefined);
@@ -143,9 +150,12 @@ function configured(ctx: Context, table: string): TableConfig {
 function helpers(ctx: Context): CmekKnexHelpers {
   return {
     async encryptRow(table, row) {
-      const [out] = await encryptRows(ctx.envelope, tableTargets(configured(ctx, table)), [
-        { ...row },
-      ]);
+      const [out] = await encryptRows(
+        ctx.envelope,
+        ctx.tables.indexer,
+        tableTargets(configured(ctx, table)),
+        [{ ...row }],
+      );
       return out!;
     },
     async decryptRows(table, rows) {
@@ -164,6 +174,7 @@ function helpers(ctx: Context): CmekKnexHelpers {
         primaryKey: config.primaryKey,
         columns: [...config.columns],
         context: Object.fromEntries(config.contexts),
+        ...(config.indexes.size === 0 ? {} : { blindIndexes: Object.fromEntries(config.indexes) }),
       });
     },
     checkColumns(options) {
@@ -246,6 +257,6 @@ export function withCmek<K extends Knex>(knex: K, options: WithCmekOptions): Cme
     );
   }
   assertEnvelope(options?.envelope);
-  const tables = normaliseTables(options.tables, identifiersOf(knex));
+  const tables = normaliseTables(options.tables, identifiersOf(knex), options.indexer);
   return wrapKnex(knex, { envelope: options.envelope, tables, plain: knex });
 }

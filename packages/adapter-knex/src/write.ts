@@ -1,9 +1,13 @@
 /**
  * Encryption on every write path: the values an insert / update / upsert / merge is about to
- * send (and `encryptRow`'s row), by encrypted column, through core's `sealCells`.
+ * send (and `encryptRow`'s row), by encrypted column, through core's `sealCells`; and beside each
+ * value of a column with a blind index, its index columns (core's `blindIndexCells`, from the
+ * plaintexts). A value given for an index column itself is refused: the index follows the value.
  */
 import {
   assertFieldValue,
+  type BlindIndexer,
+  blindIndexCells,
   CmekInvalidInputError,
   CmekQueryError,
   type Envelope,
@@ -18,7 +22,8 @@ import {
   objectUpdatesOf,
   type RowObject,
 } from './internals';
-import { encryptedColumn } from './lookup';
+import { encryptedColumn, indexedColumn } from './lookup';
+import { lastPart } from './names';
 import type { TableConfig } from './options';
 import type { WriteTargets } from './plan';
 import { type ColumnTarget, cellsOf, columnLabel } from './target';
@@ -55,22 +60,48 @@ function assertColumnValue(target: ColumnTarget, value: unknown): void {
   assertFieldValue(value, label);
 }
 
-export type TargetOf = (key: string) => ColumnTarget | undefined;
+/** What the keys of a written row are. */
+export interface WriteKeys {
+  /** The encrypted column a written key names, if any. */
+  targetOf(key: string): ColumnTarget | undefined;
+  /** The encrypted column whose blind-index column a written key names, if any (refused). */
+  indexOf(key: string): ColumnTarget | undefined;
+}
 
 /** The write targets of one configured table (for `encryptRow`), in any letter case. */
-export function tableTargets(table: TableConfig): TargetOf {
-  return (key) => {
-    const column = encryptedColumn(table, key);
-    return column === undefined ? undefined : { table, column };
+export function tableTargets(table: TableConfig): WriteKeys {
+  const of = (column: string | undefined) => (column === undefined ? undefined : { table, column });
+  return {
+    targetOf: (key) => of(encryptedColumn(table, key)),
+    indexOf: (key) => of(indexedColumn(table, key)),
   };
 }
 
-/** Copies of `rows` with every value of an encrypted column encrypted (null stays null). */
+/** The refusal of a value written to a blind-index column. */
+export function indexWrite(target: ColumnTarget, key: string): CmekQueryError {
+  return new CmekQueryError(
+    target.column,
+    `a write sets ${key}, the blind index of ${columnLabel(target)}: the index is computed from the value and written with it; write ${target.column} instead`,
+  );
+}
+
+/** The key of an index column beside a written key: `t.token_hash` → `t.token_hash_bidx`. */
+function besideKey(key: string, column: string): string {
+  const dot = key.lastIndexOf('.');
+  return dot === -1 ? column : `${key.slice(0, dot + 1)}${column}`;
+}
+
+/**
+ * Copies of `rows` with every value of an encrypted column encrypted (null stays null), and the
+ * blind-index columns of the indexed ones set beside them (null for a null value).
+ */
 export async function encryptRows(
   envelope: Envelope,
-  targetOf: TargetOf,
+  indexer: BlindIndexer | undefined,
+  keysOf: WriteKeys,
   rows: readonly RowObject[],
 ): Promise<RowObject[]> {
+  const { targetOf } = keysOf;
   const out = rows.map((row) => {
     if (!isPlainRow(row)) {
       throw new CmekInvalidInputError('a row written to an encrypted table must be a plain object');
@@ -83,6 +114,10 @@ export async function encryptRows(
       if (keys.has(key)) continue;
       const target = targetOf(key);
       if (target) keys.set(key, target);
+      else {
+        const indexed = keysOf.indexOf(key);
+        if (indexed) throw indexWrite(indexed, key);
+      }
     }
   }
   // every value checked before any is encrypted: a refused value costs no KEK call
@@ -107,6 +142,26 @@ export async function encryptRows(
     const tokens = sealed[c]!.stored;
     for (const [n, i] of at.entries()) out[i]![key] = tokens[n] ?? null;
   }
+  // one blindIndexCells call for the write, from the plaintexts (a token passed in is indexed
+  // by its plaintext, not by itself)
+  const indexed = [...columns.entries()].filter(
+    ([, { target }]) => (target.table.indexes.get(target.column)?.length ?? 0) > 0,
+  );
+  if (indexed.length === 0 || indexer === undefined) return out;
+  const computed = await blindIndexCells(
+    indexer,
+    indexed.map(([c, { target }]) => ({
+      ...cellsOf(target, []),
+      indexes: target.table.indexes.get(target.column)!,
+      plaintexts: sealed[c]!.plaintexts,
+    })),
+  );
+  for (const [n, [, { key, at }]] of indexed.entries()) {
+    for (const { column, values } of computed[n]!) {
+      const beside = besideKey(key, column);
+      for (const [v, i] of at.entries()) out[i]![beside] = values[v] ?? null;
+    }
+  }
   return out;
 }
 
@@ -116,6 +171,7 @@ export async function encryptRows(
  */
 export async function encryptPending(
   envelope: Envelope,
+  indexer: BlindIndexer | undefined,
   write: WriteTargets,
   builder: BuilderState,
 ): Promise<() => void> {
@@ -129,12 +185,12 @@ export async function encryptPending(
     ? { table: write.table, column: write.table.columns.values().next().value as string }
     : undefined;
   const { targetOf } = write;
+  const encrypt = (rows: RowObject[]) => encryptRows(envelope, indexer, write, rows);
   for (const key of ['insert', 'upsert'] as const) {
     const pending = single[key];
     if (pending === undefined || pending === null) continue;
-    if (Array.isArray(pending)) replace(key, await encryptRows(envelope, targetOf, pending));
-    else if (isPlainRow(pending))
-      replace(key, (await encryptRows(envelope, targetOf, [pending]))[0]);
+    if (Array.isArray(pending)) replace(key, await encrypt(pending));
+    else if (isPlainRow(pending)) replace(key, (await encrypt([pending]))[0]);
     else if (some) throw notEncryptable(some, `an ${key} from a subquery or raw SQL`);
   }
   const update = single.update;
@@ -143,17 +199,36 @@ export async function encryptPending(
     // still the JSON text Knex made of the object: refused as the object it was
     if (target && isPlainRow(update) && update[column] === json) assertColumnValue(target, {});
   }
-  if (isPlainRow(update)) replace('update', (await encryptRows(envelope, targetOf, [update]))[0]);
+  if (isPlainRow(update)) replace('update', (await encrypt([update]))[0]);
   const merge = single.merge as { updates?: unknown } | undefined;
   if (merge && isPlainRow(merge.updates)) {
-    replace('merge', {
-      ...merge,
-      updates: (await encryptRows(envelope, targetOf, [merge.updates]))[0],
-    });
+    replace('merge', { ...merge, updates: (await encrypt([merge.updates]))[0] });
+  } else if (merge && Array.isArray(merge.updates)) {
+    const updates = mergedColumns(write, merge.updates);
+    if (updates !== merge.updates) replace('merge', { ...merge, updates });
   } else if (merge && some && (isRaw(merge.updates) || isBuilder(merge.updates))) {
     throw notEncryptable(some, 'a raw merge');
   }
   return () => {
     for (const [key, value] of saved.reverse()) single[key] = value;
   };
+}
+
+/**
+ * `merge(['col', …])`: an indexed encrypted column merged from the inserted row brings its index
+ * columns with it (they are in the inserted row too).
+ */
+function mergedColumns(write: WriteTargets, columns: readonly unknown[]): readonly unknown[] {
+  const out = [...columns];
+  for (const key of columns) {
+    if (typeof key !== 'string') continue;
+    const target = write.targetOf(key);
+    for (const { column } of target ? (target.table.indexes.get(target.column) ?? []) : []) {
+      const listed = out.some(
+        (k) => typeof k === 'string' && target!.table.identifiers.same(lastPart(k), column),
+      );
+      if (!listed) out.push(besideKey(key, column));
+    }
+  }
+  return out.length === columns.length ? columns : out;
 }
