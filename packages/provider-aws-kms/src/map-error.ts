@@ -39,12 +39,16 @@ const UNAVAILABLE_NAMES = new Set([
   'AbortError',
 ]);
 
-/** The principal may not use the key, or the key cannot be used in its current state. */
-const ACCESS_DENIED_NAMES = new Set([
+/** The principal may not use the key: no key policy statement, IAM permission or grant allows it. */
+const POLICY_DENIED_NAMES = new Set([
   'AccessDeniedException',
-  'DisabledException',
-  'KMSInvalidStateException',
-  'InvalidGrantTokenException',
+  // STS (through a credential provider such as `fromTemporaryCredentials`): the role's trust
+  // policy does not allow the caller, or the ExternalId does not match.
+  'AccessDenied',
+]);
+
+/** The caller's credentials are missing, invalid or expired (before any key is looked at). */
+const CREDENTIAL_NAMES = new Set([
   'UnrecognizedClientException',
   'InvalidClientTokenId',
   'InvalidSignatureException',
@@ -54,6 +58,7 @@ const ACCESS_DENIED_NAMES = new Set([
   'ExpiredTokenException',
   'ExpiredToken',
   'CredentialsProviderError',
+  'RegionDisabledException',
 ]);
 
 /** The blob does not open: altered, another key's, or another encryption context's. */
@@ -113,11 +118,57 @@ function isUnavailable(error: SdkErrorShape, name: string): boolean {
   return isNetworkError(error);
 }
 
+/** Why a call was refused, for the names that mean access denied; `undefined` for any other name. */
+function accessDeniedReason(name: string, status: number | undefined): string | undefined {
+  if (name === 'DisabledException') return 'the key is disabled; `enable-key` restores access';
+  if (name === 'KMSInvalidStateException') {
+    return 'the key is pending deletion or otherwise not usable in its state; `cancel-key-deletion` and `enable-key` restore access until the deletion date';
+  }
+  if (name === 'InvalidGrantTokenException') {
+    return 'a grant token is invalid, or its grant was retired or revoked';
+  }
+  if (CREDENTIAL_NAMES.has(name)) {
+    return 'the credentials are missing, invalid or expired, or the role could not be assumed';
+  }
+  if (POLICY_DENIED_NAMES.has(name) || status === 403) {
+    return 'no key policy statement, IAM policy or grant allows this principal to use the key (for a key in another account: the key policy or a grant must name the calling role, or the role to assume must trust it)';
+  }
+  return undefined;
+}
+
+/** What every error of a KMS call carries besides its code: which provider and which key. */
+export interface KmsCallError extends CmekError {
+  readonly providerId: string;
+  readonly keyRef: string;
+}
+
 /**
- * The cmek error for a failed KMS call. `keyRef` is the key the call was about (for `ReEncrypt`,
- * the source key; the destination is the provider's own key).
+ * Names the key on the error (as `CmekUnknownKekError` already does), so that a caller holding
+ * many providers, such as a keyring with one KEK per tenant, can tell which key refused without
+ * parsing the message. Read-only own properties; an existing value is kept.
  */
-export function mapKmsError(error: unknown, operation: KmsOperation, keyRef: string): CmekError {
+export function withKeyRef(error: CmekError, keyRef: string): KmsCallError {
+  const fields = error as CmekError & { providerId?: unknown; keyRef?: unknown };
+  for (const [name, value] of [
+    ['providerId', AWS_KMS_PROVIDER_ID],
+    ['keyRef', keyRef],
+  ] as const) {
+    if (fields[name] === undefined) {
+      Object.defineProperty(error, name, { value, enumerable: true, writable: false });
+    }
+  }
+  return error as KmsCallError;
+}
+
+/**
+ * The cmek error for a failed KMS call, carrying `providerId` and `keyRef`. `keyRef` is the key
+ * the call was about (for `ReEncrypt`, the source key; the destination is the provider's own key).
+ */
+export function mapKmsError(error: unknown, operation: KmsOperation, keyRef: string): KmsCallError {
+  return withKeyRef(classify(error, operation, keyRef), keyRef);
+}
+
+function classify(error: unknown, operation: KmsOperation, keyRef: string): CmekError {
   const shape = shapeOf(error);
   const name = typeof shape.name === 'string' ? shape.name : 'Error';
   const options = { cause: error };
@@ -129,17 +180,15 @@ export function mapKmsError(error: unknown, operation: KmsOperation, keyRef: str
       options,
     );
   }
-  if (ACCESS_DENIED_NAMES.has(name)) {
-    return new CmekKekAccessDeniedError(
-      `${where} was denied (${name}): check the IAM/key policy, the grant tokens, the credentials, and that the key is enabled and not pending deletion`,
-      options,
-    );
+  const denied = accessDeniedReason(name, statusOf(shape));
+  if (denied !== undefined) {
+    return new CmekKekAccessDeniedError(`${where} was refused (${name}): ${denied}`, options);
   }
   if (UNKNOWN_KEY_NAMES.has(name)) {
     return new CmekUnknownKekError(
       AWS_KMS_PROVIDER_ID,
       keyRef,
-      `${where} failed (${name}): KMS has no such key in this account and region`,
+      `${where} failed (${name}): KMS has no such key in this account and region (a wrong ARN or Region, or a key that was deleted: values under a deleted key cannot be recovered)`,
       options,
     );
   }

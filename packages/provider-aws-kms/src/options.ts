@@ -1,6 +1,7 @@
 /** Options of `createAwsKmsKekProvider` and their validation (every failure is a `CmekConfigError`). */
 import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
 import { CmekConfigError } from '@cmek/core';
+import { parseKmsArn } from './key-arn';
 
 export interface AwsKmsKekProviderOptions {
   /**
@@ -11,11 +12,20 @@ export interface AwsKmsKekProviderOptions {
   keyId: string;
   /** A client to use as given (the provider never destroys it). Excludes the client options below. */
   client?: KMSClient;
-  /** Region of the client the provider creates. Defaults to the SDK's resolution (`AWS_REGION`, ...). */
+  /**
+   * Region of the client the provider creates. Defaults to the Region in `keyId` when it is an ARN
+   * (a tenant's key may live in another Region), else the SDK's resolution (`AWS_REGION`, ...).
+   * A Region other than the ARN's is refused: KMS keys are regional.
+   */
   region?: string;
   /** Endpoint of the client the provider creates (a VPC endpoint, FIPS, or a local KMS API server). */
   endpoint?: string;
-  /** Credentials of the client the provider creates. Defaults to the SDK's default provider chain. */
+  /**
+   * Credentials of the client the provider creates: static keys, or a credential provider such as
+   * `fromTemporaryCredentials({ params: { RoleArn, ExternalId } })` from
+   * `@aws-sdk/credential-providers` (a role per tenant, in the tenant's account). Defaults to the
+   * SDK's default provider chain.
+   */
   credentials?: KMSClientConfig['credentials'];
   /** Attempts per KMS call by the SDK's retry strategy, first call included. SDK default: 3. */
   maxAttempts?: number;
@@ -38,6 +48,8 @@ export interface AwsKmsKekProviderOptions {
 
 export interface ValidatedOptions {
   readonly keyId: string;
+  /** The Region of the client the provider creates, when known before the SDK resolves one. */
+  readonly region: string | undefined;
   readonly encryptionContext: Readonly<Record<string, string>> | undefined;
   readonly grantTokens: readonly string[] | undefined;
 }
@@ -131,6 +143,18 @@ function validateClientOptions(options: AwsKmsKekProviderOptions): void {
   }
 }
 
+/** The configured Region, or the key ARN's; a Region other than the ARN's is refused. */
+function resolveRegion(options: AwsKmsKekProviderOptions, keyId: string): string | undefined {
+  if (options.client !== undefined) return undefined;
+  const arnRegion = parseKmsArn(keyId)?.region;
+  if (options.region !== undefined && arnRegion !== undefined && options.region !== arnRegion) {
+    fail(
+      `region '${options.region}' is not the Region of the key ARN ('${arnRegion}'): KMS keys are regional; leave region out to use the ARN's`,
+    );
+  }
+  return options.region ?? arnRegion;
+}
+
 export function validateOptions(options: unknown): ValidatedOptions {
   if (typeof options !== 'object' || options === null) {
     fail('needs an options object with a keyId');
@@ -140,6 +164,7 @@ export function validateOptions(options: unknown): ValidatedOptions {
   validateClientOptions(opts);
   return {
     keyId,
+    region: resolveRegion(opts, keyId),
     encryptionContext: validateContext(opts.encryptionContext),
     grantTokens: validateGrantTokens(opts.grantTokens),
   };

@@ -16,7 +16,13 @@ import {
   type KekProvider,
   type WrappedDataKey,
 } from '@cmek/core';
-import { AWS_KMS_PROVIDER_ID, type KmsOperation, mapKmsError } from './map-error';
+import {
+  AWS_KMS_PROVIDER_ID,
+  type KmsCallError,
+  type KmsOperation,
+  mapKmsError,
+  withKeyRef,
+} from './map-error';
 import { type AwsKmsKekProviderOptions, validateOptions } from './options';
 
 /** A `KekProvider` whose `providerId` is `aws-kms` and whose `keyRef` is the configured `keyId`. */
@@ -45,16 +51,19 @@ function requireBytes(value: unknown, what: string): Uint8Array {
   return value;
 }
 
-function missing(operation: KmsOperation, field: string): CmekProviderError {
-  return new CmekProviderError(
-    AWS_KMS_PROVIDER_ID,
-    `AWS KMS ${operation} answered without ${field}`,
+function missing(operation: KmsOperation, keyRef: string, field: string): KmsCallError {
+  return withKeyRef(
+    new CmekProviderError(
+      AWS_KMS_PROVIDER_ID,
+      `AWS KMS ${operation} with key '${keyRef}' answered without ${field}`,
+    ),
+    keyRef,
   );
 }
 
-function createClient(options: AwsKmsKekProviderOptions): KMSClient {
+function createClient(options: AwsKmsKekProviderOptions, region: string | undefined): KMSClient {
   const config: KMSClientConfig = {};
-  if (options.region !== undefined) config.region = options.region;
+  if (region !== undefined) config.region = region;
   if (options.endpoint !== undefined) config.endpoint = options.endpoint;
   if (options.credentials !== undefined) config.credentials = options.credentials;
   if (options.maxAttempts !== undefined) config.maxAttempts = options.maxAttempts;
@@ -75,9 +84,9 @@ function createClient(options: AwsKmsKekProviderOptions): KMSClient {
  * `encryptionContext`; retries are the SDK's (`maxAttempts`, `retryMode`, or your client's).
  */
 export function createAwsKmsKekProvider(options: AwsKmsKekProviderOptions): AwsKmsKekProvider {
-  const { keyId, encryptionContext, grantTokens } = validateOptions(options);
+  const { keyId, region, encryptionContext, grantTokens } = validateOptions(options);
   const ownsClient = options.client === undefined;
-  const client = options.client ?? createClient(options);
+  const client = options.client ?? createClient(options, region);
   // Spread into each request so a command never shares (or mutates) the provider's copies.
   const context = (): Record<string, string> | undefined =>
     encryptionContext === undefined ? undefined : { ...encryptionContext };
@@ -112,9 +121,9 @@ export function createAwsKmsKekProvider(options: AwsKmsKekProviderOptions): AwsK
       );
       if (out.CiphertextBlob === undefined || out.CiphertextBlob.byteLength === 0) {
         out.Plaintext?.fill(0);
-        throw missing('GenerateDataKey', 'CiphertextBlob');
+        throw missing('GenerateDataKey', keyId, 'CiphertextBlob');
       }
-      if (out.Plaintext === undefined) throw missing('GenerateDataKey', 'Plaintext');
+      if (out.Plaintext === undefined) throw missing('GenerateDataKey', keyId, 'Plaintext');
       return { plaintext: out.Plaintext, wrapped: out.CiphertextBlob };
     },
 
@@ -132,7 +141,7 @@ export function createAwsKmsKekProvider(options: AwsKmsKekProviderOptions): AwsK
           }),
         ),
       );
-      if (out.Plaintext === undefined) throw missing('Decrypt', 'Plaintext');
+      if (out.Plaintext === undefined) throw missing('Decrypt', keyId, 'Plaintext');
       return out.Plaintext;
     },
 
@@ -155,7 +164,7 @@ export function createAwsKmsKekProvider(options: AwsKmsKekProviderOptions): AwsK
         ),
       );
       if (out.CiphertextBlob === undefined || out.CiphertextBlob.byteLength === 0) {
-        throw missing('ReEncrypt', 'CiphertextBlob');
+        throw missing('ReEncrypt', keyId, 'CiphertextBlob');
       }
       return { wrapped: out.CiphertextBlob, keyRef: keyId };
     },
@@ -177,7 +186,7 @@ export function createAwsKmsKekProvider(options: AwsKmsKekProviderOptions): AwsK
           ),
         );
         if (out.CiphertextBlob === undefined || out.CiphertextBlob.byteLength === 0) {
-          throw missing('Encrypt', 'CiphertextBlob');
+          throw missing('Encrypt', keyId, 'CiphertextBlob');
         }
         return { wrapped: out.CiphertextBlob };
       } finally {
