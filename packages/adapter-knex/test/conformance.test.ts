@@ -1,5 +1,10 @@
 /** The shared adapter conformance suite, on each real database. */
-import { createEnvelope } from '@cmek/core';
+import {
+  type BlindIndexer,
+  createBlindIndexKey,
+  createEnvelope,
+  loadBlindIndexes,
+} from '@cmek/core';
 import { type AdapterSession, adapterConformanceSuite, type FieldValues } from '@cmek/test-suite';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -11,6 +16,7 @@ for (const db of databases) {
   describe.skipIf(!db.available)(`on ${db.name}`, () => {
     let plain: Knex | undefined;
     let base: Knex | undefined;
+    let indexer: BlindIndexer | undefined;
     const table = `${uniquePrefix('a')}conformance`;
 
     adapterConformanceSuite(
@@ -31,11 +37,19 @@ for (const db of databases) {
               t.text('secret');
               t.text('note');
             }
+            t.text('token_hash');
+            t.string('token_hash_bidx', 80).unique();
           });
-          const envelope = createEnvelope({ kek: countingProvider() });
+          const kek = countingProvider();
+          const envelope = createEnvelope({ kek });
+          indexer = await loadBlindIndexes({ keys: [await createBlindIndexKey(kek)], kek });
+          const index = { column: 'token_hash_bidx' };
           const app = withCmek(base, {
             envelope,
-            tables: { [table]: { columns: ['secret', 'note'] } },
+            indexer,
+            tables: {
+              [table]: { columns: { secret: {}, note: {}, token_hash: { blindIndex: index } } },
+            },
           });
           const fields = ['secret', 'note'] as const;
           const pick = (row: Record<string, unknown>): FieldValues => ({
@@ -89,9 +103,28 @@ for (const db of databases) {
             whereOnEncrypted(field, value) {
               return Promise.resolve(app(table).where(field, value));
             },
+            blindIndex: {
+              field: 'token_hash',
+              index,
+              indexer,
+              async findBy(value) {
+                return (await app(table).where('token_hash', value).pluck('id')).map(Number);
+              },
+              async findIn(values) {
+                return (await app(table).whereIn('token_hash', values).pluck('id')).map(Number);
+              },
+              async rawIndexed(id) {
+                const row = await raw(table).where({ id }).first('token_hash', 'token_hash_bidx');
+                return row
+                  ? { value: row.token_hash ?? null, index: row.token_hash_bidx ?? null }
+                  : null;
+              },
+            },
           };
         },
+        blindIndex: true,
         async cleanup() {
+          indexer?.close();
           await plain?.schema.dropTableIfExists(table);
           await Promise.all([plain?.destroy(), base?.destroy()]);
         },
