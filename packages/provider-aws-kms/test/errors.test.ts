@@ -53,6 +53,19 @@ const cases: [string, () => unknown, ErrorClass, boolean][] = [
     false,
   ],
   [
+    'AccessDenied (STS: the role to assume does not trust the caller, or the ExternalId differs)',
+    () => serviceError('AccessDenied', 403),
+    CmekKekAccessDeniedError,
+    false,
+  ],
+  ['an unlisted 403', () => serviceError('Forbidden', 403), CmekKekAccessDeniedError, false],
+  [
+    'RegionDisabledException (STS not active in the Region)',
+    () => serviceError('RegionDisabledException', 403),
+    CmekKekAccessDeniedError,
+    false,
+  ],
+  [
     'DisabledException',
     () => new DisabledException({ message, ...meta(400) }),
     CmekKekAccessDeniedError,
@@ -192,6 +205,9 @@ describe('error mapping', () => {
         expect(typed.retryable).toBe(retryable);
         expect(typed.cause).toBe(thrown);
         expect(typed.message).not.toContain(SECRET_IN_KMS_MESSAGE);
+        // Every error of a call names its provider and key, for a caller holding many keys.
+        expect((typed as CmekError & { keyRef?: unknown }).keyRef).toBe(KEY);
+        expect((typed as CmekError & { providerId?: unknown }).providerId).toBe('aws-kms');
       }
     });
   }
@@ -208,6 +224,26 @@ describe('error mapping', () => {
     expect(error.message).toContain(KEY);
     expect(error.message).not.toContain(wrapped.toString('base64'));
     expect(error.message).not.toContain(wrapped.toString());
+  });
+
+  it('says which of the refusals it was: disabled, pending deletion, credentials, policy', async () => {
+    const expected: [() => unknown, string][] = [
+      [() => new DisabledException({ message, ...meta(400) }), 'the key is disabled'],
+      [() => new KMSInvalidStateException({ message, ...meta(400) }), 'pending deletion'],
+      [() => serviceError('ExpiredTokenException', 400), 'credentials'],
+      [() => serviceError('AccessDenied', 403), 'role to assume must trust it'],
+      [() => serviceError('AccessDeniedException', 400), 'key policy'],
+      [() => new NotFoundException({ message, ...meta(400) }), 'deleted'],
+    ];
+    for (const [make, phrase] of expected) {
+      const fake = new FakeKms();
+      const provider = createAwsKmsKekProvider({ keyId: KEY, client: fake.asClient() });
+      fake.handler = () => {
+        throw make();
+      };
+      const error = (await provider.generateDataKey().catch((e: unknown) => e)) as Error;
+      expect(error.message).toContain(phrase);
+    }
   });
 
   it('reports a missing source key of a ReEncrypt under the source keyRef', async () => {

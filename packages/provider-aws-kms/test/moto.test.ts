@@ -12,7 +12,6 @@ import {
 } from '@aws-sdk/client-kms';
 import {
   CmekDecryptionError,
-  type CmekError,
   type CmekEvent,
   CmekKekAccessDeniedError,
   CmekKekUnavailableError,
@@ -27,7 +26,9 @@ import {
   adminClient,
   bareId,
   CREDENTIALS,
+  causeName,
   createKey,
+  failure,
   motoEndpoint,
   PrivateMoto,
   REGION,
@@ -61,19 +62,6 @@ function wrappedOf(token: string): Buffer {
   const p = kek[1]!;
   const k = kek.readUInt16BE(2 + p);
   return kek.subarray(4 + p + k);
-}
-
-async function failure(run: () => Promise<unknown>): Promise<CmekError> {
-  const outcome = await run().then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(Error);
-  return outcome as CmekError;
-}
-
-function causeName(error: CmekError): unknown {
-  return (error.cause as { name?: unknown } | undefined)?.name;
 }
 
 describe.skipIf(!endpoint)('aws-kms against moto', () => {

@@ -39,6 +39,11 @@ describe('options', () => {
     ['requestTimeoutMs 0', { keyId: KEY, region: 'us-east-1', requestTimeoutMs: 0 }],
     ['a client plus requestTimeoutMs', { keyId: KEY, client, requestTimeoutMs: 1000 }],
     ['an empty endpoint', { keyId: KEY, region: 'us-east-1', endpoint: '' }],
+    ["a region other than the key ARN's", { keyId: KEY, region: 'eu-west-1' }],
+    [
+      "a region other than the alias ARN's",
+      { keyId: 'arn:aws:kms:us-east-1:111122223333:alias/app', region: 'eu-west-1' },
+    ],
   ];
   for (const [label, options] of bad) {
     it(`rejects ${label}`, () => {
@@ -57,6 +62,17 @@ describe('options', () => {
       expect(provider.keyRef).toBe(keyId);
       expect(provider.providerId).toBe('aws-kms');
       expect(provider.specificationVersion).toBe('v1');
+    }
+  });
+
+  it("accepts the key ARN's own region, or any region for a key id or an alias name", () => {
+    for (const [keyId, region] of [
+      [KEY, 'us-east-1'],
+      ['1234abcd-12ab-34cd-56ef-1234567890ab', 'eu-west-1'],
+      ['alias/app-fields', 'ap-southeast-2'],
+      ['arn:aws-cn:kms:cn-north-1:111122223333:key/1234abcd', 'cn-north-1'],
+    ] as const) {
+      expect(createAwsKmsKekProvider({ keyId, region }).keyRef).toBe(keyId);
     }
   });
 

@@ -6,7 +6,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import type { CmekError } from '@cmek/core';
 import { serviceUrl } from '@cmek/test-suite';
+import { expect } from 'vitest';
 
 export const REGION = 'us-east-1';
 /** moto accepts any credentials; these are fake on purpose. */
@@ -33,6 +35,21 @@ export async function createKey(admin: KMSClient, description: string): Promise<
   const arn = out.KeyMetadata?.Arn;
   if (arn === undefined) throw new Error('CreateKey answered without an ARN');
   return arn;
+}
+
+/** The error a call fails with (the test fails if it succeeds). */
+export async function failure(run: () => Promise<unknown>): Promise<CmekError> {
+  const outcome = await run().then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  expect(outcome).toBeInstanceOf(Error);
+  return outcome as CmekError;
+}
+
+/** The name of the SDK error a cmek error wraps. */
+export function causeName(error: CmekError): unknown {
+  return (error.cause as { name?: unknown } | undefined)?.name;
 }
 
 /** The key id of a key ARN: moto's admin operations (DisableKey, aliases) want the bare id. */
