@@ -217,5 +217,17 @@ export function createEnvelope(options: EnvelopeOptions): Envelope {
       await keyring.close();
     },
   };
+  Object.defineProperty(envelope, SERVING, { value: caches.serving });
   return envelope as Envelope;
+}
+
+const SERVING = Symbol('cmek.serving');
+
+/**
+ * Whether some cached DEK of an envelope made by `createEnvelope` can still encrypt or decrypt
+ * (internal: the health of a tenant envelope asks its inner envelopes).
+ */
+export function servingOf(envelope: Envelope): boolean {
+  const serving = (envelope as unknown as Record<symbol, (() => boolean) | undefined>)[SERVING];
+  return serving?.() === true;
 }

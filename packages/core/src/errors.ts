@@ -19,7 +19,9 @@ export type CmekErrorCode =
   | 'CMEK_PLAINTEXT_REJECTED'
   | 'CMEK_QUERY'
   | 'CMEK_PROVIDER'
-  | 'CMEK_CLOSED';
+  | 'CMEK_CLOSED'
+  | 'CMEK_UNKNOWN_TENANT'
+  | 'CMEK_TENANT_KEY_REVOKED';
 
 export interface CmekErrorOptions {
   cause?: unknown;
@@ -168,5 +170,45 @@ export class CmekClosedError extends CmekError {
   static readonly code = 'CMEK_CLOSED';
   constructor(message = 'this cmek envelope has been closed', options?: CmekErrorOptions) {
     super(CmekClosedError.code, message, options);
+  }
+}
+
+/**
+ * A tenant envelope was given a context without a tenant id, or a tenant its resolver does not
+ * know: the value is refused, never encrypted (or read) under the default KEK by accident.
+ */
+export class CmekUnknownTenantError extends CmekError {
+  static readonly code = 'CMEK_UNKNOWN_TENANT';
+  /** The tenant id the context named; `undefined` when it named none. */
+  readonly tenant: string | undefined;
+  constructor(tenant: string | undefined, message?: string, options?: CmekErrorOptions) {
+    super(
+      CmekUnknownTenantError.code,
+      message ??
+        (tenant === undefined
+          ? 'the encryption context names no tenant: a tenant envelope refuses it'
+          : `no KEK for tenant '${tenant}': the tenant resolver does not know it`),
+      options,
+    );
+    this.tenant = tenant;
+  }
+}
+
+/**
+ * The KEK of one tenant refused access (a disabled key, a revoked grant or key policy, a key
+ * pending deletion): that tenant's values cannot be read or written; other tenants are not
+ * affected. The provider's `CmekKekAccessDeniedError` is the `cause`.
+ */
+export class CmekTenantKeyRevokedError extends CmekError {
+  static readonly code = 'CMEK_TENANT_KEY_REVOKED';
+  readonly tenant: string;
+  constructor(tenant: string, message?: string, options?: CmekErrorOptions) {
+    super(
+      CmekTenantKeyRevokedError.code,
+      message ??
+        `the KEK of tenant '${tenant}' refused access (disabled key or revoked grant): its values cannot be read or written`,
+      options,
+    );
+    this.tenant = tenant;
   }
 }

@@ -4,6 +4,14 @@
  */
 import type { CmekErrorCode } from './errors';
 
+/**
+ * The tenant id of an event of a tenant envelope's (`createTenantEnvelope`): which tenant's inner
+ * envelope emitted it. Not a secret; absent on the events of a plain envelope.
+ */
+export interface TenantTagged {
+  readonly tenant?: string;
+}
+
 /** `health`: the one `generateDataKey` of `envelope.health()`, its DEK zeroed at once. */
 export type KekOperation =
   | 'generateDataKey'
@@ -13,7 +21,7 @@ export type KekOperation =
   | 'wrap'
   | 'health';
 
-export interface KekCallEvent {
+export interface KekCallEvent extends TenantTagged {
   readonly type: 'kek-call';
   readonly operation: KekOperation;
   readonly providerId: string;
@@ -31,7 +39,7 @@ export interface KekCallEvent {
  */
 export type CacheName = 'encrypt' | 'decrypt' | 'value-key';
 
-export interface CacheEvent {
+export interface CacheEvent extends TenantTagged {
   readonly type: 'cache-hit' | 'cache-miss';
   /**
    * `encrypt` and `decrypt`: one lookup per DEK and envelope call; `value-key`: one per value
@@ -42,14 +50,14 @@ export interface CacheEvent {
   readonly keyRef: string;
 }
 
-export interface PlaintextReadEvent {
+export interface PlaintextReadEvent extends TenantTagged {
   readonly type: 'plaintext-read';
   readonly policy: 'allow' | 'warn';
   /** The field label from the encryption context (`context.field`), when there is one. */
   readonly field?: string;
 }
 
-export interface DecryptFailedEvent {
+export interface DecryptFailedEvent extends TenantTagged {
   readonly type: 'decrypt-failed';
   readonly errorCode: CmekErrorCode;
   readonly providerId?: string;
@@ -66,7 +74,7 @@ export type EvictionReason = 'capacity' | 'expired' | 'uses' | 'close' | 'access
  * `envelope.close()`; `access-denied`: the KEK refused a call for this key reference, so every
  * cached DEK of it is dropped at once.
  */
-export interface CacheEvictEvent {
+export interface CacheEvictEvent extends TenantTagged {
   readonly type: 'cache-evict';
   readonly cache: CacheName;
   readonly reason: EvictionReason;
@@ -77,7 +85,7 @@ export interface CacheEvictEvent {
 }
 
 /** A cached DEK used past its `maxAgeMs` because the KEK answered `CMEK_KEK_UNAVAILABLE`. */
-export interface StaleDekUsedEvent {
+export interface StaleDekUsedEvent extends TenantTagged {
   readonly type: 'stale-dek-used';
   readonly cache: 'encrypt' | 'decrypt';
   readonly providerId: string;
@@ -87,7 +95,7 @@ export interface StaleDekUsedEvent {
 }
 
 /** One per successful envelope call that handled values (never one per value). */
-export interface ValuesEvent {
+export interface ValuesEvent extends TenantTagged {
   readonly type: 'values';
   readonly operation: 'encrypt' | 'decrypt';
   /** Non-null values the call handled (legacy plaintext read included). */

@@ -58,7 +58,9 @@ export {
   CmekPlaintextRejectedError,
   CmekProviderError,
   CmekQueryError,
+  CmekTenantKeyRevokedError,
   CmekUnknownKekError,
+  CmekUnknownTenantError,
 } from './errors';
 export type {
   CacheEvent,
@@ -72,6 +74,7 @@ export type {
   KekOperation,
   PlaintextReadEvent,
   StaleDekUsedEvent,
+  TenantTagged,
   ValuesEvent,
 } from './events';
 export {
@@ -95,4 +98,16 @@ export { createKeyring, type Keyring, type KeyringOptions } from './keyring';
 export type { GeneratedDataKey, KekProvider, WrappedDataKey } from './provider';
 export type { CasWrite, Cursor, IndexValues, Row, RowCounter, RowStore } from './row-store';
 export { storeWriteError } from './store-errors';
+export { createTenantEnvelope, DEFAULT_TENANT_CACHE } from './tenant-envelope';
+export type {
+  TenantCacheOptions,
+  TenantEnvelope,
+  TenantEnvelopeOptions,
+  TenantEnvelopeStats,
+  TenantHealthOptions,
+  TenantHealthReport,
+  TenantKek,
+  TenantResolver,
+  TenantStats,
+} from './tenant-types';
 export { inspectToken, TOKEN_PREFIX } from './token';

@@ -12,6 +12,8 @@ export interface KekCallInfo {
   readonly keyRef: string;
   /** DEKs in the call: 1, or the items of an `unwrapMany`. */
   readonly count: number;
+  /** The tenant whose inner envelope makes the call (a tenant envelope only). */
+  readonly tenant?: string;
 }
 
 /**

@@ -94,3 +94,18 @@ export function isKeyring(value: unknown): value is Keyring {
     (value as Record<symbol, unknown>)[KEYRING] === true
   );
 }
+
+/**
+ * The same routes, but `close()` closes nothing: a keyring an envelope uses without owning its
+ * providers (a tenant envelope's inner envelopes share the default KEK and the resolved ones).
+ */
+export function borrowKeyring(keyring: Keyring): Keyring {
+  const borrowed: Keyring = {
+    primary: keyring.primary,
+    providers: keyring.providers,
+    resolve: (providerId, keyRef) => keyring.resolve(providerId, keyRef),
+    close: async () => undefined,
+  };
+  Object.defineProperty(borrowed, KEYRING, { value: true });
+  return borrowed;
+}
