@@ -7,7 +7,7 @@
  */
 import { blindIndexCells, CmekQueryError } from '@cmek/core';
 import { type Column, is, Param, SQL } from 'drizzle-orm';
-import { columnIdentity } from './columns';
+import { columnIdentity, isColumn } from './columns';
 import type { CmekConfig, FieldConfig, IndexColumn } from './options';
 import { encryptedField } from './options';
 import { bindsValues, walkSql } from './sql-walk';
@@ -27,8 +27,9 @@ interface IndexLink {
 
 const links = new WeakMap<Param, IndexLink>();
 
+/** A SQL expression or a column given as a value (a copy, checked by `refuseSqlValues`). */
 function isSql(value: unknown): boolean {
-  return is(value, SQL) || is(value, SQL.Aliased);
+  return is(value, SQL) || is(value, SQL.Aliased) || isColumn(value);
 }
 
 function directWrite(field: FieldConfig, index: IndexColumn, where: string): CmekQueryError {

@@ -5,8 +5,9 @@
  */
 import { CmekQueryError } from '@cmek/core';
 import { type Column, getOperators, getOrderByOperators, is, SQL, sql } from 'drizzle-orm';
+import { columnIdentity, isColumn } from './columns';
 import { type CmekConfig, encryptedField, type FieldConfig } from './options';
-import { bindsValues, columnsIn } from './sql-walk';
+import { columnsIn, copiesItself } from './sql-walk';
 
 export function refused(field: FieldConfig, what: string): CmekQueryError {
   return new CmekQueryError(
@@ -30,6 +31,10 @@ interface BuilderConfig {
   readonly orderBy?: unknown;
   readonly groupBy?: unknown;
   readonly joins?: readonly { readonly on?: unknown }[];
+  /** `selectDistinctOn([...])` (PostgreSQL): `{ on: [...] }`. */
+  readonly distinct?: unknown;
+  /** `union(...)`, `intersect(...)`…: a sort after one is kept on the last of them. */
+  readonly setOperators?: readonly { readonly orderBy?: unknown }[];
 }
 
 export function refuseFilters(config: CmekConfig, builder: BuilderConfig | undefined): void {
@@ -39,6 +44,11 @@ export function refuseFilters(config: CmekConfig, builder: BuilderConfig | undef
   refuseEncrypted(config, builder.orderBy, 'sort on');
   refuseEncrypted(config, builder.groupBy, 'group on');
   for (const join of builder.joins ?? []) refuseEncrypted(config, join.on, 'join on');
+  const distinct = builder.distinct as { on?: unknown } | undefined;
+  if (typeof distinct === 'object' && distinct !== null) {
+    refuseEncrypted(config, distinct.on, 'deduplicate on');
+  }
+  for (const op of builder.setOperators ?? []) refuseEncrypted(config, op.orderBy, 'sort on');
 }
 
 /**
@@ -59,9 +69,11 @@ export function refuseConflictConfig(
 }
 
 /**
- * A SQL expression given as the value of an encrypted column (`values({ token: sql`...` })`,
- * `set(...)`): allowed when it binds no value (`sql`excluded.token``, `sql`NULL``), refused
- * otherwise: the value inside it would reach the database as it is.
+ * A SQL expression or a column given as the value of an encrypted column or of a blind-index
+ * column (`values({ token: sql`...` })`, `set(...)`, a conflict `set`): allowed when it only
+ * copies that very column (`excluded.token`, `values(token)`, the column itself) or is `NULL`,
+ * refused otherwise: a bound value, a literal (`sql`'abc'``) or another column (`excluded.name`)
+ * would reach the column as it is, never encrypted.
  */
 export function refuseSqlValues(
   config: CmekConfig,
@@ -73,12 +85,13 @@ export function refuseSqlValues(
   for (const [key, value] of Object.entries(values)) {
     const column = table[key];
     if (!column) continue;
-    const field = encryptedField(config, column);
+    const field = encryptedField(config, column) ?? config.indexColumns.get(columnIdentity(column));
     if (!field) continue;
-    if ((is(value, SQL) || is(value, SQL.Aliased)) && bindsValues(value)) {
+    const expression = is(value, SQL) || is(value, SQL.Aliased) || isColumn(value);
+    if (expression && !copiesItself(value, column)) {
       throw new CmekQueryError(
         field.label,
-        `a SQL expression that binds a value was given as ${field.label} in ${where}; it cannot be encrypted: pass the value itself`,
+        `a SQL expression or a column was given as ${column.name} (of ${field.label}) in ${where}; it would be stored unencrypted: pass the value itself, or copy the column itself (excluded.${column.name}, values(${column.name}))`,
       );
     }
   }

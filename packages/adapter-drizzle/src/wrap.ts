@@ -20,17 +20,23 @@ import {
   type RowStore,
   sealCells,
 } from '@cmek/core';
-import { entityKind, getTableName, type Table } from 'drizzle-orm';
+import { type Column, entityKind, getTableName, is, Subquery, type Table } from 'drizzle-orm';
 import { type CheckColumnsOptions, type ColumnWidth, checkColumns } from './column-check';
 import { isColumn, tableColumns, tableIdentity } from './columns';
 import { dialectOf } from './dialect';
 import { rewriteLookups, rewriteRelationalLookups } from './index-lookup';
 import { addIndexParams, fillIndexParams, indexParams, unfilledIndex } from './index-write';
-import { encryptedField, normaliseOptions, type WithCmekOptions } from './options';
+import {
+  encryptedField,
+  type FieldConfig,
+  normaliseOptions,
+  type WithCmekOptions,
+} from './options';
 import {
   type RelationalSchema,
   type RelationalTable,
   refuseConflictConfig,
+  refused,
   refuseEncrypted,
   refuseFilters,
   refuseRelational,
@@ -45,6 +51,7 @@ import {
 } from './read';
 import { redactError } from './redact';
 import { drizzleRowStore } from './row-store';
+import { walkSql } from './sql-walk';
 import { encryptedParams, sealParams } from './write';
 
 export interface CmekDrizzleHelpers {
@@ -121,6 +128,7 @@ interface BuilderConfig {
 interface Builder extends Obj {
   config: BuilderConfig;
   getSQL(): unknown;
+  dialect?: unknown;
 }
 
 export function withCmek<D extends object>(db: D, options: WithCmekOptions): CmekDatabase<D> {
@@ -134,6 +142,8 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
   }
   const config = normaliseOptions(options);
   const running = new WeakSet<object>();
+  /** The SQL of the subqueries and CTEs made through the wrapped database (checked then). */
+  const checked = new WeakSet<object>();
 
   const configuredTable = (table: Table): Table => {
     if (!config.tables.has(tableIdentity(table))) {
@@ -226,9 +236,14 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
     return c.returningFields ? selectionPlan(config, c.returningFields) : [];
   };
 
-  /** The synchronous checks of a builder; the statement as it will run, with its plan. */
-  const analyse = (builder: Builder) => {
-    const c = builder.config;
+  /**
+   * The checks of one builder before its statement is built: the one that runs, or one nested in
+   * its statement (a CTE of `db.$with`, a subquery, a set operator's right side, built with the
+   * wrapped database or not), whose lookups are rewritten here too.
+   */
+  const prepare = (builder: Builder) => {
+    const c = builder.config as BuilderConfig & { where?: unknown };
+    if (c.where !== undefined) c.where = rewriteLookups(config, c.where);
     refuseFilters(config, c as never);
     const table = c.table;
     if (table && /Insert|Update/.test(kindOf(builder))) {
@@ -249,7 +264,83 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
       refuseSqlValues(config, columns, c.set, 'set()');
       if (c.set) addIndexParams(config, columns, c.set, 'set()');
     }
-    const statement = builder.getSQL();
+  };
+
+  /**
+   * The statement of `builder`, built once. MySQL's insert builds it again when it runs (with
+   * its `$defaultFn` values and the ids it generated), so the ids are kept to hand back then.
+   */
+  const build = (builder: Builder): { statement: unknown; generatedIds?: unknown } => {
+    const dialect = builder.dialect as { buildInsertQuery?: Fn } | undefined;
+    if (/MySqlInsert/.test(kindOf(builder)) && typeof dialect?.buildInsertQuery === 'function') {
+      const built = dialect.buildInsertQuery.call(dialect, builder.config) as {
+        sql: unknown;
+        generatedIds: unknown;
+      };
+      return { statement: built.sql, generatedIds: built.generatedIds };
+    }
+    return { statement: builder.getSQL() };
+  };
+
+  /** A union, intersect or except compares whole rows: refused over an encrypted column. */
+  const refuseSetOperators = (builder: Builder, plan: readonly ReadCell[]) => {
+    const ops = (builder.config as { setOperators?: unknown }).setOperators;
+    for (const op of Array.isArray(ops) ? ops : []) {
+      const { type, isAll, rightSelect } = op as { type: string; isAll: boolean; rightSelect: Obj };
+      if (type === 'union' && isAll) continue;
+      const right = (rightSelect?.config as BuilderConfig | undefined)?.fields;
+      const cell = plan[0] ?? selectionPlan(config, right)[0];
+      if (cell) throw refused(cell.field, `compare (${type}${isAll ? ' all' : ''}) rows on`);
+    }
+  };
+
+  /**
+   * A subquery or CTE (`.as(…)`) is built into SQL when it is made: one made through the wrapped
+   * database had its checks then (`checked`); one made outside it (a standalone `QueryBuilder`)
+   * is refused when its SQL names an encrypted column outside a single-table selection or binds
+   * a value for one: its filter would compare ciphertext.
+   */
+  const refuseUnchecked = (builder: Builder, statement: unknown) => {
+    const c = builder.config as BuilderConfig & { withList?: unknown; joins?: unknown };
+    const joins = Array.isArray(c.joins) ? (c.joins as { table?: unknown }[]) : [];
+    // CTEs and subqueries in FROM / JOIN are rendered from their SQL, the others are walked
+    const sources = [
+      ...(Array.isArray(c.withList) ? c.withList : []),
+      c.table,
+      ...joins.map((j) => j.table),
+    ];
+    const check = (sq: { readonly _: { readonly sql: object } }) => {
+      if (checked.has(sq._.sql)) return;
+      let field: FieldConfig | undefined;
+      walkSql(sq._.sql, {
+        column: (c) => {
+          field ??= encryptedField(config, c);
+        },
+        param: (p) => {
+          const encoder = p?.encoder as Column | undefined;
+          if (encoder && typeof encoder === 'object') field ??= encryptedField(config, encoder);
+        },
+      });
+      if (field) {
+        throw new CmekQueryError(
+          field.label,
+          `a subquery or CTE built outside the wrapped database (a standalone QueryBuilder) names the encrypted column ${field.label} where its filter cannot be checked; build it with the wrapped database`,
+        );
+      }
+    };
+    for (const source of sources) {
+      if (is(source, Subquery))
+        check(source as unknown as { readonly _: { readonly sql: object } });
+    }
+    walkSql(statement, { subquery: check });
+  };
+
+  /** The synchronous checks of a builder; the statement as it will run, with its plan. */
+  const analyse = (builder: Builder) => {
+    prepare(builder);
+    const built = build(builder);
+    const { statement } = built;
+    refuseUnchecked(builder, statement);
     const params = encryptedParams(config, statement);
     const indexed = indexParams(statement, params);
     if (indexed.unindexed) {
@@ -258,7 +349,27 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
         `a value of ${indexed.unindexed.label} is written without its blind index (a $defaultFn or $onUpdate of the column); write the value in values() or set()`,
       );
     }
-    return { statement, params, indexParams: indexed.params, plan: readPlan(builder) };
+    const plan = readPlan(builder);
+    refuseSetOperators(builder, plan);
+    return {
+      statement,
+      generatedIds: built.generatedIds,
+      params,
+      indexParams: indexed.params,
+      plan,
+    };
+  };
+
+  /** `builder.as(alias)` / `db.$with(alias).as(query)`: checked, its SQL marked as such. */
+  const checkedSubquery = (subquery: unknown): unknown => {
+    const inner = (subquery as { _?: { sql?: unknown } } | null)?._?.sql;
+    if (typeof inner === 'object' && inner !== null) checked.add(inner);
+    return subquery;
+  };
+  const prepared = (query: unknown): unknown => {
+    const q = query as Builder | null;
+    if (q && typeof q.getSQL === 'function' && typeof q.config === 'object') prepare(q);
+    return query;
   };
 
   const patchFinal = (builder: Builder): Builder => {
@@ -275,6 +386,13 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
         }
         refuseFilters(config, builder.config as never);
         return out;
+      };
+    }
+    const as = builder.as;
+    if (typeof as === 'function') {
+      builder.as = (...args: unknown[]) => {
+        prepare(builder);
+        return checkedSubquery((as as Fn).apply(builder, args));
       };
     }
     for (const name of ['onConflictDoUpdate', 'onDuplicateKeyUpdate']) {
@@ -315,12 +433,18 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
     }
     const execute = builder.execute as Fn;
     builder.execute = async (...args: unknown[]) => {
-      const { statement, params, indexParams: indexes, plan } = analyse(builder);
+      const { statement, generatedIds, params, indexParams: indexes, plan } = analyse(builder);
       const sealed = await sealParams(config, params);
       const secrets = [...sealed.secrets, ...(await fillIndexParams(config, indexes, sealed))];
       // the statement just encrypted is the one that runs ($defaultFn / $onUpdate values are
-      // computed when it is built)
+      // computed when it is built; MySQL's insert builds it through its dialect)
       builder.getSQL = () => statement;
+      const dialect = builder.dialect;
+      if (generatedIds !== undefined) {
+        builder.dialect = Object.create(dialect as object, {
+          buildInsertQuery: { value: () => ({ sql: statement, generatedIds }) },
+        });
+      }
       let result: unknown;
       try {
         running.add(builder);
@@ -335,6 +459,7 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
         throw redactError(error, secrets);
       } finally {
         Reflect.deleteProperty(builder, 'getSQL');
+        builder.dialect = dialect;
       }
       return decryptRows(config, result, plan);
     };
@@ -436,6 +561,28 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
         if (typeof member !== 'function' || typeof prop !== 'string') return member;
         if (BUILDER_ENTRIES.has(prop)) {
           return (...args: unknown[]) => wrapBuilder((member as Fn).apply(target, args));
+        }
+        if (prop === '$with') {
+          // a CTE: its query (or the callback's, given the wrapped query builder) is checked and
+          // its index values added before Drizzle builds it into SQL
+          return (...args: unknown[]) => {
+            const cte = (member as Fn).apply(target, args) as Obj;
+            return new Proxy(cte, {
+              get(t, p, r) {
+                const m = Reflect.get(t, p, r);
+                if (p !== 'as' || typeof m !== 'function') return m;
+                return (query: unknown) =>
+                  checkedSubquery(
+                    (m as Fn).call(
+                      t,
+                      typeof query === 'function'
+                        ? (qb: Obj) => prepared((query as Fn)(wrapDatabase(qb, false)))
+                        : prepared(query),
+                    ),
+                  );
+              },
+            });
+          };
         }
         if (prop === 'with') {
           return (...args: unknown[]) =>
