@@ -96,7 +96,15 @@ export type { HealthOptions, HealthReport, HealthStatus } from './health';
 export type { KekCallHook, KekCallInfo } from './kek-call-hook';
 export { createKeyring, type Keyring, type KeyringOptions } from './keyring';
 export type { GeneratedDataKey, KekProvider, WrappedDataKey } from './provider';
-export type { CasWrite, Cursor, IndexValues, Row, RowCounter, RowStore } from './row-store';
+export type {
+  CasWrite,
+  Cursor,
+  IndexValues,
+  Row,
+  RowCounter,
+  RowStore,
+  ScanOptions,
+} from './row-store';
 export { storeWriteError } from './store-errors';
 export { createTenantEnvelope, DEFAULT_TENANT_CACHE } from './tenant-envelope';
 export type {

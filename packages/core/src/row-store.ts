@@ -13,6 +13,20 @@ export interface Row {
    * `blindIndexes` (a missing column reads as `null`).
    */
   readonly indexes?: IndexValues;
+  /**
+   * The row's tenant id (the value of the store's `tenantColumn`): only from a store that declares
+   * one; `null` for a row without a tenant.
+   */
+  readonly tenant?: string | null;
+}
+
+/** What a scan (or a count) is limited to. */
+export interface ScanOptions {
+  /**
+   * Only the rows of this tenant (`WHERE <tenantColumn> = tenant`): the engine passes it only to
+   * a store that declares `tenantColumn`, for a run scoped to one tenant (`rotate --tenant X`).
+   */
+  readonly tenant?: string;
 }
 
 /** Blind-index column values, by column name (`null`: SQL NULL / absent). */
@@ -23,10 +37,26 @@ export interface RowStore {
   readonly name: string;
   /** The encrypted fields of the store. */
   readonly fields: readonly string[];
-  /** The encryption context the adapter uses for a field (must match the adapter's reads). */
-  contextFor(field: string): Record<string, string>;
-  /** Up to `limit` rows with a primary key greater than `after`, ordered by primary key. */
-  scan(after: Cursor | undefined, limit: number): Promise<Row[]>;
+  /**
+   * The encryption context the adapter uses for a field (must match the adapter's reads). A store
+   * with a `tenantColumn` is given the row's tenant id (`Row.tenant`; `undefined` for a row without
+   * one, or when the engine asks for the field's label) and puts it in the context under the key
+   * its tenant envelope reads (`TenantEnvelope.tenantKey`), as the adapter does on its own writes.
+   */
+  contextFor(field: string, tenant?: string): Record<string, string>;
+  /**
+   * Up to `limit` rows with a primary key greater than `after`, ordered by primary key; with
+   * `options.tenant` (a store with `tenantColumn` only), only that tenant's rows.
+   */
+  scan(after: Cursor | undefined, limit: number, options?: ScanOptions): Promise<Row[]>;
+  /**
+   * Optional: the column holding each row's tenant id, for a store whose fields are encrypted
+   * through a tenant envelope (`createTenantEnvelope`). A store that declares it returns each
+   * row's tenant in `Row.tenant`, filters `scan` (and `count`) by `options.tenant`, and takes the
+   * tenant in `contextFor`. The engine refuses a tenant-scoped run (`{ tenant }`) on a store
+   * without it, and ends the run if a scan returns a row of another tenant.
+   */
+  readonly tenantColumn?: string;
   /**
    * Optional: the blind-index columns of each field that has any (`blindIndexesOption` of the
    * field's `blindIndex` option), the first being the one lookups use. A store that declares them
@@ -59,7 +89,7 @@ export interface RowStore {
    * run that has an `onProgress` listener, for the `total` of its progress events (so a consumer
    * can show a percentage and an ETA). A store without it works as before, with no `total`.
    */
-  count?(): Promise<number>;
+  count?(options?: ScanOptions): Promise<number>;
 }
 
 /** A `RowStore` whose `count` is there (every adapter's row store). */

@@ -4,6 +4,7 @@ import type { IndexValues, Row, RowStore } from '../row-store';
 import { countFailure } from './counts';
 import { type PlannedWrite, runWrites } from './driver';
 import { type FieldIndexes, indexOf, storeIndexes } from './indexes';
+import { perTenant, refusesTenant } from './tenants';
 import type { BackfillOptions, WriteFieldReport, WriteReport } from './types';
 
 /**
@@ -44,16 +45,37 @@ export async function backfill(store: RowStore, options: BackfillOptions): Promi
     return Object.fromEntries(entries.flat());
   };
 
-  /** Decrypts tokens whose index is due; a value that does not decrypt is counted and left out. */
-  const openAll = async (
-    field: string,
-    tokens: readonly string[],
+  /** A tenant refused as a whole (unknown, revoked key): its values are counted, the run goes on. */
+  const refused = (error: unknown, count: number, report: WriteFieldReport): undefined[] => {
+    if (!refusesTenant(error)) throw error;
+    for (let i = 0; i < count; i++) countFailure(report, error.code);
+    return new Array<undefined>(count).fill(undefined);
+  };
+
+  /** Encrypts the plaintexts of one tenant (or of the store); a refused tenant gives `undefined`s. */
+  const sealAll = async (
+    values: readonly string[],
+    context: Record<string, string>,
     report: WriteFieldReport,
   ): Promise<(string | undefined)[]> => {
-    const decryptOptions = { context: store.contextFor(field), plaintextPolicy: 'allow' as const };
+    try {
+      return (await envelope.encryptMany(values, { context })) as string[];
+    } catch (error) {
+      return refused(error, values.length, report);
+    }
+  };
+
+  /** Decrypts tokens whose index is due; a value that does not decrypt is counted and left out. */
+  const openAll = async (
+    tokens: readonly string[],
+    context: Record<string, string>,
+    report: WriteFieldReport,
+  ): Promise<(string | undefined)[]> => {
+    const decryptOptions = { context, plaintextPolicy: 'allow' as const };
     try {
       return (await envelope.decryptMany(tokens, decryptOptions)) as string[];
-    } catch {
+    } catch (error) {
+      if (refusesTenant(error)) return refused(error, tokens.length, report);
       return Promise.all(
         tokens.map(async (token) => {
           try {
@@ -113,13 +135,16 @@ export async function backfill(store: RowStore, options: BackfillOptions): Promi
         if (values.length > 0) {
           const encrypted = dryRun
             ? undefined
-            : await envelope.encryptMany(values, { context: store.contextFor(field) });
+            : await perTenant(store, field, rows, at, values, (group, context) =>
+                sealAll(group, context, report),
+              );
           const all = index?.specs.map(() => true);
           const indexed =
             dryRun || index === undefined
               ? undefined
               : await Promise.all(values.map((v) => indexValues(index, v, all!)));
           at.forEach((row, k) => {
+            if (encrypted !== undefined && encrypted[k] === undefined) return;
             writes.push({
               row,
               field,
@@ -136,7 +161,9 @@ export async function backfill(store: RowStore, options: BackfillOptions): Promi
             }
             continue;
           }
-          const opened = await openAll(field, tokens, report);
+          const opened = await perTenant(store, field, rows, tokenAt, tokens, (group, context) =>
+            openAll(group, context, report),
+          );
           const indexed = await Promise.all(
             opened.map((plain, k) =>
               plain === undefined ? undefined : indexValues(index, plain, tokenDue[k]!),

@@ -9,6 +9,7 @@ import type { Checkpoint } from './checkpoint';
 import { addReports, emptyReports, nonNegativeInteger, positiveInteger } from './counts';
 import { eachLimit } from './limit';
 import { failureOf, progressReporter, StoreScan, tookSince } from './scan';
+import { checkTenantRows, scanOptionsOf, tenantScope } from './tenants';
 import { totalOf } from './total';
 import type { EngineOptions, WriteFieldReport, WriteReport } from './types';
 
@@ -89,14 +90,17 @@ export async function runWrites(
   const { signal, checkpoint, onProgress } = options;
   const fields = [...store.fields];
   const { operation } = strategy;
+  const tenant = tenantScope(store, options.tenant);
+  // Checkpoint stores see the call they always did for a whole-store run.
+  const scope = tenant === undefined ? [] : [tenant];
 
   let counts = emptyReports(fields, strategy.indexed);
   let batches = 0;
   let resumedFrom: Cursor | null = null;
   let from: { cursor?: Cursor; rows?: number } = {};
   if (checkpoint !== undefined && !dryRun) {
-    const saved = await checkpoint.load(operation, store.name);
-    if (saved !== undefined && saved.target === strategy.target) {
+    const saved = await checkpoint.load(operation, store.name, ...scope);
+    if (saved !== undefined && saved.target === strategy.target && saved.tenant === tenant) {
       from = { cursor: saved.cursor, rows: saved.rows };
       resumedFrom = saved.cursor;
       batches = saved.batches;
@@ -104,14 +108,14 @@ export async function runWrites(
       addReports(counts, saved.fields);
     }
   }
-  const scan = new StoreScan(store, batchSize, signal, from);
+  const scan = new StoreScan(store, batchSize, signal, from, tenant);
 
   const sum = (key: 'written' | 'conflicts'): number =>
     Object.values(counts).reduce((n, r) => n + r[key], 0);
-  const total = await totalOf(store, onProgress !== undefined);
+  const total = await totalOf(store, onProgress !== undefined, tenant);
   const progress = progressReporter(
     onProgress,
-    { operation, store: store.name, total },
+    { operation, store: store.name, total, tenant },
     scan,
     () => ({
       written: sum('written'),
@@ -207,6 +211,7 @@ export async function runWrites(
           store: store.name,
           cursor: scan.cursor!,
           ...(strategy.target === undefined ? {} : { target: strategy.target }),
+          ...(tenant === undefined ? {} : { tenant }),
           rows: scan.rows,
           batches,
           fields: counts,
@@ -222,7 +227,8 @@ export async function runWrites(
       const roundStarted = performance.now();
       const still: Conflict[] = [];
       await eachLimit(pending, concurrency, undefined, async (conflict) => {
-        const near = await store.scan(conflict.before, RETRY_WINDOW);
+        const near = await store.scan(conflict.before, RETRY_WINDOW, ...scanOptionsOf(tenant));
+        checkTenantRows(store, tenant, near);
         const index = near.findIndex((r) => sameId(r.id, conflict.id));
         if (index < 0) return; // The row is gone: nothing to do.
         const row = near[index]!;
@@ -245,12 +251,13 @@ export async function runWrites(
     for (const conflict of pending) counts[conflict.field]!.conflictsRemaining++;
 
     if (!aborted && checkpoint !== undefined && !dryRun) {
-      await checkpoint.clear(operation, store.name);
+      await checkpoint.clear(operation, store.name, ...scope);
     }
     progress('done');
     return {
       operation,
       store: store.name,
+      ...(tenant === undefined ? {} : { tenant }),
       dryRun,
       status: aborted ? 'aborted' : 'completed',
       resumedFrom,

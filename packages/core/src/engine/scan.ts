@@ -6,6 +6,7 @@
  */
 import { CmekError } from '../errors';
 import type { Cursor, Row, RowStore } from '../row-store';
+import { checkTenantRows, scanOptionsOf } from './tenants';
 import type { EngineOperation, ProgressEvent, ProgressListener } from './types';
 
 export class StoreScan {
@@ -22,6 +23,8 @@ export class StoreScan {
     private readonly batchSize: number,
     private readonly signal: AbortSignal | undefined,
     from: { cursor?: Cursor; rows?: number } = {},
+    /** A run scoped to one tenant: the scan is filtered, and each row checked. */
+    private readonly tenant?: string,
   ) {
     this.cursor = from.cursor;
     this.rows = from.rows ?? 0;
@@ -30,8 +33,9 @@ export class StoreScan {
   /** The next batch, or `undefined` when the store is done or the run aborted. */
   async next(): Promise<Row[] | undefined> {
     if (this.ended || this.stopped()) return undefined;
-    const batch = await this.store.scan(this.cursor, this.batchSize);
+    const batch = await this.store.scan(this.cursor, this.batchSize, ...scanOptionsOf(this.tenant));
     if (batch.length === 0) return undefined;
+    checkTenantRows(this.store, this.tenant, batch);
     return batch;
   }
 
@@ -70,17 +74,23 @@ export function tookSince(started: number): ProgressExtra {
  */
 export function progressReporter(
   listener: ProgressListener | undefined,
-  base: { operation: EngineOperation; store: string; total: number | undefined },
+  base: {
+    operation: EngineOperation;
+    store: string;
+    total: number | undefined;
+    tenant?: string | undefined;
+  },
   scan: StoreScan,
   counts: () => { written: number; conflicts: number } = () => ({ written: 0, conflicts: 0 }),
 ): Progress {
-  const { operation, store, total } = base;
+  const { operation, store, total, tenant } = base;
   return (phase, extra) => {
     if (listener === undefined) return;
     try {
       listener({
         operation,
         store,
+        ...(tenant === undefined ? {} : { tenant }),
         phase,
         rows: scan.rows,
         ...counts(),

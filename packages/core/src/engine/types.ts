@@ -17,6 +17,8 @@ export type EngineOperation = 'backfill' | 'rewrap' | 'verify';
 export interface ProgressEvent {
   readonly operation: EngineOperation;
   readonly store: string;
+  /** The tenant of a run scoped to one (`{ tenant }`). */
+  readonly tenant?: string;
   /**
    * `batch` after each batch is written (and checkpointed); `retry` after a conflict round;
    * `failed` when the run throws (after `start`; the error is rethrown, no `done` follows).
@@ -61,6 +63,12 @@ export interface EngineOptions {
   checkpoint?: CheckpointStore;
   /** Rounds of re-reading rows whose compare-and-set lost to a concurrent write. Default 3. */
   conflictRetries?: number;
+  /**
+   * Only this tenant's rows: the store must declare `tenantColumn` (`CmekConfigError`
+   * otherwise) and its scan filter by it. The checkpoint records the tenant, so a resume of one
+   * tenant never continues another's run. Default: the whole store.
+   */
+  tenant?: string;
 }
 
 export interface BackfillOptions extends EngineOptions {
@@ -127,11 +135,15 @@ export interface VerifyOptions {
    * compares them with the stored ones (`VerifyFieldReport.indexes`).
    */
   indexer?: BlindIndexer;
+  /** Only this tenant's rows, as `EngineOptions.tenant`. */
+  tenant?: string;
 }
 
 export interface WriteReport {
   readonly operation: 'backfill' | 'rewrap';
   readonly store: string;
+  /** The tenant of a run scoped to one. */
+  readonly tenant?: string;
   readonly dryRun: boolean;
   readonly status: 'completed' | 'aborted';
   /** The cursor a checkpoint resumed from, or `null` for a run from the first row. */
@@ -196,6 +208,8 @@ export interface VerifyIndexReport {
 export interface VerifyReport {
   readonly operation: 'verify';
   readonly store: string;
+  /** The tenant of a run scoped to one. */
+  readonly tenant?: string;
   readonly status: 'completed' | 'aborted';
   readonly rows: number;
   readonly durationMs: number;

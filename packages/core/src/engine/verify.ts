@@ -7,6 +7,7 @@ import { nonNegativeInteger, positiveInteger } from './counts';
 import { checkStore } from './driver';
 import { type FieldIndexes, indexOf, storeIndexes } from './indexes';
 import { failureOf, progressReporter, StoreScan, tookSince } from './scan';
+import { perTenant, refusesTenant, tenantScope } from './tenants';
 import { totalOf } from './total';
 import {
   DEFAULT_MAX_UNDECRYPTABLE_IDS,
@@ -57,6 +58,7 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
     'maxUndecryptableIds',
   );
   const { signal, onProgress, indexer } = options;
+  const tenant = tenantScope(store, options.tenant);
   const indexes = storeIndexes(store, indexer, 'verify');
   const fields: Record<string, VerifyFieldReport> = Object.fromEntries(
     store.fields.map((f) => {
@@ -129,11 +131,50 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
     else report.undecryptableIdsTruncated = true;
   };
 
-  const scan = new StoreScan(store, batchSize, signal);
-  const total = await totalOf(store, onProgress !== undefined);
+  /**
+   * Decrypts one tenant's tokens (or the store's) into `plain` at `tokenRow`, counting each; a
+   * tenant refused as a whole (unknown, revoked key) counts all of them without a call per value.
+   */
+  const openTokens = async (
+    field: string,
+    tokens: readonly string[],
+    ids: readonly Cursor[],
+    at: readonly number[],
+    plain: (string | null | undefined)[],
+    context: Record<string, string>,
+  ): Promise<void> => {
+    const decryptOptions = { context, plaintextPolicy: 'allow' as const };
+    try {
+      const opened = await envelope.decryptMany(tokens, decryptOptions);
+      for (const [i, token] of tokens.entries()) {
+        countOk(field, token);
+        plain[at[i]!] = opened[i] ?? undefined;
+      }
+    } catch (error) {
+      if (refusesTenant(error)) {
+        for (const [i, token] of tokens.entries()) countError(field, ids[i]!, token, error);
+        return;
+      }
+      // At least one fails: decrypt one by one to tell which, and why.
+      for (const [i, token] of tokens.entries()) {
+        try {
+          plain[at[i]!] = await envelope.decrypt(token, decryptOptions);
+          countOk(field, token);
+        } catch (error) {
+          // A KEK service that is down says nothing about the values: end the run (exit 1)
+          // instead of calling it once per value and counting them all undecryptable.
+          if (CmekError.isInstance(error) && error.retryable) throw error;
+          countError(field, ids[i]!, token, error);
+        }
+      }
+    }
+  };
+
+  const scan = new StoreScan(store, batchSize, signal, {}, tenant);
+  const total = await totalOf(store, onProgress !== undefined, tenant);
   const progress = progressReporter(
     onProgress,
-    { operation: 'verify', store: store.name, total },
+    { operation: 'verify', store: store.name, total, tenant },
     scan,
   );
   progress('start');
@@ -149,7 +190,9 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
         // The readable value of each row, for its index: null, the plaintext, undefined if unreadable.
         const plain: (string | null | undefined)[] = [];
         const tokenRow: number[] = [];
-        for (const row of batch) {
+        /** The position in `batch` of each token's row. */
+        const tokenAt: number[] = [];
+        for (const [r, row] of batch.entries()) {
           const value = row.values[field];
           if (value === null || value === undefined) {
             report.nulls++;
@@ -160,36 +203,25 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
           } else {
             tokens.push(value);
             ids.push(row.id);
+            tokenAt.push(r);
             tokenRow.push(plain.length);
             plain.push(undefined);
           }
         }
         const index = indexes.get(field);
         if (tokens.length > 0) {
-          const decryptOptions = {
-            context: store.contextFor(field),
-            plaintextPolicy: 'allow' as const,
-          };
-          try {
-            const opened = await envelope.decryptMany(tokens, decryptOptions);
-            for (const [i, token] of tokens.entries()) {
-              countOk(field, token);
-              plain[tokenRow[i]!] = opened[i] ?? undefined;
-            }
-          } catch {
-            // At least one fails: decrypt one by one to tell which, and why.
-            for (const [i, token] of tokens.entries()) {
-              try {
-                plain[tokenRow[i]!] = await envelope.decrypt(token, decryptOptions);
-                countOk(field, token);
-              } catch (error) {
-                // A KEK service that is down says nothing about the values: end the run (exit 1)
-                // instead of calling it once per value and counting them all undecryptable.
-                if (CmekError.isInstance(error) && error.retryable) throw error;
-                countError(field, ids[i]!, token, error);
-              }
-            }
-          }
+          const entries = tokens.map((token, i) => ({ token, id: ids[i]!, at: tokenRow[i]! }));
+          await perTenant(store, field, batch, tokenAt, entries, async (group, context) => {
+            await openTokens(
+              field,
+              group.map((e) => e.token),
+              group.map((e) => e.id),
+              group.map((e) => e.at),
+              plain,
+              context,
+            );
+            return group;
+          });
         }
         if (index !== undefined) await checkIndexes(field, index, batch, plain);
       }
@@ -204,6 +236,7 @@ export async function verify(store: RowStore, options: VerifyOptions): Promise<V
   return {
     operation: 'verify',
     store: store.name,
+    ...(tenant === undefined ? {} : { tenant }),
     status: scan.aborted ? 'aborted' : 'completed',
     rows: scan.rows,
     durationMs: Math.round(performance.now() - started),
