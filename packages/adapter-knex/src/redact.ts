@@ -109,8 +109,18 @@ export function secretsOf(builder: CompilableBuilder, extra: readonly unknown[] 
   };
 }
 
+/**
+ * Whether a quoted fragment is (part of) a bound value; MySQL writes a long value cut at 64
+ * characters with `...` after it (`Duplicate entry 'cmek:bi1:h:…...'`).
+ */
 function boundIn(content: string, values: readonly string[]): boolean {
-  return values.some((v) => v === content || (content.length >= FRAGMENT && v.includes(content)));
+  const cut = content.endsWith('...') ? content.slice(0, -3) : content;
+  return values.some(
+    (v) =>
+      v === content ||
+      (content.length >= FRAGMENT && v.includes(content)) ||
+      (cut.length >= FRAGMENT && v.startsWith(cut)),
+  );
 }
 
 /** `text` without the statement's bound values. */

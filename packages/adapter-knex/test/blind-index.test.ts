@@ -325,7 +325,8 @@ for (const db of databases) {
       expect(error).toBeInstanceOf(Error);
       const text = `${error!.message} ${error!.stack} ${JSON.stringify(error)}`;
       expect(text).not.toContain('h-unique-secret');
-      expect(text).not.toContain(check.compute(label, 'h-unique-secret'));
+      // MySQL quotes the duplicate value cut at 64 characters: not even its start is left
+      expect(text).not.toContain(check.compute(label, 'h-unique-secret').slice(0, 40));
       expect(names(await plain(table).select('name'))).toEqual(['u1']);
     });
 
