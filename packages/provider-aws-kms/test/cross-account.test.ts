@@ -4,7 +4,6 @@
  * deletion) and crypto-shredding (deletion) of one tenant's key while another tenant keeps working.
  */
 import {
-  CreateKeyCommand,
   DisableKeyCommand,
   EnableKeyCommand,
   type KMSClient,
@@ -20,7 +19,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAwsKmsKekProvider } from '../src/index';
 import { APP_ACCOUNT, customerAdmin, StackKey, tenantCredentials } from './support/accounts';
-import { bareId, CREDENTIALS, causeName, failure, motoEndpoint } from './support/moto';
+import { bareId, CREDENTIALS, causeName, createKey, failure, motoEndpoint } from './support/moto';
 
 const endpoint = motoEndpoint() ?? '';
 
@@ -44,13 +43,6 @@ function tenantProvider(keyArn: string, accountId: string) {
 
 function tenantEnvelope(keyArn: string, accountId: string): Envelope {
   return createEnvelope({ kek: tenantProvider(keyArn, accountId) });
-}
-
-async function createTenantKey(admin: KMSClient, label: string): Promise<string> {
-  const out = await admin.send(new CreateKeyCommand({ Description: `cmek test: ${label}` }));
-  const arn = out.KeyMetadata?.Arn;
-  if (arn === undefined) throw new Error('CreateKey answered without an ARN');
-  return arn;
 }
 
 /** The typed error of a tenant's failed call: stable code, names the key, carries no secret. */
@@ -78,7 +70,7 @@ describe.skipIf(!endpoint)('aws-kms: tenant keys in other accounts, against moto
     acmeAdmin = customerAdmin(endpoint, ACME);
     globexAdmin = customerAdmin(endpoint, GLOBEX);
     // The tenant that is never revoked: every test checks it still reads and writes.
-    globexKey = await createTenantKey(globexAdmin, 'globex tenant key');
+    globexKey = await createKey(globexAdmin, 'globex tenant key');
     const writer = tenantEnvelope(globexKey, GLOBEX);
     globexToken = await writer.encrypt('globex webhook secret', { context });
     await writer.close();
@@ -102,7 +94,7 @@ describe.skipIf(!endpoint)('aws-kms: tenant keys in other accounts, against moto
   }
 
   it("uses a key ARN in the tenant's account through a role assumed there, in the ARN's Region", async () => {
-    const key = await createTenantKey(acmeAdmin, 'acme tenant key');
+    const key = await createKey(acmeAdmin, 'acme tenant key');
     expect(key).toMatch(new RegExp(`^arn:aws:kms:us-east-1:${ACME}:key/`));
 
     const writer = tenantEnvelope(key, ACME);
@@ -137,7 +129,7 @@ describe.skipIf(!endpoint)('aws-kms: tenant keys in other accounts, against moto
   });
 
   it("a disabled tenant key: that tenant's reads and writes fail with CMEK_KEK_ACCESS_DENIED naming the key, the other tenant works, enabling restores", async () => {
-    const key = await createTenantKey(acmeAdmin, 'acme revoked');
+    const key = await createKey(acmeAdmin, 'acme revoked');
     const writer = tenantEnvelope(key, ACME);
     const token = await writer.encrypt('acme totp seed', { context });
     const warm = tenantEnvelope(key, ACME);
