@@ -124,17 +124,37 @@ export function cmekExtension(options: CmekExtensionOptions) {
   const config = normaliseOptions(options);
   return Prisma.defineExtension((client) => {
     const schema = schemaOf(client, config.models);
-    const out = client.$extends({
-      name: '@cmek/adapter-prisma',
-      query: {
-        $allModels: {
-          $allOperations(call) {
-            return run(config, schema, call as OperationCall);
+    /**
+     * `base` with the cmek query hook applied last. Prisma runs the query hooks of a client in
+     * the order their extensions were applied, so a query extension applied after this one
+     * would see the tokens and could add a plaintext after the encryption (or a filter after the
+     * rules). The returned client's `$extends` therefore applies the new extension to `base`
+     * and this one after it again: the cmek hook stays the last before the query runs.
+     */
+    const apply = (base: typeof client): typeof client => {
+      const out = base.$extends({
+        name: '@cmek/adapter-prisma',
+        query: {
+          $allModels: {
+            $allOperations(call) {
+              return run(config, schema, call as OperationCall);
+            },
           },
         },
-      },
-    });
-    extended.add(out);
-    return out;
+      });
+      const wrapped = new Proxy(out, {
+        get(target, prop) {
+          if (prop === '$extends') {
+            return (extension: Parameters<typeof base.$extends>[0]) =>
+              apply(base.$extends(extension) as typeof client);
+          }
+          return Reflect.get(target, prop);
+        },
+      });
+      extended.add(wrapped);
+      extended.add(out);
+      return wrapped as typeof client;
+    };
+    return apply(client);
   });
 }

@@ -38,8 +38,45 @@ function isNullTest(value: unknown): boolean {
   return keys.length > 0 && keys.every((k) => NULL_TESTS.has(k) && value[k] === null);
 }
 
+/** A field reference (`prisma.user.fields.email`): the column it names, compared in the database. */
+interface FieldRef {
+  readonly modelName: string;
+  readonly name: string;
+}
+
+function isFieldRef(value: unknown): value is FieldRef {
+  if (typeof value !== 'object' || value === null) return false;
+  const ref = value as Record<string, unknown>;
+  return (
+    typeof ref.modelName === 'string' &&
+    typeof ref.name === 'string' &&
+    typeof ref._toGraphQLInputType === 'function'
+  );
+}
+
+/**
+ * A scalar filter (of any field) comparing with a field reference to an encrypted field: refused,
+ * the database would compare with its ciphertext (`{ email: { equals: fields.token } }`).
+ */
+function refuseFieldRefs(schema: Schema, value: unknown, what: string): void {
+  const items = isPlainObject(value) ? Object.values(value) : [value];
+  for (const item of items) {
+    if (isPlainObject(item)) refuseFieldRefs(schema, item, what);
+    else if (Array.isArray(item)) for (const v of item) refuseFieldRefs(schema, v, what);
+    else if (isFieldRef(item)) {
+      const model = schema.get(item.modelName);
+      if (model?.encrypted.has(item.name)) refuse(model, item.name, `${what} by a field reference`);
+    }
+  }
+}
+
 /** The values an equality filter on a field compares with, or `undefined` for another filter. */
 function equalityValues(value: unknown): readonly unknown[] | undefined {
+  const values = equalityOperands(value);
+  return values?.some(isFieldRef) ? undefined : values;
+}
+
+function equalityOperands(value: unknown): readonly unknown[] | undefined {
   if (!isPlainObject(value)) return [value];
   const keys = Object.keys(value).filter((k) => value[k] !== undefined);
   if (keys.length !== 1) return undefined;
@@ -100,6 +137,8 @@ export function rewriteWhere(
     const field = model.encrypted.get(key);
     if (LOGICAL.has(key)) {
       assign(target, where, key, mapEach(value, nested(model)));
+    } else if (field === undefined && model.fields.has(key) && !model.relations.has(key)) {
+      refuseFieldRefs(schema, value, what);
     } else if (field !== undefined) {
       if (isNullTest(value)) continue;
       const values = equalityValues(value);
@@ -234,13 +273,14 @@ function rewriteSelection(schema: Schema, model: ModelInfo, selection: unknown):
 }
 
 /** `groupBy`: `by`, `having` (refused on an encrypted field, whatever it tests) and aggregates. */
-function checkGroupBy(model: ModelInfo, args: Record<string, unknown>): void {
+function checkGroupBy(schema: Schema, model: ModelInfo, args: Record<string, unknown>): void {
   checkFieldList(model, args.by, 'a groupBy');
   const checkHaving = (having: unknown): void => {
     if (!isPlainObject(having)) return;
     for (const [key, value] of Object.entries(having)) {
       if (LOGICAL.has(key)) for (const item of itemsOf(value)) checkHaving(item);
       else if (model.encrypted.has(key) && value !== undefined) refuse(model, key, 'a having');
+      else refuseFieldRefs(schema, value, 'a having');
     }
   };
   checkHaving(args.having);
@@ -258,6 +298,6 @@ export function checkOperation(
 ): Record<string, unknown> {
   const out = rewriteReadArgs(schema, model, args) as Record<string, unknown>;
   checkAggregates(model, args);
-  if (operation === 'groupBy') checkGroupBy(model, args);
+  if (operation === 'groupBy') checkGroupBy(schema, model, args);
   return out;
 }
