@@ -65,7 +65,8 @@ for (const d of databases) {
       }
       expect(typeof value).toBe('string');
       expect(value as string).toMatch(/^cmek:v1:/);
-      expect(value as string).not.toContain(expected);
+      // a short plaintext ('n2') may appear in a random token by chance
+      if (expected.length >= 6) expect(value as string).not.toContain(expected);
       const context = { field: `${t.names.secrets}.${column}` };
       expect(await envelope.decrypt(value as string, { context })).toBe(expected);
     };
