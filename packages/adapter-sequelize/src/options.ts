@@ -4,6 +4,8 @@
  * model for the query interface, the validation hook and the row store.
  */
 import {
+  type BlindIndexer,
+  type BlindIndexOptions,
   CmekConfigError,
   defaultContext,
   type EncryptionContext,
@@ -15,12 +17,16 @@ import {
 } from '@cmek/core';
 import type { ModelStatic, Model as SequelizeModel } from 'sequelize';
 import { assertStringType, type ColumnCheck, defaultMaxPlaintext } from './column-check';
+import { fieldIndexes, indexerOption } from './index-options';
 
 /**
  * The options of one encrypted field: `context` (default `{ field: '<Model name>.<attribute>' }`;
  * pin the old one before renaming a model or attribute, or values written under it stop
- * decrypting) and `maxPlaintextBytes` (the longest plaintext, in UTF-8 bytes, for the column
- * length check).
+ * decrypting), `maxPlaintextBytes` (the longest plaintext, in UTF-8 bytes, for the column
+ * length check) and `blindIndex` (`{ column, normalize?, mode?, key? }`, or a list of them during
+ * a rotation: `column` is a STRING attribute of the model that receives a keyed hash of the
+ * plaintext on every write, so that `where: { field: value }` and `Op.in` can be answered; needs
+ * `indexer`).
  */
 export interface EncryptedFieldOptions extends FieldOptions {
   /** @deprecated Use `context: { field: label }`, the same context. */
@@ -39,6 +45,11 @@ export interface EncryptFieldsOptions {
    * its own. Default: the declared length of a STRING / CHAR column; TEXT is not checked.
    */
   readonly maxPlaintextBytes?: number;
+  /**
+   * The blind indexer (`loadBlindIndexes` of `@cmek/core`) that computes the index values of the
+   * fields with a `blindIndex`; required when one has.
+   */
+  readonly indexer?: BlindIndexer;
 }
 
 export type AnyModelStatic = ModelStatic<SequelizeModel>;
@@ -61,12 +72,43 @@ export interface FieldConfig {
   readonly envelope: Envelope;
   /** How reads treat a stored value that is not a token; undefined: the envelope's policy. */
   readonly plaintextPolicy: PlaintextPolicy | undefined;
+  /**
+   * The field's blind indexes (`blindIndexesOption`; `column` is the index attribute), the first
+   * the one lookups use; empty: none.
+   */
+  readonly indexes: readonly BlindIndexOptions[];
+  /** The database column of each of `indexes`, in order. */
+  readonly indexColumns: readonly string[];
+  /** The indexer of `indexes` (set when there are any). */
+  readonly indexer: BlindIndexer | undefined;
 }
 
 /** Encrypted fields by the names a write or a filter may use for them. */
 export interface FieldSet {
   /** By attribute name and by column name (both spellings reach the query interface). */
   readonly byName: ReadonlyMap<string, FieldConfig>;
+  /** The field whose blind index each index attribute and column name holds (a write is refused). */
+  readonly byIndexName?: ReadonlyMap<string, FieldConfig>;
+}
+
+/**
+ * The key of a field's `j`th index beside the key `key` names the field by in a record or a
+ * filter: the index attribute beside the attribute, else the index column (Sequelize has mapped
+ * attributes to columns before the query interface).
+ */
+export function indexKeyOf(field: FieldConfig, key: string, j: number): string {
+  return key === field.attribute ? field.indexes[j]!.column : field.indexColumns[j]!;
+}
+
+/** The field whose blind index `name` is (an index attribute or column, in any letter case). */
+export function indexNamed(set: FieldSet, name: string): FieldConfig | undefined {
+  const map = set.byIndexName;
+  if (map === undefined || map.size === 0) return undefined;
+  const exact = map.get(name);
+  if (exact !== undefined) return exact;
+  const lower = name.toLowerCase();
+  for (const [key, field] of map) if (key.toLowerCase() === lower) return field;
+  return undefined;
 }
 
 const folded = new WeakMap<FieldSet, ReadonlyMap<string, FieldConfig>>();
@@ -183,7 +225,8 @@ export interface NormalisedOptions {
 /**
  * Validates `encryptFields(Model, options)`: a model class not configured yet, an envelope, at
  * least one field, each an attribute of the model that is not its primary key and is a string
- * column, with a valid context and `maxPlaintextBytes`. Throws `CmekConfigError`.
+ * column, with a valid context, `maxPlaintextBytes` and `blindIndex` (with an `indexer`). Throws
+ * `CmekConfigError`.
  */
 export function normaliseOptions(Model: unknown, options: unknown): NormalisedOptions {
   if (
@@ -205,12 +248,16 @@ export function normaliseOptions(Model: unknown, options: unknown): NormalisedOp
   const model = Model as AnyModelStatic;
   if (isConfigured(model))
     throw new CmekConfigError(`encryptFields was already called for ${model.name}`);
+  const indexer = indexerOption(given.indexer);
   const byAttribute = new Map<string, FieldConfig>();
   const byName = new Map<string, FieldConfig>();
+  const byIndexName = new Map<string, FieldConfig>();
   const checks: ColumnCheck[] = [];
   const defaultMax = nonNegativeInteger(given.maxPlaintextBytes, 'maxPlaintextBytes');
   const entries = fieldEntries(given.fields);
   if (entries.length === 0) throw new CmekConfigError('encryptFields needs at least one field');
+  // attributes an index may not use: the encrypted fields, then each index given
+  const taken = new Map(entries.map(([attribute]) => [attribute, 'an encrypted field']));
   for (const [attribute, fieldOptions] of entries) {
     const qualified = `${model.name}.${attribute}`;
     const raw = model.rawAttributes[attribute] as
@@ -225,18 +272,37 @@ export function normaliseOptions(Model: unknown, options: unknown): NormalisedOp
     };
     assertStringType(qualified, type);
     const column = typeof raw.field === 'string' ? raw.field : attribute;
+    const where = `fields.${attribute}`;
+    const { indexes, indexColumns } = fieldIndexes(
+      model.rawAttributes,
+      fieldOptions.blindIndex,
+      `${where}.blindIndex`,
+      taken,
+    );
+    if (indexes.length > 0 && indexer === undefined) {
+      throw new CmekConfigError(
+        `${where}.blindIndex needs encryptFields' \`indexer\` (loadBlindIndexes of @cmek/core)`,
+      );
+    }
     const field: FieldConfig = {
       attribute,
       column,
       qualified,
       display: qualified,
-      context: fieldContext(model.name, attribute, fieldOptions, `fields.${attribute}`),
+      context: fieldContext(model.name, attribute, fieldOptions, where),
       envelope: given.envelope,
       plaintextPolicy: given.plaintextPolicy,
+      indexes,
+      indexColumns,
+      indexer: indexes.length > 0 ? indexer : undefined,
     };
     byAttribute.set(attribute, field);
     byName.set(attribute, field);
     byName.set(column, field);
+    for (const [j, index] of indexes.entries()) {
+      byIndexName.set(index.column, field);
+      byIndexName.set(indexColumns[j]!, field);
+    }
     const max = nonNegativeInteger(
       fieldOptions.maxPlaintextBytes,
       `${qualified}.maxPlaintextBytes`,
@@ -247,5 +313,5 @@ export function normaliseOptions(Model: unknown, options: unknown): NormalisedOp
       maxPlaintextBytes: max ?? defaultMax ?? defaultMaxPlaintext(type),
     });
   }
-  return { config: { model, byAttribute, byName }, checks };
+  return { config: { model, byAttribute, byName, byIndexName }, checks };
 }

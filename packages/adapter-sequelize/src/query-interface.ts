@@ -8,12 +8,13 @@
  * interface (`modelQueryInterface`), or a table reached through the shared one
  * (`shared-query-interface.ts`).
  */
-import { configOf, type FieldSet, fieldNamed, type ModelConfig } from './options';
-import { assertQueryable, type FindLike, queryError } from './query-rules';
+import { rewriteFind, rewriteWhere } from './lookup';
+import { configOf, type FieldSet, fieldNamed, indexKeyOf, type ModelConfig } from './options';
+import { assertQueryable, type FindLike, ownResolver, queryError } from './query-rules';
 import { decryptResults, type FindOptionsLike } from './read';
 import { redactError } from './redact';
 import { type Values, valuesOf } from './values';
-import { encryptRecords, encryptUpsert, type Known, restoreReturned } from './write';
+import { encryptRecords, encryptUpsert, type Known, restoreReturned, syncIndexes } from './write';
 
 export type Method = (...args: unknown[]) => Promise<unknown>;
 export type QueryInterfaceLike = Record<string, unknown>;
@@ -65,12 +66,38 @@ function hasIncludes(options: unknown): boolean {
   return Array.isArray(include) && include.length > 0;
 }
 
+/**
+ * `bulkCreate(…, { updateOnDuplicate })`: an encrypted field updated on a duplicate brings its
+ * blind-index columns (the inserted row holds them); the same options when none is added.
+ */
+function withIndexesUpdated(fields: FieldSet, options: unknown): unknown {
+  const list = (options as { updateOnDuplicate?: unknown } | null | undefined)?.updateOnDuplicate;
+  if (!Array.isArray(list)) return options;
+  const out = [...list];
+  for (const name of list) {
+    const field = typeof name === 'string' ? fieldNamed(fields, name) : undefined;
+    for (const [j] of field?.indexes.entries() ?? []) {
+      const key = indexKeyOf(field!, name as string, j);
+      if (!out.includes(key)) out.push(key);
+    }
+  }
+  return out.length === list.length ? options : { ...(options as object), updateOnDuplicate: out };
+}
+
 /** The intercepting versions of `real`'s methods for `target`. */
 export function interceptors(target: Target, real: Methods): Methods {
   const { fields } = target;
-  const check = (tableName: unknown, options: unknown): void =>
-    assertQueryable(fields, valuesOf(options) as FindLike, target.names(tableName));
-  const checkWhere = (tableName: unknown, where: unknown): void => check(tableName, { where });
+  /** The options checked, with the lookups on blind indexes rewritten onto the index. */
+  const check = <T>(tableName: unknown, options: T): T => {
+    const names = target.names(tableName);
+    assertQueryable(fields, valuesOf(options) as FindLike, names);
+    return rewriteFind(fields, options, names);
+  };
+  const checkWhere = <T>(tableName: unknown, where: T): T => {
+    const names = target.names(tableName);
+    assertQueryable(fields, { where }, names);
+    return rewriteWhere(where, ownResolver(fields, undefined, names)) as T;
+  };
   const seal = async (records: readonly Values[], known: Known): Promise<Values[]> => {
     target.beforeWrite?.(records);
     return encryptRecords(fields, records, known);
@@ -83,15 +110,18 @@ export function interceptors(target: Target, real: Methods): Methods {
     try {
       return await run();
     } catch (error) {
-      throw redactError(error, known.values(), fields.byName.keys());
+      throw redactError(error, known.values(), [
+        ...fields.byName.keys(),
+        ...(fields.byIndexName?.keys() ?? []),
+      ]);
     }
   };
 
   /** `increment` / `decrement`: a where on an encrypted field, or arithmetic on one, is refused. */
   const arithmetic =
     (run: Method): Method =>
-    async (model, tableName, where, amounts, extra, options) => {
-      checkWhere(tableName, where);
+    async (model, tableName, whereGiven, amounts, extra, options) => {
+      const where = checkWhere(tableName, whereGiven);
       for (const key of Object.keys(valuesOf(amounts))) {
         const field = fieldNamed(fields, key);
         if (field) throw queryError(field, 'arithmetic (increment / decrement)');
@@ -113,6 +143,7 @@ export function interceptors(target: Target, real: Methods): Methods {
       const known: Known = new Map();
       const [sealed] = await seal([valuesOf(values)], known);
       const result = await write(known, () => real.insert(instance, tableName, sealed, options));
+      syncIndexes(instance, sealed);
       await restoreReturned(fields, [instance, result], known);
       return result;
     },
@@ -122,6 +153,7 @@ export function interceptors(target: Target, real: Methods): Methods {
       const result = await write(known, () =>
         real.update(instance, tableName, sealed, where, options),
       );
+      syncIndexes(instance, sealed);
       await restoreReturned(fields, [instance], known);
       return result;
     },
@@ -130,14 +162,14 @@ export function interceptors(target: Target, real: Methods): Methods {
       const rows = Array.isArray(records) ? (records as Values[]) : [];
       const sealed = await seal(rows, known);
       const result = await write(known, () =>
-        real.bulkInsert(tableName, sealed, options, attributes),
+        real.bulkInsert(tableName, sealed, withIndexesUpdated(fields, options), attributes),
       );
       // RETURNING rows (PostgreSQL, SQLite) are copied into the instances: give them plaintext.
       if (Array.isArray(result)) await restoreReturned(fields, result, known);
       return result;
     },
-    async bulkUpdate(tableName, values, where, options, attributes) {
-      checkWhere(tableName, where);
+    async bulkUpdate(tableName, values, whereGiven, options, attributes) {
+      const where = checkWhere(tableName, whereGiven);
       const known: Known = new Map();
       const [sealed] = await seal([valuesOf(values)], known);
       const result = await write(known, () =>
@@ -162,11 +194,10 @@ export function interceptors(target: Target, real: Methods): Methods {
       return result;
     },
     async bulkDelete(tableName, where, options, model) {
-      checkWhere(tableName, where);
-      return real.bulkDelete(tableName, where, options, model);
+      return real.bulkDelete(tableName, checkWhere(tableName, where), options, model);
     },
-    async select(model, tableName, options) {
-      check(tableName, options);
+    async select(model, tableName, optionsGiven) {
+      const options = check(tableName, optionsGiven);
       const results = await real.select(model, tableName, options);
       // Decrypted here rather than in an afterFind hook: finders with `hooks: false` get
       // plaintext too, and every afterFind hook sees it, whenever it was added.
@@ -176,8 +207,7 @@ export function interceptors(target: Target, real: Methods): Methods {
       return results;
     },
     async rawSelect(tableName, options, attributeSelector, model) {
-      check(tableName, options);
-      return real.rawSelect(tableName, options, attributeSelector, model);
+      return real.rawSelect(tableName, check(tableName, options), attributeSelector, model);
     },
     increment: arithmetic(real.increment),
     decrement: arithmetic(real.decrement),
@@ -195,15 +225,20 @@ export function plainReads(real: Methods): Pick<Methods, 'select' | 'rawSelect'>
     return name === undefined ? [] : [name];
   };
   return {
-    async select(model, tableName, options) {
-      if (!hasIncludes(options)) return real.select(model, tableName, options);
-      assertQueryable(none, valuesOf(options) as FindLike, names(model));
+    async select(model, tableName, optionsGiven) {
+      if (!hasIncludes(optionsGiven)) return real.select(model, tableName, optionsGiven);
+      assertQueryable(none, valuesOf(optionsGiven) as FindLike, names(model));
+      const options = rewriteFind(none, optionsGiven, names(model));
       const results = await real.select(model, tableName, options);
       await decryptResults(results, valuesOf(options) as FindOptionsLike, model);
       return results;
     },
-    async rawSelect(tableName, options, attributeSelector, model) {
-      if (hasIncludes(options)) assertQueryable(none, valuesOf(options) as FindLike, names(model));
+    async rawSelect(tableName, optionsGiven, attributeSelector, model) {
+      let options = optionsGiven;
+      if (hasIncludes(options)) {
+        assertQueryable(none, valuesOf(options) as FindLike, names(model));
+        options = rewriteFind(none, options, names(model));
+      }
       return real.rawSelect(tableName, options, attributeSelector, model);
     },
   };

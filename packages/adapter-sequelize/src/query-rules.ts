@@ -6,6 +6,7 @@
  */
 import { CmekQueryError } from '@cmek/core';
 import { Utils } from 'sequelize';
+import { lookupPath, lookupValues } from './lookup-form';
 import { configOf, type FieldConfig, type FieldSet, fieldNamed } from './options';
 
 /** The slice of a validated `include` entry the query rules and the decrypter read. */
@@ -27,9 +28,9 @@ export function queryError(field: FieldConfig, what: string, outcome = NO_MATCH)
 }
 
 /** Resolves a column reference to an encrypted field, or undefined. */
-type Resolve = (path: readonly string[]) => FieldConfig | undefined;
+export type Resolve = (path: readonly string[]) => FieldConfig | undefined;
 
-function ownResolver(
+export function ownResolver(
   config: FieldSet | undefined,
   include: readonly IncludeLike[] | undefined,
   names: readonly string[],
@@ -49,6 +50,15 @@ function ownResolver(
 
 function isSequelizeMethod(value: unknown): boolean {
   return value instanceof Utils.SequelizeMethod;
+}
+
+const WHERE = 'a where';
+
+/** A filter on `field` that `lookup.ts` rewrites onto its blind index (or leaves as IS NULL). */
+function isLookup(field: FieldConfig, key: string, value: unknown): boolean {
+  return (
+    field.indexes.length > 0 && lookupPath(key) !== undefined && lookupValues(value) !== undefined
+  );
 }
 
 /** Every column a where / order fragment references, walked recursively. */
@@ -95,6 +105,8 @@ function walk(value: unknown, resolve: Resolve, what: string, depth = 0, outcome
     const path =
       key.startsWith('$') && key.endsWith('$') ? key.slice(1, -1).split('.') : [key.split('.')[0]!];
     const field = resolve(path);
+    // `field = value`, `IN`, `IS NULL` on a field with a blind index: answered on the index
+    if (field && what === WHERE && isLookup(field, key, inner)) continue;
     if (field) throw queryError(field, what, outcome);
     // Under an attribute, nested keys are operators or JSON paths; only column references matter.
     walkOperands(inner, resolve, what, depth + 1, outcome);
@@ -165,17 +177,23 @@ function walkAttributes(attributes: unknown, resolve: Resolve): void {
   }
 }
 
+/** The resolver inside an include of a model with encrypted fields (else undefined). */
+export function includeResolver(inc: IncludeLike): Resolve | undefined {
+  const config = configOf(inc.model);
+  if (!config) return undefined;
+  // Inside an include, `alias.column` and `Model.column` name the included model itself.
+  const table = config.model.getTableName();
+  const names = [config.model.name, ...(inc.as ? [inc.as] : [])];
+  if (typeof table === 'string') names.push(table);
+  return ownResolver(config, inc.include, names);
+}
+
 function walkIncludes(includes: readonly IncludeLike[] | undefined, depth = 0): void {
   if (!includes || depth > 16) return;
   for (const inc of includes) {
-    const config = configOf(inc.model);
-    if (config) {
-      // Inside an include, `alias.column` and `Model.column` name the included model itself.
-      const table = config.model.getTableName();
-      const names = [config.model.name, ...(inc.as ? [inc.as] : [])];
-      if (typeof table === 'string') names.push(table);
-      const resolve = ownResolver(config, inc.include, names);
-      if (inc.where !== undefined) walk(inc.where, resolve, 'a where');
+    const resolve = includeResolver(inc);
+    if (resolve) {
+      if (inc.where !== undefined) walk(inc.where, resolve, WHERE);
       walkAttributes(inc.attributes, resolve);
     }
     walkIncludes(inc.include, depth + 1);
@@ -204,7 +222,7 @@ export function assertQueryable(
 ): void {
   if (!options) return;
   const resolve = ownResolver(config, options.include, names);
-  if (options.where !== undefined) walk(options.where, resolve, 'a where');
+  if (options.where !== undefined) walk(options.where, resolve, WHERE);
   if (options.having !== undefined) walk(options.having, resolve, 'a having');
   if (options.order !== undefined) walkOrder(options.order, resolve);
   if (options.group !== undefined) walkOrder(options.group, resolve);

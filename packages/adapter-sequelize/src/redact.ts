@@ -14,6 +14,8 @@ export const REDACTED = '[redacted by cmek]';
 
 /** A token, whole or cut short (MariaDB quotes the first 64 characters of a duplicate value). */
 const TOKEN_TEXT = /cmek:v1:[A-Za-z0-9_=|-]*/g;
+/** A blind-index value, whole or cut short (a duplicate on a unique index column quotes it). */
+const INDEX_TEXT = /cmek:bi1:[A-Za-z0-9_:-]*/g;
 /** The bound values the mariadb connector appends to its messages and `sql`. */
 const MARIADB_PARAMETERS = / - parameters:\[[\s\S]*$/;
 
@@ -34,6 +36,7 @@ function forms(secrets: Iterable<string>): string[] {
 function scrub(text: string, secrets: readonly string[]): string {
   let out = text.replace(MARIADB_PARAMETERS, ` - parameters:[${REDACTED}]`);
   out = out.replace(TOKEN_TEXT, `cmek:v1:${REDACTED}`);
+  out = out.replace(INDEX_TEXT, `cmek:bi1:${REDACTED}`);
   for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
   return out;
 }

@@ -80,6 +80,24 @@ function sameContext(a: FieldConfig, b: FieldConfig): boolean {
   );
 }
 
+/** The same index columns, computed the same way (a normaliser function by identity). */
+function sameIndexes(a: FieldConfig, b: FieldConfig): boolean {
+  return (
+    a.indexColumns.length === b.indexColumns.length &&
+    a.indexColumns.every((column, j) => {
+      const [x, y] = [a.indexes[j]!, b.indexes[j]!];
+      const [nx, ny] = [[x.normalize].flat(), [y.normalize].flat()];
+      return (
+        column === b.indexColumns[j] &&
+        x.mode === y.mode &&
+        x.key === y.key &&
+        nx.length === ny.length &&
+        nx.every((n, i) => n === ny[i])
+      );
+    })
+  );
+}
+
 /** The configured models of `sequelize` whose table `call` reaches. */
 function modelsOver(sequelize: SequelizeLike, call: TableRef): ModelConfig[] {
   const found: ModelConfig[] = [];
@@ -102,6 +120,7 @@ export function tableFieldsOf(
   const configs = modelsOver(sequelize, table);
   if (configs.length === 0) return undefined;
   const byName = new Map<string, FieldConfig>();
+  const byIndexName = new Map<string, FieldConfig>();
   const conflicts = new Map<string, string>();
   for (const config of configs) {
     for (const field of config.byAttribute.values()) {
@@ -109,12 +128,17 @@ export function tableFieldsOf(
         ...field,
         display: `${table.shown}.${field.column} (${field.qualified})`,
       };
+      for (const column of field.indexColumns)
+        if (!byIndexName.has(column)) byIndexName.set(column, own);
       const seen = byName.get(field.column);
       if (!seen) byName.set(field.column, own);
-      else if (!sameContext(seen, own) && !conflicts.has(field.column.toLowerCase())) {
+      else if (
+        (!sameContext(seen, own) || !sameIndexes(seen, own)) &&
+        !conflicts.has(field.column.toLowerCase())
+      ) {
         conflicts.set(
           field.column.toLowerCase(),
-          `${table.shown}.${field.column} is encrypted by ${seen.qualified} and by ${field.qualified} under different contexts, so a value written to the table cannot be encrypted for both: write it through one of the models, or pin one label for both`,
+          `${table.shown}.${field.column} is encrypted by ${seen.qualified} and by ${field.qualified} under different contexts or blind indexes, so a value written to the table cannot be encrypted for both: write it through one of the models, or pin one label for both`,
         );
       }
     }
@@ -123,6 +147,7 @@ export function tableFieldsOf(
     table: table.shown,
     names: [table.shown, ...configs.map((c) => c.model.name)],
     byName,
+    byIndexName,
     conflicts,
   };
 }

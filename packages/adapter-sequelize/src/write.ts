@@ -5,6 +5,8 @@
 import { isUtf8 } from 'node:buffer';
 import {
   assertFieldValue,
+  type BlindIndexer,
+  blindIndexCells,
   CmekInvalidInputError,
   CmekQueryError,
   type Encryptable,
@@ -12,7 +14,14 @@ import {
 } from '@cmek/core';
 import { Utils } from 'sequelize';
 import { byEnvelope, type Cells } from './field-cells';
-import { configOf, type FieldConfig, type FieldSet, fieldNamed } from './options';
+import {
+  configOf,
+  type FieldConfig,
+  type FieldSet,
+  fieldNamed,
+  indexKeyOf,
+  indexNamed,
+} from './options';
 import { openFields } from './read';
 import { isInstance, textOf, type Values } from './values';
 
@@ -43,9 +52,34 @@ export function assertWritable(
   }
 }
 
+/** The refusal of a value written to a blind-index attribute or column. */
+export function indexWrite(field: FieldConfig, key: string): CmekQueryError {
+  return new CmekQueryError(
+    field.qualified,
+    `a write sets ${key}, the blind index of ${field.display}: the index is computed from the value and written with it; write ${field.attribute} instead`,
+  );
+}
+
+/** One field's values in a write: where each is, and the plaintext of each value indexed. */
+interface Written {
+  readonly field: FieldConfig;
+  readonly name: string;
+  /** The values encrypted, and the records they are in. */
+  readonly values: Encryptable[];
+  readonly at: number[];
+  /** For each value encrypted, its place in `plaintexts` (-1: the field has no index). */
+  readonly slots: number[];
+  /** The records whose value the indexes are computed for (null: a null index). */
+  readonly indexed: number[];
+  readonly plaintexts: (Encryptable | null)[];
+}
+
 /**
  * Copies of `records` (keyed by attribute or column names) with every encrypted field's string
- * (or UTF-8 bytes) encrypted; `null` and `undefined` stay; a valid token of the field stays as it is.
+ * (or UTF-8 bytes) encrypted; `null` and `undefined` stay; a valid token of the field stays as it
+ * is. Beside each value of a field with a blind index, its index attributes (or columns, beside a
+ * column) are set from the plaintext (core's `blindIndexCells`, one call per write; null for a
+ * null value); a record that sets an index itself is refused.
  */
 export async function encryptRecords(
   config: FieldSet,
@@ -60,34 +94,89 @@ export async function encryptRecords(
       if (keys.has(key)) continue;
       const field = fieldNamed(config, key);
       if (field !== undefined) keys.set(key, field);
+      else {
+        const indexed = indexNamed(config, key);
+        if (indexed !== undefined && row[key] !== undefined) throw indexWrite(indexed, key);
+      }
     }
   }
   // Every value is checked before anything is encrypted: a refused value costs no KEK call.
-  const cells: (Cells<Encryptable> & { readonly name: string; readonly at: number[] })[] = [];
+  const cells: Written[] = [];
   for (const [name, field] of keys) {
-    const at: number[] = [];
-    const values: Encryptable[] = [];
+    const cell: Written = {
+      field,
+      name,
+      values: [],
+      at: [],
+      slots: [],
+      indexed: [],
+      plaintexts: [],
+    };
+    const index = (i: number, plaintext: Encryptable | null): number => {
+      if (field.indexes.length === 0) return -1;
+      cell.indexed.push(i);
+      return cell.plaintexts.push(plaintext) - 1;
+    };
     for (const [i, row] of out.entries()) {
       if (!Object.hasOwn(row, name)) continue;
       const value = row[name];
       assertWritable(field, value);
-      if (value === null || value === undefined) continue;
+      if (value === undefined) continue;
       // A token this write already made or verified (an upsert's insert and update values).
-      if (typeof value === 'string' && known.has(value)) continue;
-      at.push(i);
-      values.push(value);
+      const plain = typeof value === 'string' ? known.get(value) : undefined;
+      if (value === null || plain !== undefined) {
+        index(i, plain ?? null);
+        continue;
+      }
+      cell.at.push(i);
+      cell.values.push(value);
+      cell.slots.push(index(i, null));
     }
-    if (values.length > 0) cells.push({ field, values, name, at });
+    if (cell.values.length > 0 || cell.indexed.length > 0) cells.push(cell);
   }
-  const sealed = await byEnvelope(cells, (envelope, _policy, group) => sealCells(envelope, group));
-  for (const [c, { name, at }] of cells.entries()) {
-    const { stored, plaintexts } = sealed[c]!;
+  const sealing = cells.filter((c) => c.values.length > 0);
+  const sealed = await byEnvelope(sealing, (envelope, _policy, group) =>
+    sealCells(envelope, group),
+  );
+  for (const [c, { name, at, slots, plaintexts }] of sealing.entries()) {
+    const { stored, plaintexts: opened } = sealed[c]!;
     for (const [n, i] of at.entries()) {
       out[i]![name] = stored[n];
-      known.set(stored[n]!, textOf(plaintexts[n] as Encryptable));
+      known.set(stored[n]!, textOf(opened[n] as Encryptable));
+      // the plaintext of a token passed in, not the token, is what its index is computed from
+      if (slots[n]! !== -1) plaintexts[slots[n]!] = opened[n] as Encryptable;
     }
   }
+  await writeIndexes(cells, out);
   return out;
+}
+
+/** Sets the index keys of `out` beside each indexed value: one `blindIndexCells` call per indexer. */
+async function writeIndexes(cells: readonly Written[], out: Values[]): Promise<void> {
+  const due = cells.filter((c) => c.indexed.length > 0 && c.field.indexer !== undefined);
+  const byIndexer = new Map<BlindIndexer, Written[]>();
+  for (const c of due) {
+    const list = byIndexer.get(c.field.indexer!);
+    if (list) list.push(c);
+    else byIndexer.set(c.field.indexer!, [c]);
+  }
+  for (const [indexer, list] of byIndexer) {
+    const computed = await blindIndexCells(
+      indexer,
+      list.map(({ field, plaintexts }) => ({
+        label: field.display,
+        context: field.context,
+        indexes: field.indexes,
+        plaintexts,
+      })),
+    );
+    for (const [n, { field, name, indexed }] of list.entries()) {
+      for (const [j, { values }] of computed[n]!.entries()) {
+        const key = indexKeyOf(field, name, j);
+        for (const [v, i] of indexed.entries()) out[i]![key] = values[v] ?? null;
+      }
+    }
+  }
 }
 
 /** An upsert's insert and update values, the same plaintext encrypted once for both. */
@@ -233,4 +322,22 @@ export async function restoreReturned(
   for (const [own, list] of instances) await restoreInstances(own, list, known);
   if (rows.length > 0)
     await restorePlaintext(model ? byModelAttributes(set, model) : set, rows, known);
+}
+
+/**
+ * After an instance's insert or update: its index attributes hold the index values the write
+ * stored (`sealed`, keyed by index attribute or column), current and previous, so that the
+ * instance reads as the row and a later `save` does not see them changed.
+ */
+export function syncIndexes(instance: unknown, sealed: Values | undefined): void {
+  const config = configOf((instance as { constructor?: unknown } | null)?.constructor);
+  if (!config || !sealed || !isInstance(instance)) return;
+  for (const field of config.byAttribute.values()) {
+    for (const [j, { column: attribute }] of field.indexes.entries()) {
+      const key = [field.indexColumns[j]!, attribute].find((k) => Object.hasOwn(sealed, k));
+      if (key === undefined) continue;
+      instance.dataValues[attribute] = sealed[key];
+      if (instance._previousDataValues) instance._previousDataValues[attribute] = sealed[key];
+    }
+  }
 }
