@@ -33,7 +33,10 @@ export interface EncryptedModel {
  *   each field of a result set is decrypted in one batch in the query interface's `select`,
  *   before any `afterFind` hook runs;
  * - a `where`, `order` or `group` on an encrypted field, an aggregate or SQL function of one
- *   (`max`, `min`, `sum`, `fn(...)`), and `increment` of one, throw `CmekQueryError`;
+ *   (`max`, `min`, `sum`, `fn(...)`), and `increment` of one, throw `CmekQueryError`; except,
+ *   on a field with a `blindIndex`, an equality or `Op.in` filter: it is answered on the index
+ *   attribute, which every write above keeps in step with the value (a write of the index
+ *   attribute itself is refused);
  * - a value that already is a token decrypting under this field's context is written as it is
  *   (nothing is encrypted twice); any other string starting with `cmek:` is refused with
  *   `CmekInvalidInputError` (no token of another field can be smuggled in).

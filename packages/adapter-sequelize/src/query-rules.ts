@@ -2,7 +2,8 @@
  * Refusing what the database cannot answer on ciphertext: a `where` (any operator, any nesting,
  * `$nested.column$` keys, `sequelize.where(col(...))`), an `order` or `group` on an encrypted
  * field, and an SQL function or aggregate of one in `attributes` (`Model.max`, `min`, `sum`,
- * `aggregate`, `fn(...)`).
+ * `aggregate`, `fn(...)`). On a field with a blind index, an equality, `IN` or null test in a
+ * where is let through: `lookup.ts` rewrites it onto the index.
  */
 import { CmekQueryError } from '@cmek/core';
 import { Utils } from 'sequelize';

@@ -9,6 +9,10 @@
  *   byte, and updates them with the same guarded `UPDATE`; a single compare-and-set is one
  *   `UPDATE`. Comparisons are `BINARY`: the usual collations ignore letter case and trailing
  *   spaces, and a compare-and-set must not mistake `Secret` for `secret`.
+ *
+ * A write with blind-index values (`CasWrite.indexes`) sets its index columns in the same `UPDATE`,
+ * by the same `CASE` over the ids; only the value is compared. The writes of one statement set the
+ * same index columns (a rewrap sets none).
  */
 import type { CasWrite, Cursor } from '@cmek/core';
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
@@ -21,6 +25,8 @@ export interface CasTarget {
   readonly pk: string;
   /** The quoted primary-key column. */
   readonly pkColumn: string;
+  /** The quoted column of each blind-index attribute (the keys of `CasWrite.indexes`). */
+  readonly indexColumns: ReadonlyMap<string, string>;
 }
 
 const sameId = (a: unknown, b: Cursor): boolean => a === b || String(a) === String(b);
@@ -58,7 +64,16 @@ function guardedUpdate(
 ): { sql: string; bind: unknown[] } {
   const binds = new Binds();
   const ids = writes.map((w) => binds.add(w.id));
-  const cases = writes.map((w, i) => `WHEN ${ids[i]} THEN ${binds.add(w.next)}`).join(' ');
+  const set = (quoted: string, value: (w: CasWrite) => string | null): string => {
+    const cases = writes.map((w, i) => `WHEN ${ids[i]} THEN ${binds.add(value(w))}`).join(' ');
+    return `${quoted} = CASE ${target.pkColumn} ${cases} ELSE ${quoted} END`;
+  };
+  const sets = [
+    set(column, (w) => w.next),
+    ...Object.keys(writes[0]?.indexes ?? {}).map((key) =>
+      set(target.indexColumns.get(key)!, (w) => w.indexes?.[key] ?? null),
+    ),
+  ];
   const equal = binary
     ? (e: string) => `BINARY ${column} = BINARY ${e}`
     : (e: string) => `${column} = ${e}`;
@@ -66,7 +81,7 @@ function guardedUpdate(
     .map((w, i) => `(${target.pkColumn} = ${ids[i]} AND ${equal(binds.add(w.expected))})`)
     .join(' OR ');
   return {
-    sql: `UPDATE ${target.table} SET ${column} = CASE ${target.pkColumn} ${cases} ELSE ${column} END WHERE ${guards}`,
+    sql: `UPDATE ${target.table} SET ${sets.join(', ')} WHERE ${guards}`,
     bind: binds.values,
   };
 }
@@ -127,8 +142,9 @@ export async function compareAndSetOne(
 }
 
 /**
- * Compare-and-sets of one column: `result[i]` is whether `writes[i]` was written. Writes to the
- * same id go in separate statements, in order, so each is compared with what the one before left.
+ * Compare-and-sets of one column, setting the same index columns (or none): `result[i]` is
+ * whether `writes[i]` was written. Writes to the same id go in separate statements, in order, so
+ * each is compared with what the one before left.
  */
 export async function compareAndSetColumn(
   target: CasTarget,

@@ -1,10 +1,14 @@
 /** `sequelizeRowStore`: the `RowStore` the backfill / rewrap / verify engine drives, over a model. */
 import {
+  type BlindIndexOptions,
+  blindIndexesOption,
   type CasWrite,
   CmekConfigError,
+  CmekInvalidInputError,
   CmekQueryError,
   type Cursor,
   type EncryptionContext,
+  type IndexValues,
   type Row,
   type RowCounter,
   type RowStore,
@@ -27,6 +31,55 @@ export interface SequelizeRowStoreOptions {
   readonly contexts?: Readonly<Record<string, EncryptionContext>>;
   /** @deprecated Use `contexts: { [field]: { field: label } }`, the same contexts. */
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * The blind indexes of the fields, for a model on which `encryptFields` has not run in this
+   * process (a CLI configuration): as `encryptFields` takes them (`{ column: 'tokenHashBidx' }`,
+   * an attribute of the model, or a list during a rotation). When it has run, its indexes are
+   * used. The store then declares `blindIndexes`: backfill (with core's engine `indexer`) writes
+   * the index with the value, verify checks it.
+   */
+  readonly blindIndexes?: Readonly<
+    Record<string, BlindIndexOptions | readonly BlindIndexOptions[]>
+  >;
+}
+
+/** The store's blind indexes by field, and the database column of each index attribute. */
+function storeIndexes(
+  Model: AnyModelStatic,
+  names: readonly string[],
+  options: SequelizeRowStoreOptions,
+): { blindIndexes: Record<string, readonly BlindIndexOptions[]>; columns: Map<string, string> } {
+  const config = configOf(Model);
+  const blindIndexes: Record<string, readonly BlindIndexOptions[]> = {};
+  const columns = new Map<string, string>();
+  for (const name of Object.keys(options.blindIndexes ?? {})) {
+    if (!names.includes(name)) {
+      throw new CmekConfigError(
+        `sequelizeRowStore(${Model.name}): blindIndexes names ${name}, which is not a field of the store`,
+      );
+    }
+  }
+  for (const name of names) {
+    const where = `sequelizeRowStore(${Model.name}): blindIndexes.${name}`;
+    const configured = config?.byAttribute.get(name);
+    const specs = configured
+      ? configured.indexes
+      : blindIndexesOption(options.blindIndexes?.[name], where);
+    if (specs.length === 0) continue;
+    for (const { column: attribute } of specs) {
+      const raw = Model.rawAttributes[attribute];
+      if (!raw || names.includes(attribute) || attribute === Model.primaryKeyAttribute) {
+        throw new CmekConfigError(
+          `${where}: ${attribute} is not an attribute of the model that can hold an index (missing, encrypted or the primary key)`,
+        );
+      }
+      if (columns.has(attribute))
+        throw new CmekConfigError(`${where}: ${attribute} is given twice`);
+      columns.set(attribute, (raw.field as string | undefined) ?? attribute);
+    }
+    blindIndexes[name] = specs;
+  }
+  return { blindIndexes, columns };
 }
 
 /** How a database error is named in a message: its class and driver code, never its text. */
@@ -49,7 +102,10 @@ function describeFailure(error: unknown): string {
  * a `CmekQueryError` naming the field and the error's class and code; the database error, with
  * every value of the call taken out, is its (non-enumerable) `cause`. Its optional `count` (the
  * engine's progress total) is an exact `SELECT COUNT(*)` of the table: every row the scan reads,
- * paranoid (soft-deleted) ones included, with no scope.
+ * paranoid (soft-deleted) ones included, with no scope. A field with a blind index (from
+ * `encryptFields`, or `options.blindIndexes`) is declared in `blindIndexes`: `scan` returns its
+ * index attributes in `indexes`, and a compare-and-set writes the index values it is given in the
+ * same guarded `UPDATE`.
  */
 export function sequelizeRowStore(
   Model: AnyModelStatic,
@@ -89,6 +145,8 @@ export function sequelizeRowStore(
     );
   }
   const fieldList = Object.freeze([...names]);
+  const { blindIndexes, columns: indexColumns } = storeIndexes(Model, names, options);
+  const indexed = indexColumns.size > 0;
   const unwrapped = () =>
     unwrappedMethods(Model.sequelize!.getQueryInterface() as unknown as QueryInterfaceLike);
   const casTarget = (): CasTarget => {
@@ -102,14 +160,30 @@ export function sequelizeRowStore(
       table: generator.quoteTable(Model.getTableName()),
       pk,
       pkColumn: qi.quoteIdentifier(pkColumn),
+      indexColumns: new Map(
+        [...indexColumns].map(([attribute, column]) => [attribute, qi.quoteIdentifier(column)]),
+      ),
     };
   };
-  const columnOf = (field: string): string => {
+  const columnOf = (field: string, indexes?: IndexValues): string => {
     const column = columns.get(field);
     if (column === undefined)
       throw new CmekConfigError(`${Model.name}.${field} is not a field of this store`);
+    for (const key of Object.keys(indexes ?? {})) {
+      if (!blindIndexes[field]?.some((spec) => spec.column === key)) {
+        throw new CmekInvalidInputError(
+          `${key} is not a blind-index attribute of ${Model.name}.${field}`,
+        );
+      }
+    }
     return Model.sequelize!.getQueryInterface().quoteIdentifier(column);
   };
+  /** The values of a write to scrub from its errors. */
+  const secretsOf = (w: CasWrite): string[] => [
+    w.expected,
+    w.next,
+    ...Object.values(w.indexes ?? {}).filter((v): v is string => typeof v === 'string'),
+  ];
   /**
    * Runs a database call; its failure becomes a `CmekQueryError` holding no value. Not core's
    * `storeWriteError`: that names the error's own `code` only, while a Sequelize error keeps the
@@ -139,6 +213,7 @@ export function sequelizeRowStore(
   return {
     name: options.name ?? Model.name,
     fields: fieldList,
+    ...(indexed ? { blindIndexes: Object.freeze(blindIndexes) } : {}),
     contextFor(field: string): Record<string, string> {
       const context = contexts.get(field);
       if (!context)
@@ -149,7 +224,11 @@ export function sequelizeRowStore(
       // The stored values: the query interface's own select, which the adapter does not decrypt.
       const rows = (await guarded('scan', fieldList.join(', '), [], () =>
         unwrapped().select(Model, Model.getTableName(), {
-          attributes: [[pkColumn, pk], ...fieldList.map((field) => [columns.get(field)!, field])],
+          attributes: [
+            [pkColumn, pk],
+            ...fieldList.map((field) => [columns.get(field)!, field]),
+            ...[...indexColumns].map(([attribute, column]) => [column, attribute]),
+          ],
           ...(after === undefined ? {} : { where: { [pkColumn]: { [Op.gt]: after } } }),
           order: [[pkColumn, 'ASC']],
           limit,
@@ -162,7 +241,13 @@ export function sequelizeRowStore(
           const value = row[field];
           values[field] = value === null || value === undefined ? null : String(value);
         }
-        return { id: row[pk] as Cursor, values };
+        if (!indexed) return { id: row[pk] as Cursor, values };
+        const indexes: Record<string, string | null> = {};
+        for (const attribute of indexColumns.keys()) {
+          const value = row[attribute];
+          indexes[attribute] = value === null || value === undefined ? null : String(value);
+        }
+        return { id: row[pk] as Cursor, values, indexes };
       });
     },
     async count(): Promise<number> {
@@ -189,25 +274,31 @@ export function sequelizeRowStore(
       field: string,
       expected: string,
       next: string,
+      indexes?: IndexValues,
     ): Promise<boolean> {
-      const column = columnOf(field);
-      return guarded('compare-and-set', field, [expected, next], () =>
-        compareAndSetOne(casTarget(), column, { id, field, expected, next }),
+      const column = columnOf(field, indexes);
+      const write: CasWrite = { id, field, expected, next, ...(indexes ? { indexes } : {}) };
+      return guarded('compare-and-set', field, secretsOf(write), () =>
+        compareAndSetOne(casTarget(), column, write),
       );
     },
-    /** One statement (one transaction on MySQL / MariaDB) per field of the batch. */
+    /**
+     * One statement (one transaction on MySQL / MariaDB) per field of the batch and set of index
+     * attributes written with it.
+     */
     async compareAndSetMany(writes: readonly CasWrite[]): Promise<boolean[]> {
-      const byField = new Map<string, number[]>();
+      const byField = new Map<string, { field: string; at: number[] }>();
       for (const [i, write] of writes.entries()) {
-        columnOf(write.field);
-        const list = byField.get(write.field);
-        if (list) list.push(i);
-        else byField.set(write.field, [i]);
+        columnOf(write.field, write.indexes);
+        const key = JSON.stringify([write.field, ...Object.keys(write.indexes ?? {}).sort()]);
+        const group = byField.get(key);
+        if (group) group.at.push(i);
+        else byField.set(key, { field: write.field, at: [i] });
       }
       const results: boolean[] = new Array(writes.length).fill(false);
-      for (const [field, at] of byField) {
+      for (const { field, at } of byField.values()) {
         const own = at.map((i) => writes[i]!);
-        const secrets = own.flatMap((w) => [w.expected, w.next]);
+        const secrets = own.flatMap(secretsOf);
         const done = await guarded('compare-and-set', field, secrets, () =>
           compareAndSetColumn(casTarget(), columnOf(field), own),
         );

@@ -1,9 +1,16 @@
 /** The shared adapter conformance suite, on SQLite, PostgreSQL and MariaDB. */
+import {
+  type BlindIndexer,
+  createBlindIndexKey,
+  createEnvelope,
+  loadBlindIndexes,
+} from '@cmek/core';
+import { createLocalKekProviderFromKey } from '@cmek/provider-local';
 import { adapterConformanceSuite, type FieldValues, type RowId } from '@cmek/test-suite';
 import { DataTypes, type Model, type ModelStatic, Op, type Sequelize } from 'sequelize';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { encryptFields } from '../src/index';
-import { connect, DATABASES, envelopeFor, newKek, rawRow, rawUpdate, uniqueTable } from './support';
+import { connect, DATABASES, newKek, rawRow, rawUpdate, uniqueTable } from './support';
 
 const FIELDS = ['secret', 'note'] as const;
 
@@ -18,22 +25,32 @@ for (const db of DATABASES) {
   describe.skipIf(!db.url)(`conformance (${db.dialect})`, () => {
     let sequelize: Sequelize;
     let M: ModelStatic<Model>;
+    let indexer: BlindIndexer | undefined;
     const table = uniqueTable('conformance');
     adapterConformanceSuite(
       { describe, it, beforeAll, afterAll },
       {
         async setup() {
           sequelize = connect(db);
-          const { envelope } = envelopeFor(newKek());
+          const kek = createLocalKekProviderFromKey(newKek());
+          const envelope = createEnvelope({ kek });
+          indexer = await loadBlindIndexes({ keys: [await createBlindIndexKey(kek)], kek });
           M = sequelize.define(
             'Conformance',
             {
               secret: { type: DataTypes.TEXT('long'), field: 'secret_col' },
               note: DataTypes.TEXT('long'),
+              tokenHash: { type: DataTypes.TEXT, field: 'token_hash' },
+              tokenHashBidx: { type: DataTypes.STRING(80), field: 'token_hash_bidx', unique: true },
             },
             { tableName: table, timestamps: false },
           );
-          const encrypted = await encryptFields(M, { envelope, fields: [...FIELDS] });
+          const index = { column: 'tokenHashBidx' };
+          const encrypted = await encryptFields(M, {
+            envelope,
+            indexer,
+            fields: { secret: {}, note: {}, tokenHash: { blindIndex: index } },
+          });
           await M.sync({ force: true });
           return {
             envelope,
@@ -94,9 +111,36 @@ for (const db of DATABASES) {
             async whereOnEncrypted(field, value) {
               return M.findAll({ where: { [Op.or]: [{ id: 0 }, { [field]: value }] } });
             },
+            blindIndex: {
+              field: 'tokenHash',
+              index,
+              indexer,
+              async findBy(value) {
+                const rows = await M.findAll({ where: { tokenHash: value }, attributes: ['id'] });
+                return rows.map((r) => r.get('id') as RowId);
+              },
+              async findIn(values) {
+                const rows = await M.findAll({
+                  where: { tokenHash: { [Op.in]: [...values] } },
+                  attributes: ['id'],
+                });
+                return rows.map((r) => r.get('id') as RowId);
+              },
+              async rawIndexed(id) {
+                const row = await rawRow(sequelize, table, id);
+                return row
+                  ? {
+                      value: (row.token_hash as string | null) ?? null,
+                      index: (row.token_hash_bidx as string | null) ?? null,
+                    }
+                  : null;
+              },
+            },
           };
         },
+        blindIndex: true,
         async cleanup() {
+          indexer?.close();
           await M?.drop().catch(() => undefined);
           await sequelize?.close();
         },
