@@ -6,7 +6,7 @@
  * where is let through: `lookup.ts` rewrites it onto the index.
  */
 import { CmekQueryError } from '@cmek/core';
-import { Utils } from 'sequelize';
+import { Op, Utils } from 'sequelize';
 import { lookupPath, lookupValues } from './lookup-form';
 import { configOf, type FieldConfig, type FieldSet, fieldNamed } from './options';
 
@@ -54,6 +54,7 @@ function isSequelizeMethod(value: unknown): boolean {
 }
 
 const WHERE = 'a where';
+const NEGATED = 'a negated where (Op.not)';
 
 /** A filter on `field` that `lookup.ts` rewrites onto its blind index (or leaves as IS NULL). */
 function isLookup(field: FieldConfig, key: string, value: unknown): boolean {
@@ -113,7 +114,9 @@ function walk(value: unknown, resolve: Resolve, what: string, depth = 0, outcome
     walkOperands(inner, resolve, what, depth + 1, outcome);
   }
   for (const symbol of Object.getOwnPropertySymbols(value)) {
-    walk((value as Record<symbol, unknown>)[symbol], resolve, what, depth + 1, outcome);
+    // a lookup under a negation is refused: a row whose index is not written yet would not match
+    const inner = symbol === Op.not && what === WHERE ? NEGATED : what;
+    walk((value as Record<symbol, unknown>)[symbol], resolve, inner, depth + 1, outcome);
   }
 }
 

@@ -356,12 +356,14 @@ for (const db of DATABASES) {
         expect(counter.counts.total).toBe(0);
       });
 
-      it('like, ranges, ne, notIn, order, group and aggregates stay refused', async () => {
+      it('like, ranges, ne, notIn, Op.not, order, group and aggregates stay refused', async () => {
         const refused = [
           () => ApiToken.findAll({ where: { tokenHash: { [Op.like]: 'h-%' } } }),
           () => ApiToken.findAll({ where: { tokenHash: { [Op.gt]: 'h' } } }),
           () => ApiToken.findAll({ where: { tokenHash: { [Op.ne]: 'h-look-a' } } }),
           () => ApiToken.findAll({ where: { tokenHash: { [Op.notIn]: ['h-look-a'] } } }),
+          () => ApiToken.findAll({ where: { [Op.not]: { tokenHash: 'h-look-a' } } }),
+          () => ApiToken.findAll({ where: { 'tokenHash.x': 'h-look-a' } }),
           () => ApiToken.findAll({ where: { tokenHash: { [Op.eq]: 'a', [Op.ne]: 'b' } } }),
           () => ApiToken.findAll({ order: [['tokenHash', 'ASC']] }),
           () => ApiToken.findAll({ attributes: ['tokenHash'], group: ['tokenHash'] }),
