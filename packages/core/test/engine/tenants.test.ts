@@ -6,6 +6,7 @@ import {
   backfill,
   fileCheckpoints,
   memoryCheckpoints,
+  type ProgressEvent,
   rewrap,
   verify,
 } from '../../src/engine/index';
@@ -84,8 +85,17 @@ describe('the engine on a multi-tenant store', () => {
     expect(envelope.inspect(await envelope.encrypt('new', ctx('a'))).keyRef).toBe('customer-a');
     expect(await envelope.decrypt(store.rows.get(1)!.secret!, ctx('a'))).toBe('s1');
     const scansBefore = store.scanOptions.length;
-    const report = await rewrap(store, { keyring, tenant: 'a', batchSize: 6 });
+    const progress: ProgressEvent[] = [];
+    const report = await rewrap(store, {
+      keyring,
+      tenant: 'a',
+      batchSize: 6,
+      onProgress: (e) => progress.push(e),
+    });
     expect(report).toMatchObject({ tenant: 'a', rows: 20, status: 'completed' });
+    // the progress names the tenant, and its total is the tenant's count, not the store's
+    expect(progress.length).toBeGreaterThan(2);
+    expect(progress.every((e) => e.tenant === 'a' && e.total === 20)).toBe(true);
     expect(report.fields.secret).toMatchObject({ candidates: 20, written: 20 });
     expect(report.deks).toMatchObject({ target: 'test/customer-a' });
     expect(own.calls.wrap).toBe(report.deks!.rewrapped);
