@@ -9,7 +9,7 @@
 import { indexLookupValues } from '@cmek/core';
 import { Op, Utils } from 'sequelize';
 import { lookupPath, lookupValues } from './lookup-form';
-import { type FieldSet, indexKeyOf } from './options';
+import { type FieldConfig, type FieldSet, indexKeyOf } from './options';
 import {
   type FindLike,
   type IncludeLike,
@@ -20,10 +20,14 @@ import {
 
 type Where = Record<string | symbol, unknown>;
 
-/** The key of the index beside `key`: `tokenHash` → `tokenHashBidx`, `$A.tokenHash$` → `$A.tokenHashBidx$`. */
-function besideKey(key: string, path: readonly string[], column: (last: string) => string): string {
-  if (!key.startsWith('$')) return column(key);
-  return `$${[...path.slice(0, -1), column(path[path.length - 1]!)].join('.')}$`;
+/**
+ * The key of the index beside `key`: `tokenHash` → `tokenHashBidx`, `token_hash` →
+ * `token_hash_bidx`; in a `$A.tokenHash$` path, which Sequelize passes to SQL as it is, the
+ * index column: `$A.token_hash_bidx$`.
+ */
+function besideKey(key: string, path: readonly string[], field: FieldConfig): string {
+  if (!key.startsWith('$')) return indexKeyOf(field, key, 0);
+  return `$${[...path.slice(0, -1), field.indexColumns[0]!].join('.')}$`;
 }
 
 /** `where` with each lookup on an indexed field rewritten onto its index; the same object when none. */
@@ -51,7 +55,7 @@ export function rewriteWhere(where: unknown, resolve: Resolve, depth = 0): unkno
     );
     out ??= { ...source };
     delete out[key];
-    const indexKey = besideKey(key, path!, (last) => indexKeyOf(field, last, 0));
+    const indexKey = besideKey(key, path!, field);
     // the index itself filtered too: both conditions hold
     if (Object.hasOwn(out, indexKey)) more.push({ [indexKey]: { [Op.in]: found } });
     else out[indexKey] = { [Op.in]: found };

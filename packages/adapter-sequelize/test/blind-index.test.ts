@@ -238,6 +238,8 @@ for (const db of DATABASES) {
         await qi.bulkUpdate(table, { note: 'migrated' }, { token_hash: 'h-seed-a2' });
         const raw = await rawRow(sequelize, table, await idOf('seed-a'));
         expect(raw!.note).toBe('migrated');
+        await qi.bulkDelete(table, { token_hash: 'h-seed-a2' });
+        expect(await ApiToken.count({ where: { name: 'seed-a' } })).toBe(0);
       });
 
       it('a token of the field written back is indexed by its plaintext', async () => {
@@ -331,7 +333,7 @@ for (const db of DATABASES) {
         expect(await ApiToken.count({ where: { tokenHash: null, name: 'look-a' } })).toBe(0);
       });
 
-      it("an include's where finds the rows through the index", async () => {
+      it("an include's where and a $nested.tokenHash$ key find the rows through the index", async () => {
         const found = await Owner.findAll({
           include: [{ model: ApiToken, as: 'tokens', where: { tokenHash: 'h-look-a' } }],
         });
@@ -342,6 +344,11 @@ for (const db of DATABASES) {
           include: [{ model: ApiToken, as: 'tokens', where: { tokenHash: 'h-look-b' } }],
         });
         expect(none).toEqual([]);
+        const nested = await Owner.findAll({
+          include: [{ model: ApiToken, as: 'tokens' }],
+          where: { '$tokens.tokenHash$': 'h-look-a' },
+        });
+        expect(nested.map((o) => o.get('name'))).toEqual(['owner']);
       });
 
       it('a lookup makes no KEK call', async () => {
