@@ -17,6 +17,7 @@ const BENCHES = [
   'envelope',
   'telemetry',
   'blind-index',
+  'tenants',
   'aws-kms',
   'vault',
   'sequelize',
