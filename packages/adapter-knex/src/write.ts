@@ -125,7 +125,9 @@ export async function encryptRows(
     const at: number[] = [];
     const values: (string | Uint8Array | null | undefined)[] = [];
     for (const [i, row] of out.entries()) {
-      if (!Object.hasOwn(row, key)) continue;
+      // an undefined value is left out by Knex (an update keeps the column, an insert its
+      // default): it stays undefined, and so does its index
+      if (!Object.hasOwn(row, key) || row[key] === undefined) continue;
       const value = row[key];
       assertColumnValue(target, value);
       at.push(i);
@@ -185,6 +187,11 @@ export async function encryptPending(
     ? { table: write.table, column: write.table.columns.values().next().value as string }
     : undefined;
   const { targetOf } = write;
+  // increment() / decrement() of an index column would leave it no index of the value
+  for (const key of Object.keys((single.counter as object | null | undefined) ?? {})) {
+    const indexed = write.indexOf(key);
+    if (indexed) throw indexWrite(indexed, key);
+  }
   const encrypt = (rows: RowObject[]) => encryptRows(envelope, indexer, write, rows);
   for (const key of ['insert', 'upsert'] as const) {
     const pending = single[key];
@@ -216,12 +223,20 @@ export async function encryptPending(
 
 /**
  * `merge(['col', …])`: an indexed encrypted column merged from the inserted row brings its index
- * columns with it (they are in the inserted row too).
+ * columns with it (they are in the inserted row too). An index column merged without its value
+ * would hold the index of a value the row does not hold: refused.
  */
 function mergedColumns(write: WriteTargets, columns: readonly unknown[]): readonly unknown[] {
   const out = [...columns];
   for (const key of columns) {
     if (typeof key !== 'string') continue;
+    const indexed = write.indexOf(key);
+    if (
+      indexed &&
+      !columns.some((k) => typeof k === 'string' && write.targetOf(k)?.column === indexed.column)
+    ) {
+      throw indexWrite(indexed, key);
+    }
     const target = write.targetOf(key);
     for (const { column } of target ? (target.table.indexes.get(target.column) ?? []) : []) {
       const listed = out.some(
