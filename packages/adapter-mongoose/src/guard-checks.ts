@@ -6,6 +6,12 @@
  * refused before anything is sent. Nothing here decrypts, and no message holds a value.
  */
 import { CmekPlaintextRejectedError, isBlindIndexValue, TOKEN_PREFIX } from '@cmek/core';
+import {
+  checkIndexPairs,
+  documentPresence,
+  refuseIndexSeeds,
+  updatePresence,
+} from './index-pairing';
 import { isObject } from './objects';
 import { type FieldPath, keySegments, relation } from './paths';
 import { checkKey, checkUpdatePipeline, refuse } from './query-rules';
@@ -57,6 +63,7 @@ export function checkDocument(
 ): void {
   const finder = new SlotFinder(false);
   rejectUnencrypted(finder.collectAll(finder.root(document), fields), collection);
+  if (isObject(document)) checkIndexPairs(documentPresence(document), fields, collection, true);
 }
 
 /** Operators other than the ones above: refused on an encrypted path, or on a container holding one. */
@@ -103,6 +110,7 @@ export function checkUpdate(
     } else if (!REMOVING.has(op)) checkOtherOperator(op, args, fields);
   }
   rejectUnencrypted(slots, collection);
+  checkIndexPairs(updatePresence(update), fields, collection);
 }
 
 /** The value an upsert copies from a condition into the new document, if it copies one. */
@@ -139,6 +147,7 @@ export function checkUpsertFilter(
   if (!isObject(filter)) return;
   const seeds: Holder = {};
   collectSeeds(filter, seeds);
+  refuseIndexSeeds(seeds, fields, collection);
   const slots: Slot[] = [];
   collectAssignments(new SlotFinder(false), seeds, fields, slots, 'an upsert filter');
   rejectUnencrypted(slots, collection);
