@@ -6,8 +6,10 @@ import {
   type BlindIndexer,
   CmekConfigError,
   type CmekEventListener,
+  type Envelope,
   type Keyring,
   type RowStore,
+  type TenantEnvelope,
 } from '@cmek/core';
 import type { ProgressListener } from '@cmek/core/engine';
 
@@ -16,6 +18,15 @@ type MaybeLazy<T> = T | (() => T | Promise<T>);
 export interface CmekConfig {
   /** The keyring: `createKeyring({ primary, decryptOnly })`, or a function returning it. */
   keyring?: MaybeLazy<Keyring>;
+  /**
+   * The envelope `backfill` and `verify` encrypt and read with, instead of one over `keyring`: a
+   * tenant envelope (`createTenantEnvelope`) for stores with a `tenantColumn`, and what
+   * `--tenant` needs (`rotate --tenant X` moves X to `envelope.keyringFor(X)`). A function is
+   * called once per command with the command's KEK-call listener (pass it as `onEvent`, so its
+   * KEK calls are counted), and the CLI closes what it returns; an envelope object is the
+   * config's to close (in `close`).
+   */
+  envelope?: Envelope | ((use: EnvelopeContext) => Envelope | Promise<Envelope>);
   /** The row stores (`knexRowStore`, `sequelizeRowStore`, `mongooseRowStore`, or your own). */
   stores?: MaybeLazy<readonly RowStore[]>;
   /** Called once the command is done: close database connections here. */
@@ -43,6 +54,12 @@ export interface IndexerContext {
   /** The keyring of the command (the config's). */
   readonly keyring: Keyring;
   /** Counts the KEK calls in the command's summary: give it to `loadBlindIndexes`. */
+  readonly onEvent: CmekEventListener;
+}
+
+/** What `CmekConfig.envelope` is given when it is a function. */
+export interface EnvelopeContext {
+  /** Counts the KEK calls in the command's summary: give it to the envelope as `onEvent`. */
   readonly onEvent: CmekEventListener;
 }
 
@@ -117,6 +134,64 @@ export async function keyringOf(loaded: LoadedConfig): Promise<Keyring> {
   return keyring;
 }
 
+/** The config's keyring, or `undefined` when it has none. */
+export async function keyringIfAny(loaded: LoadedConfig): Promise<Keyring | undefined> {
+  return value(loaded.config.keyring);
+}
+
+/** The config's envelope, if it has one; `owned`: the CLI made it (a function) and closes it. */
+export interface ConfigEnvelope {
+  readonly envelope: Envelope;
+  readonly owned: boolean;
+}
+
+export async function envelopeOf(
+  loaded: LoadedConfig,
+  use: EnvelopeContext,
+): Promise<ConfigEnvelope | undefined> {
+  const option = loaded.config.envelope;
+  if (option === undefined) return undefined;
+  const owned = typeof option === 'function';
+  const envelope = owned ? await option(use) : option;
+  if (typeof envelope?.encrypt !== 'function' || typeof envelope.decrypt !== 'function') {
+    throw new CmekConfigError(
+      `the envelope of ${loaded.path} is not an envelope (createEnvelope / createTenantEnvelope)`,
+    );
+  }
+  return { envelope, owned };
+}
+
+export function isTenantEnvelope(envelope: Envelope): envelope is TenantEnvelope {
+  const candidate = envelope as Partial<TenantEnvelope>;
+  return typeof candidate.keyringFor === 'function' && typeof candidate.tenantKey === 'string';
+}
+
+/** The tenant envelope a `--tenant` run needs: a `CmekConfigError` for any other config. */
+export function tenantEnvelopeOf(
+  loaded: LoadedConfig,
+  configured: ConfigEnvelope | undefined,
+): TenantEnvelope {
+  const envelope = configured?.envelope;
+  if (envelope === undefined || !isTenantEnvelope(envelope)) {
+    throw new CmekConfigError(
+      `--tenant needs a tenant envelope: ${loaded.path} ${envelope === undefined ? 'exports no envelope' : 'exports an envelope that is not one'} (envelope: ({ onEvent }) => createTenantEnvelope({ resolve, defaultKek, onEvent }))`,
+    );
+  }
+  return envelope;
+}
+
+/** Refuses `--tenant` for a store that cannot filter its rows by tenant. */
+export function checkTenantStores(stores: readonly RowStore[], tenant: string): void {
+  if (tenant.length === 0) throw new CmekConfigError('--tenant needs a tenant id');
+  for (const store of stores) {
+    if (typeof store.tenantColumn !== 'string' || store.tenantColumn.length === 0) {
+      throw new CmekConfigError(
+        `--tenant: store '${store.name}' declares no tenantColumn, so its rows cannot be limited to one tenant (name the stores that have one with --store)`,
+      );
+    }
+  }
+}
+
 /** The stores, or only those named (in the order named); an unknown name is a usage error. */
 export async function storesOf(
   loaded: LoadedConfig,
@@ -152,7 +227,7 @@ export async function storesOf(
 export async function indexerOf(
   loaded: LoadedConfig,
   stores: readonly RowStore[],
-  use: IndexerContext,
+  use: { readonly keyring: Keyring | undefined; readonly onEvent: CmekEventListener },
 ): Promise<BlindIndexer | undefined> {
   const indexed = stores.filter(
     (s) => s.blindIndexes !== undefined && Object.keys(s.blindIndexes).length > 0,
@@ -164,7 +239,14 @@ export async function indexerOf(
       `store '${indexed[0]!.name}' has blind-index columns: ${loaded.path} needs an indexer (indexer: ({ keyring, onEvent }) => loadBlindIndexes({ keys, kek: keyring, onEvent }))`,
     );
   }
-  const indexer = typeof option === 'function' ? await option(use) : option;
+  const { keyring, onEvent } = use;
+  if (typeof option === 'function' && keyring === undefined) {
+    throw new CmekConfigError(
+      `the indexer of ${loaded.path} needs a keyring: export one (keyring), or give the tenant envelope a defaultKek`,
+    );
+  }
+  const indexer =
+    typeof option === 'function' ? await option({ keyring: keyring!, onEvent }) : option;
   if (typeof indexer?.computeAsync !== 'function') {
     throw new CmekConfigError(
       `the indexer of ${loaded.path} is not a BlindIndexer (loadBlindIndexes)`,

@@ -18,12 +18,22 @@ export function guardStore(store: RowStore): RowStore {
   return {
     name: store.name,
     fields: store.fields,
-    contextFor: (field) => store.contextFor(field),
-    scan: (after, limit) => store.scan(after, limit),
+    // A tenant (and the scan options) only when the engine gives one: a store without a tenant
+    // column is called exactly as before.
+    contextFor: (field, tenant) =>
+      tenant === undefined ? store.contextFor(field) : store.contextFor(field, tenant),
+    scan: (after, limit, options) =>
+      options === undefined ? store.scan(after, limit) : store.scan(after, limit, options),
+    ...(store.tenantColumn === undefined ? {} : { tenantColumn: store.tenantColumn }),
     // The index columns the engine backfills and verifies, when the store has any.
     ...(store.blindIndexes === undefined ? {} : { blindIndexes: store.blindIndexes }),
     // The row count of the progress total, when the store has one.
-    ...(typeof count === 'function' ? { count: () => count.call(store) } : {}),
+    ...(typeof count === 'function'
+      ? {
+          count: (options) =>
+            options === undefined ? count.call(store) : count.call(store, options),
+        }
+      : {}),
     async compareAndSet(id, field, expected, next, indexes) {
       try {
         return await (indexes === undefined

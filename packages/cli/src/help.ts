@@ -39,16 +39,20 @@ const EXAMPLES: Record<string, readonly string[]> = {
     'cmek backfill --store users --batch 1000',
     'cmek backfill --json > backfill.json   # one report on stdout, on every exit',
     'cmek backfill --restart                # ignore the checkpoint',
+    'cmek backfill --reindex                # also rewrite blind indexes that do not match',
+    'cmek backfill --tenant acme --store integrations',
   ],
   rotate: [
     'cmek rotate',
     'cmek rotate --old-key-file old.key --new-key-file new.key',
     'cmek rotate --include-primary --json',
+    "cmek rotate --tenant acme --store integrations   # move one tenant to its resolver's KEK",
   ],
   verify: [
     'cmek verify',
     'cmek verify --config cmek.new-only.ts --json',
     'cmek verify --json --max-undecryptable-ids 1000   # more primary keys of undecryptable rows',
+    'cmek verify --tenant acme --store integrations --json',
   ],
   inspect: ["cmek inspect 'cmek:v1:…'", 'cmek inspect - < token.txt'],
   decrypt: [

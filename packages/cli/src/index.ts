@@ -1,6 +1,7 @@
 export {
   type CmekConfig,
   defineConfig,
+  type EnvelopeContext,
   type IndexerContext,
   type ModuleImporter,
 } from './config';

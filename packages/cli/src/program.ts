@@ -56,13 +56,22 @@ function build(io: CliIo, session: Session, setCode: (code: ExitCode) => void): 
         '--checkpoint-dir <dir>',
         'where checkpoints are kept (default: .cmek beside the config file)',
       )
-      .option('--restart', 'ignore and delete the checkpoint: start at the first row');
+      .option('--restart', 'ignore and delete the checkpoint: start at the first row')
+      .option(
+        '--tenant <id>',
+        "only this tenant's rows (stores with a tenantColumn, a tenant envelope in the config); its own checkpoint",
+      );
 
   writeOptions(
     command('backfill').description(
       'encrypt legacy plaintext values in place, resumably, never overwriting concurrent writes',
     ),
-  ).action(async (options) => setCode(await runWriteCommand('backfill', options, io, session)));
+  )
+    .option(
+      '--reindex',
+      'also decrypt values whose blind index exists, recompute it and rewrite the mismatched ones',
+    )
+    .action(async (options) => setCode(await runWriteCommand('backfill', options, io, session)));
 
   writeOptions(
     command('rotate').description(
@@ -89,6 +98,10 @@ function build(io: CliIo, session: Session, setCode: (code: ExitCode) => void): 
       '--max-undecryptable-ids <n>',
       `primary keys of undecryptable rows (and of rows to re-index) listed per store and field (default ${DEFAULT_MAX_UNDECRYPTABLE_IDS}; 0: none)`,
       positiveInt('--max-undecryptable-ids', 0),
+    )
+    .option(
+      '--tenant <id>',
+      "only this tenant's rows (stores with a tenantColumn, a tenant envelope in the config)",
     )
     .action(async (options) => setCode(await runVerify(options, io, session)));
 

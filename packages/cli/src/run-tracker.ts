@@ -24,6 +24,8 @@ export interface CheckpointRef {
 export interface UnfinishedWriteReport {
   readonly operation: 'backfill' | 'rewrap';
   readonly store: string;
+  /** The tenant of a run scoped to one (`--tenant`). */
+  readonly tenant?: string;
   readonly dryRun: boolean;
   readonly status: 'failed' | 'interrupted';
   readonly resumedFrom: Cursor | null;
@@ -51,9 +53,14 @@ interface Track {
 export class RunTracker {
   private readonly tracks = new Map<string, Track>();
 
+  /**
+   * `tenant`: the tenant of a run scoped to one (`--tenant`): its checkpoints are its own
+   * (`<operation>.<store>@<tenant>.json`), loaded and cleared with the tenant.
+   */
   constructor(
     private readonly dir: string,
     private readonly inner: CheckpointStore,
+    private readonly tenant?: string,
   ) {}
 
   private track(store: string): Track {
@@ -67,8 +74,8 @@ export class RunTracker {
 
   /** The checkpoint store to give the engine: the file store, observed. */
   readonly checkpoints: CheckpointStore = {
-    load: async (operation, store) => {
-      const loaded = await this.inner.load(operation, store);
+    load: async (operation, store, tenant) => {
+      const loaded = await this.inner.load(operation, store, tenant);
       const track = this.track(store);
       if (loaded !== undefined) {
         track.loaded = loaded;
@@ -82,8 +89,8 @@ export class RunTracker {
       track.saved = checkpoint;
       track.cleared = false;
     },
-    clear: async (operation, store) => {
-      await this.inner.clear(operation, store);
+    clear: async (operation, store, tenant) => {
+      await this.inner.clear(operation, store, tenant);
       const track = this.track(store);
       track.cleared = true;
       delete track.loaded;
@@ -97,7 +104,8 @@ export class RunTracker {
 
   pathOf(operation: 'backfill' | 'rewrap', store: string): string {
     // The file name `fileCheckpoints` uses.
-    return join(this.dir, `${operation}.${encodeURIComponent(store)}.json`);
+    const tenant = this.tenant === undefined ? '' : `@${encodeURIComponent(this.tenant)}`;
+    return join(this.dir, `${operation}.${encodeURIComponent(store)}${tenant}.json`);
   }
 
   /** The checkpoint the store has on disk now, if any. */
@@ -119,6 +127,7 @@ export class RunTracker {
     return {
       operation,
       store,
+      ...(this.tenant === undefined ? {} : { tenant: this.tenant }),
       dryRun,
       status,
       resumedFrom: track.loaded?.cursor ?? null,

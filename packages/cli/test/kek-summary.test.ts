@@ -240,6 +240,7 @@ describe('blind-index counts', () => {
       expect(row.secret.startsWith('cmek:v1:')).toBe(true);
       expect(row.secret_bidx).toBe(indexer.compute(`${TABLE}.secret`, `secret-${row.id}`));
     }
+    const index5 = indexer.compute(`${TABLE}.secret`, 'secret-5');
     indexer.close();
 
     const clean = await cmek(['verify', '--json'], { cwd: dir });
@@ -290,6 +291,21 @@ describe('blind-index counts', () => {
       missing: 0,
       ids: [5],
     });
+
+    // The mismatched one (another row's index) is left by a plain backfill; --reindex recomputes
+    // every index and rewrites it, the token kept as it is.
+    const five = sql(file, `SELECT secret FROM ${TABLE} WHERE id = 5`) as { secret: string }[];
+    const reindexed = await cmek(['backfill', '--reindex', '--json'], { cwd: dir });
+    expect(reindexed.code).toBe(0);
+    expect(report<WriteJson>(reindexed).stores[0]!.fields.secret!.indexes).toMatchObject({
+      written: 1,
+    });
+    expect(sql(file, `SELECT secret, secret_bidx FROM ${TABLE} WHERE id = 5`)).toEqual([
+      { secret: five[0]!.secret, secret_bidx: index5 },
+    ]);
+    const fixed = await cmek(['verify', '--json'], { cwd: dir });
+    expect(fixed.code).toBe(0);
+    expect(report<VerifyJson>(fixed).indexProblems).toBe(0);
 
     // A store with index columns and no indexer in the config: a configuration error.
     write('other.config.ts', { indexKey: null });

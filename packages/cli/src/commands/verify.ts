@@ -1,17 +1,20 @@
 /** `cmek verify`: plaintext, encrypted per KEK and undecryptable, per store and field. */
-import { type Cursor, createEnvelope } from '@cmek/core';
+import type { Cursor } from '@cmek/core';
 import { type ProgressEvent, type VerifyReport, verify } from '@cmek/core/engine';
-import { indexerOf, keyringOf, loadConfig, storesOf } from '../config';
+import { checkTenantStores, indexerOf, loadConfig, storesOf } from '../config';
 import { EXIT, type ExitCode } from '../exit-codes';
 import { type CliIo, line } from '../io';
 import { describeKekCalls, KekCallCounter } from '../kek-summary';
 import { fanOut, progressFor } from '../progress';
 import { printJsonReport, type Session } from '../session';
+import { commandEnvelope } from './envelope-setup';
 import { type CommonOptions, progressOptions } from './shared';
 
 export interface VerifyCommandOptions extends CommonOptions {
   /** `--max-undecryptable-ids`: the engine's `maxUndecryptableIds`. */
   maxUndecryptableIds?: number;
+  /** Only this tenant's rows (stores with a `tenantColumn`, a tenant envelope in the config). */
+  tenant?: string;
 }
 
 /** Primary keys of undecryptable rows shown per field in the human output (`--json` has more). */
@@ -20,9 +23,10 @@ const SHOWN_IDS = 5;
 function describe(io: CliIo, report: VerifyReport): void {
   const indexProblems =
     report.indexProblems === undefined ? '' : `, ${report.indexProblems} blind-index problems`;
+  const tenant = report.tenant === undefined ? '' : ` (tenant ${report.tenant})`;
   line(
     io.stdout,
-    `verify ${report.store}: ${report.status}, ${report.rows} rows, ${report.undecryptable} undecryptable${indexProblems}`,
+    `verify ${report.store}${tenant}: ${report.status}, ${report.rows} rows, ${report.undecryptable} undecryptable${indexProblems}`,
   );
   for (const [field, f] of Object.entries(report.fields)) {
     line(
@@ -76,6 +80,7 @@ const sum = (reports: readonly VerifyReport[], of: (r: VerifyReport) => number):
 interface UnfinishedVerifyReport {
   readonly operation: 'verify';
   readonly store: string;
+  readonly tenant?: string;
   readonly status: 'failed' | 'interrupted';
   readonly rows: number;
   readonly cursor: Cursor | null;
@@ -89,12 +94,20 @@ export async function runVerify(
   const loaded = await loadConfig(options.config, io.cwd, io.importModule);
   try {
     const stores = await storesOf(loaded, options.store);
-    const keyring = await keyringOf(loaded);
+    const { tenant } = options;
+    if (tenant !== undefined) checkTenantStores(stores, tenant);
     const counter = new KekCallCounter();
     const onEvent = fanOut(counter.onEvent, loaded.config.onEvent);
     counter.start();
-    const indexer = await indexerOf(loaded, stores, { keyring, onEvent });
-    const envelope = createEnvelope({ kek: keyring, onEvent });
+    const setup = await commandEnvelope(loaded, onEvent, tenant);
+    const { envelope } = setup;
+    let indexer: Awaited<ReturnType<typeof indexerOf>>;
+    try {
+      indexer = await indexerOf(loaded, stores, { keyring: setup.indexKeyring, onEvent });
+    } catch (error) {
+      await setup.close();
+      throw error;
+    }
     const progress = progressFor(io, progressOptions(options));
     const reports: VerifyReport[] = [];
     let latest: ProgressEvent | undefined;
@@ -107,6 +120,7 @@ export async function runVerify(
               {
                 operation: 'verify',
                 store: session.store,
+                ...(tenant === undefined ? {} : { tenant }),
                 status: inFlight,
                 rows: latest?.store === session.store ? latest.rows : 0,
                 cursor: latest?.store === session.store ? latest.cursor : null,
@@ -115,6 +129,7 @@ export async function runVerify(
           : [];
       const all = [...reports, ...current];
       return {
+        ...(tenant === undefined ? {} : { tenant }),
         undecryptable: sum(reports, (r) => r.undecryptable),
         indexProblems: sum(reports, (r) => r.indexProblems ?? 0),
         kekCalls: counter.summary(),
@@ -128,6 +143,7 @@ export async function runVerify(
         session.store = store.name;
         const report = await verify(store, {
           envelope,
+          ...(tenant === undefined ? {} : { tenant }),
           ...(options.batch === undefined ? {} : { batchSize: options.batch }),
           ...(options.maxUndecryptableIds === undefined
             ? {}
@@ -151,7 +167,7 @@ export async function runVerify(
     } finally {
       progress.stop();
       indexer?.close();
-      await envelope.close();
+      await setup.close();
     }
     const exitCode = exitCodeOfVerify(reports);
     const undecryptable = sum(reports, (r) => r.undecryptable);

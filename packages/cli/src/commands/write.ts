@@ -1,9 +1,15 @@
 /** `cmek backfill` and `cmek rotate`: the engine's write operations over the configured stores. */
 import { join } from 'node:path';
-import { CmekInvalidInputError, createEnvelope, createKeyring, type Keyring } from '@cmek/core';
+import {
+  type CmekEventListener,
+  CmekInvalidInputError,
+  createEnvelope,
+  createKeyring,
+  type Keyring,
+} from '@cmek/core';
 import { backfill, createRewrapCache, fileCheckpoints, rewrap } from '@cmek/core/engine';
 import { createLocalKekProvider } from '@cmek/provider-local';
-import { indexerOf, keyringOf, type LoadedConfig, loadConfig, storesOf } from '../config';
+import { checkTenantStores, indexerOf, type LoadedConfig, loadConfig, storesOf } from '../config';
 import { EXIT, type ExitCode } from '../exit-codes';
 import { guardStore } from '../guarded-store';
 import { type CliIo, line } from '../io';
@@ -11,6 +17,7 @@ import { describeKekCalls, KekCallCounter } from '../kek-summary';
 import { fanOut, progressFor } from '../progress';
 import { RunTracker, type StoreWriteReport, type UnfinishedWriteReport } from '../run-tracker';
 import { printJsonReport, type Session } from '../session';
+import { type CommandEnvelope, commandEnvelope } from './envelope-setup';
 import { type CommonOptions, progressOptions } from './shared';
 
 export interface WriteOptions extends CommonOptions {
@@ -18,6 +25,10 @@ export interface WriteOptions extends CommonOptions {
   concurrency?: number;
   checkpointDir?: string;
   restart?: boolean;
+  /** Only this tenant's rows (stores with a `tenantColumn`, a tenant envelope in the config). */
+  tenant?: string;
+  /** backfill only: recompute every blind index and rewrite the mismatched ones. */
+  reindex?: boolean;
   /** rotate only */
   oldKeyFile?: string;
   newKeyFile?: string;
@@ -35,6 +46,17 @@ async function shortcutKeyring(options: WriteOptions): Promise<Keyring | undefin
   return createKeyring({ primary, decryptOnly: [old] });
 }
 
+/** `--old-key-file` / `--new-key-file`: the files' keyring, closed with the envelope over it. */
+function keyFileEnvelope(keyring: Keyring, onEvent: CmekEventListener): CommandEnvelope {
+  const envelope = createEnvelope({ kek: keyring, onEvent });
+  return {
+    envelope,
+    indexKeyring: keyring,
+    rotateKeyring: async () => keyring,
+    close: () => envelope.close(),
+  };
+}
+
 export function exitCodeOfWrites(reports: readonly StoreWriteReport[]): ExitCode {
   if (reports.some((r) => r.status === 'aborted')) return EXIT.interrupted;
   const fields = reports.flatMap((r) => Object.values(r.fields ?? {}));
@@ -50,8 +72,9 @@ function describe(report: StoreWriteReport): string[] {
   const seconds = (report.durationMs / 1000).toFixed(1);
   const resumed =
     report.resumedFrom === null ? '' : ` (resumed after ${String(report.resumedFrom)})`;
+  const tenant = report.tenant === undefined ? '' : ` (tenant ${report.tenant})`;
   out.push(
-    `${report.operation} ${report.store}: ${report.status}${report.dryRun ? ' (dry run: nothing written)' : ''}, ${report.rows} rows in ${seconds} s${resumed}`,
+    `${report.operation} ${report.store}${tenant}: ${report.status}${report.dryRun ? ' (dry run: nothing written)' : ''}, ${report.rows} rows in ${seconds} s${resumed}`,
   );
   for (const [field, f] of Object.entries(report.fields ?? {})) {
     const done = report.dryRun ? f.candidates : f.written;
@@ -89,22 +112,41 @@ export async function runWriteCommand(
   const loaded: LoadedConfig = await loadConfig(options.config, io.cwd, io.importModule);
   try {
     const stores = (await storesOf(loaded, options.store)).map(guardStore);
+    const { tenant } = options;
+    if (tenant !== undefined) checkTenantStores(stores, tenant);
     const shortcut = operation === 'rewrap' ? await shortcutKeyring(options) : undefined;
     if (operation === 'backfill' && (options.oldKeyFile || options.newKeyFile)) {
       throw new CmekInvalidInputError('--old-key-file / --new-key-file belong to rotate');
     }
-    const keyring = shortcut ?? (await keyringOf(loaded));
+    if (operation === 'rewrap' && options.reindex === true) {
+      throw new CmekInvalidInputError('--reindex belongs to backfill');
+    }
     const counter = new KekCallCounter();
     const onEvent = fanOut(counter.onEvent, loaded.config.onEvent);
     const dryRun = options.dryRun === true;
     counter.start();
-    // A rewrap leaves index columns alone: only a backfill needs the indexer (and its KEK call).
-    const indexer =
-      operation === 'backfill' ? await indexerOf(loaded, stores, { keyring, onEvent }) : undefined;
-    const envelope = createEnvelope({ kek: keyring, onEvent });
+    // The key-file shortcut needs nothing of the config's keys (not even with --tenant).
+    const setup: CommandEnvelope =
+      shortcut === undefined
+        ? await commandEnvelope(loaded, onEvent, tenant)
+        : keyFileEnvelope(shortcut, onEvent);
+    const { envelope } = setup;
+    let indexer: Awaited<ReturnType<typeof indexerOf>>;
+    let keyring: Keyring | undefined;
+    try {
+      // A rewrap leaves index columns alone: only a backfill needs the indexer (and its KEK call).
+      indexer =
+        operation === 'backfill'
+          ? await indexerOf(loaded, stores, { keyring: setup.indexKeyring, onEvent })
+          : undefined;
+      keyring = operation === 'rewrap' ? await setup.rotateKeyring() : undefined;
+    } catch (error) {
+      await setup.close();
+      throw error;
+    }
     const checkpointDir =
       options.checkpointDir ?? loaded.config.checkpointDir ?? join(loaded.dir, '.cmek');
-    const tracker = new RunTracker(checkpointDir, fileCheckpoints(checkpointDir));
+    const tracker = new RunTracker(checkpointDir, fileCheckpoints(checkpointDir), tenant);
     const checkpoint = tracker.checkpoints;
     const progress = progressFor(io, progressOptions(options));
     // One cache of moved DEKs for the whole run: a DEK shared by several stores (the application's
@@ -121,6 +163,7 @@ export async function runWriteCommand(
       const all = [...reports, ...current];
       const reached = new Set(all.map((r) => r.store));
       return {
+        ...(tenant === undefined ? {} : { tenant }),
         dryRun,
         checkpointDir,
         kekCalls: counter.summary(),
@@ -147,7 +190,7 @@ export async function runWriteCommand(
       for (const store of stores) {
         session.store = store.name;
         if (options.restart === true && !dryRun) {
-          await checkpoint.clear(operation, store.name);
+          await checkpoint.clear(operation, store.name, tenant);
         }
         const common = {
           ...(options.batch === undefined ? {} : { batchSize: options.batch }),
@@ -161,13 +204,19 @@ export async function runWriteCommand(
             loaded.config.onProgress,
           ),
           checkpoint,
+          ...(tenant === undefined ? {} : { tenant }),
         };
         const report =
           operation === 'backfill'
-            ? await backfill(store, { ...common, envelope, ...(indexer ? { indexer } : {}) })
+            ? await backfill(store, {
+                ...common,
+                envelope,
+                ...(indexer ? { indexer } : {}),
+                ...(options.reindex === true ? { reindex: true } : {}),
+              })
             : await rewrap(store, {
                 ...common,
-                keyring,
+                keyring: keyring!,
                 cache,
                 onEvent,
                 includePrimary: options.includePrimary === true,
@@ -181,7 +230,7 @@ export async function runWriteCommand(
     } finally {
       progress.stop();
       indexer?.close();
-      await envelope.close();
+      await setup.close();
     }
     const exitCode = exitCodeOfWrites(reports);
     if (options.json !== true) line(io.stdout, describeKekCalls(counter.summary()));
