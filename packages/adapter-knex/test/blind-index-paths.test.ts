@@ -5,6 +5,7 @@
  */
 import {
   type BlindIndexer,
+  CmekInvalidInputError,
   CmekQueryError,
   createBlindIndexKey,
   createEnvelope,
@@ -143,7 +144,7 @@ for (const db of databases) {
             .update({ token_hash: app.raw('?', ['h-new']) }),
         () => app(table).where({ name: 'sql' }).update('token_hash', app.ref('note')),
       ]) {
-        expect(await refusal(query)).toBeInstanceOf(Error);
+        expect(await refusal(query)).toBeInstanceOf(CmekInvalidInputError);
       }
       await expectIndexed('sql', 'h-sql');
     });
