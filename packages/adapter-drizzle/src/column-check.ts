@@ -1,5 +1,10 @@
 /** The setup check that every encrypted column is wide enough for the ciphertext it will hold. */
-import { CmekConfigError, maxPlaintextBytesOption, measureTokenLength } from '@cmek/core';
+import {
+  CmekConfigError,
+  type Envelope,
+  maxPlaintextBytesOption,
+  measureTokenLength,
+} from '@cmek/core';
 import type { CmekConfig } from './options';
 
 export interface CheckColumnsOptions {
@@ -9,6 +14,11 @@ export interface CheckColumnsOptions {
    * that held 255-byte plaintexts must now hold their ciphertext).
    */
   readonly maxPlaintextBytes?: number;
+  /**
+   * With a tenant envelope: the tenant whose KEK the tokens are measured under (its key
+   * reference is part of each token, so lengths differ between tenants' KEKs). Required then.
+   */
+  readonly tenant?: string;
 }
 
 export interface ColumnWidth {
@@ -44,11 +54,12 @@ export async function checkColumns(
     options.maxPlaintextBytes,
     'checkColumns: maxPlaintextBytes',
   );
+  const envelope = measuringEnvelope(config, options.tenant);
   const out: ColumnWidth[] = [];
   for (const field of config.fields.values()) {
     const declared = declaredLength(field.column as never);
     const bytes = field.maxPlaintextBytes ?? callDefault ?? declared ?? 0;
-    const needed = await measureTokenLength(config.envelope, bytes);
+    const needed = await measureTokenLength(envelope, bytes);
     out.push({
       column: field.label,
       declared,
@@ -65,4 +76,20 @@ export async function checkColumns(
     );
   }
   return out;
+}
+
+/** The envelope to measure with: a tenant envelope's values need a tenant in their context. */
+function measuringEnvelope(config: CmekConfig, tenant: unknown): Envelope {
+  const { envelope, tenantKey } = config;
+  if (tenantKey === undefined) return envelope;
+  if (typeof tenant !== 'string' || tenant.length === 0) {
+    throw new CmekConfigError(
+      'checkColumns with a tenant envelope needs { tenant }: the tenant whose KEK the tokens are measured under',
+    );
+  }
+  return {
+    ...envelope,
+    encrypt: (value, o) =>
+      envelope.encrypt(value, { ...o, context: { ...o?.context, [tenantKey]: tenant } }),
+  } as Envelope;
 }

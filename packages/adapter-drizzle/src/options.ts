@@ -29,6 +29,13 @@ export interface CmekTableOptions<T extends Table = Table> {
    * encrypted column can be answered; needs `indexer`).
    */
   readonly columns: readonly string[] | Readonly<Record<string, FieldOptions>>;
+  /**
+   * The column holding each row's tenant id (by its key in the table definition or its database
+   * name), for an `envelope` from `createTenantEnvelope`: every value of the row is encrypted and
+   * decrypted under that tenant's KEK (the tenant id in its context, under the envelope's
+   * `tenantKey`). Required on every table of a tenant envelope; the column is not encrypted.
+   */
+  readonly tenantColumn?: string;
 }
 
 export interface WithCmekOptions {
@@ -52,6 +59,15 @@ export interface IndexColumn {
   readonly column: Column;
 }
 
+/** The tenant column of a table (`tenantColumn`). */
+export interface TenantColumn {
+  /** The column's key in the table definition. */
+  readonly key: string;
+  readonly column: Column;
+  /** `<table>.<column>` with the database names. */
+  readonly label: string;
+}
+
 /** One encrypted column, normalised. */
 export interface FieldConfig {
   /** `<table>.<column>` with the database names: how errors name the column. */
@@ -68,6 +84,8 @@ export interface FieldConfig {
    * `<table>.<key>`, as the row store's engine names it.
    */
   readonly indexLabel: string;
+  /** The table's tenant column, for a tenant envelope. */
+  readonly tenant: TenantColumn | undefined;
 }
 
 export interface CmekConfig {
@@ -79,6 +97,8 @@ export interface CmekConfig {
   /** `columnIdentity` of each blind-index column → the encrypted column it indexes. */
   readonly indexColumns: ReadonlyMap<string, FieldConfig>;
   readonly indexer: BlindIndexer | undefined;
+  /** The context key of the tenant id: the tenant envelope's `tenantKey`; undefined for a plain envelope. */
+  readonly tenantKey: string | undefined;
 }
 
 /** The encrypted column a Drizzle column is, if any. */
@@ -140,6 +160,7 @@ export function normaliseOptions(options: unknown): CmekConfig {
   const fields = new Map<string, FieldConfig>();
   const tables = new Set<string>();
   const indexColumns = new Map<string, FieldConfig>();
+  const tenantKey = tenantKeyOf(o.envelope);
   for (const [i, entry] of (o.tables as unknown[]).entries()) {
     const table = (entry as Partial<CmekTableOptions> | null)?.table;
     if (!isTable(table)) {
@@ -150,6 +171,7 @@ export function normaliseOptions(options: unknown): CmekConfig {
       throw new CmekConfigError(`tables names the table ${name} twice; configure it once`);
     }
     tables.add(tableIdentity(table));
+    const tenant = tenantColumnOf(table, (entry as CmekTableOptions).tenantColumn, tenantKey);
     for (const [given, fieldOptions] of columnEntries(name, (entry as CmekTableOptions).columns)) {
       const found = findColumn(table, given);
       if (found === undefined) {
@@ -176,6 +198,7 @@ export function normaliseOptions(options: unknown): CmekConfig {
         key,
         column,
         indexLabel: `${name}.${key}`,
+        tenant,
         indexes: indexColumnsOf(
           table,
           blindIndexesOption(fieldOptions.blindIndex, `${where}.blindIndex`),
@@ -190,6 +213,16 @@ export function normaliseOptions(options: unknown): CmekConfig {
           `${where}.maxPlaintextBytes`,
         ),
       };
+      if (tenantKey !== undefined && tenant === undefined && !(tenantKey in field.context)) {
+        throw new CmekConfigError(
+          `${where}: the envelope is a tenant envelope (createTenantEnvelope), so ${name} needs \`tenantColumn\`: the column holding each row's tenant id`,
+        );
+      }
+      if (tenant !== undefined && columnIdentity(tenant.column) === columnIdentity(column)) {
+        throw new CmekConfigError(
+          `${label} is the tenantColumn of ${name}; the tenant column cannot be encrypted`,
+        );
+      }
       if (field.indexes.length > 0 && indexer === undefined) {
         throw new CmekConfigError(
           `${where}.blindIndex needs withCmek's \`indexer\` (loadBlindIndexes of @cmek/core)`,
@@ -208,13 +241,55 @@ export function normaliseOptions(options: unknown): CmekConfig {
     }
   }
   for (const [identity, field] of indexColumns) {
+    if (field.tenant !== undefined && columnIdentity(field.tenant.column) === identity) {
+      throw new CmekConfigError(
+        `${field.tenant.label} is the tenantColumn of its table; it cannot be a blind-index column`,
+      );
+    }
     if (fields.has(identity)) {
       throw new CmekConfigError(
         `${field.label}: its blind-index column is itself an encrypted column; an index column holds the index in the clear`,
       );
     }
   }
-  return { envelope: o.envelope, fields, tables, indexColumns, indexer };
+  return { envelope: o.envelope, fields, tables, indexColumns, indexer, tenantKey };
+}
+
+/**
+ * The tenant key of a tenant envelope (`createTenantEnvelope`: it has `tenantKey` and
+ * `tenantOf`); undefined for a plain envelope.
+ */
+export function tenantKeyOf(envelope: Envelope): string | undefined {
+  const e = envelope as Envelope & { tenantKey?: unknown; tenantOf?: unknown };
+  return typeof e.tenantKey === 'string' && typeof e.tenantOf === 'function'
+    ? e.tenantKey
+    : undefined;
+}
+
+/** The validated `tenantColumn` of a table: it exists, and the envelope is a tenant envelope. */
+function tenantColumnOf(
+  table: Table,
+  given: unknown,
+  tenantKey: string | undefined,
+): TenantColumn | undefined {
+  if (given === undefined) return undefined;
+  const name = getTableName(table);
+  if (typeof given !== 'string' || given.length === 0) {
+    throw new CmekConfigError(`tables[${name}].tenantColumn must be a column name`);
+  }
+  if (tenantKey === undefined) {
+    throw new CmekConfigError(
+      `tables[${name}].tenantColumn needs a tenant envelope (createTenantEnvelope of @cmek/core): a plain envelope would encrypt every tenant's values under one KEK`,
+    );
+  }
+  const found = findColumn(table, given);
+  if (found === undefined) {
+    throw new CmekConfigError(
+      `tables[${name}].tenantColumn names '${given}', which ${name} has not`,
+    );
+  }
+  const [key, column] = found;
+  return { key, column, label: `${name}.${column.name}` };
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   type Row,
   type RowCounter,
   type RowStore,
+  type ScanOptions,
   storeWriteError,
   validateContext,
 } from '@cmek/core';
@@ -53,6 +54,14 @@ export interface DrizzleRowStoreOptions {
   readonly blindIndexes?: Readonly<
     Record<string, BlindIndexOptions | readonly BlindIndexOptions[]>
   >;
+  /**
+   * The column holding each row's tenant id (by key or name), as given to `withCmek`, for a
+   * tenant envelope: scanned into `Row.tenant`, filtered on by a run scoped to one tenant
+   * (`scan` / `count` with `{ tenant }`), and put in each context under `tenantKey`.
+   */
+  readonly tenantColumn?: string;
+  /** The context key of the tenant id: the tenant envelope's `tenantKey`. Default `tenant`. */
+  readonly tenantKey?: string;
 }
 
 /** The part of a Drizzle database the store uses, the same in every dialect. */
@@ -185,6 +194,30 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
     );
   };
 
+  const tenant =
+    options.tenantColumn === undefined
+      ? undefined
+      : column(table, options.tenantColumn, 'tenantColumn')[1];
+  const tenantKey = options.tenantKey ?? 'tenant';
+  if (typeof tenantKey !== 'string' || tenantKey.length === 0) {
+    throw new CmekConfigError('drizzleRowStore: tenantKey must be a non-empty string');
+  }
+  if (tenant !== undefined && [...fields.values()].includes(tenant)) {
+    throw new CmekConfigError(
+      `drizzleRowStore: the tenantColumn ${tenant.name} cannot be an encrypted column`,
+    );
+  }
+  /** The rows of the run: one tenant's when the engine scopes it to one. */
+  const scope = (scanOptions: ScanOptions | undefined): SQL | undefined => {
+    if (scanOptions?.tenant === undefined) return undefined;
+    if (tenant === undefined) {
+      throw new CmekConfigError(
+        `drizzleRowStore: a run scoped to tenant '${scanOptions.tenant}' needs tenantColumn on ${tableName}`,
+      );
+    }
+    return eq(tenant, scanOptions.tenant);
+  };
+
   const casQuery = (on: StoreDb, w: CasWrite): Builder => {
     const c = fieldOf(w.field);
     const same = binary ? sql`binary ${c} = binary ${w.expected}` : eq(c, w.expected);
@@ -216,21 +249,26 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
     name: options.name ?? tableName,
     fields: Object.freeze([...names]),
     ...(indexColumns.length === 0 ? {} : { blindIndexes: Object.freeze(blindIndexes) }),
-    contextFor(field) {
+    ...(tenant === undefined ? {} : { tenantColumn: tenant.name }),
+    contextFor(field, tenantId) {
       fieldOf(field);
-      return { ...contexts.get(field)! };
+      return {
+        ...contexts.get(field)!,
+        ...(tenant === undefined || tenantId === undefined ? {} : { [tenantKey]: tenantId }),
+      };
     },
-    async scan(after, limit) {
+    async scan(after, limit, scanOptions) {
       if (!Number.isInteger(limit) || limit <= 0) {
         throw new CmekInvalidInputError('scan needs a positive integer limit');
       }
       const selection: Record<string, Column> = { __id: pk };
       for (const [i, name] of names.entries()) selection[`c${i}`] = fields.get(name)!;
       for (const [i, [, c]] of indexColumns.entries()) selection[`i${i}`] = c;
+      if (tenant !== undefined) selection.__tenant = tenant;
       const rows = (await db
         .select(selection)
         .from(table)
-        .where(after === undefined ? undefined : gt(pk, after))
+        .where(and(after === undefined ? undefined : gt(pk, after), scope(scanOptions)))
         .orderBy(asc(pk))
         .limit(limit)) as Record<string, unknown>[];
       return rows.map(
@@ -244,11 +282,14 @@ export function drizzleRowStore(options: DrizzleRowStoreOptions): RowStore & Row
                   indexColumns.map(([name], i) => [name, asText(row[`i${i}`])]),
                 ),
               }),
+          ...(tenant === undefined ? {} : { tenant: asText(row.__tenant) }),
         }),
       );
     },
-    async count() {
-      const rows = (await db.select({ n: count() }).from(table)) as { n?: unknown }[];
+    async count(scanOptions?: ScanOptions) {
+      const rows = (await db.select({ n: count() }).from(table).where(scope(scanOptions))) as {
+        n?: unknown;
+      }[];
       const n = Number(rows[0]?.n ?? 0);
       if (!Number.isSafeInteger(n) || n < 0) {
         throw new CmekQueryError('(count)', `the row count of ${tableName} is not a number`);

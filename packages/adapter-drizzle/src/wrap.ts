@@ -22,7 +22,7 @@ import {
 } from '@cmek/core';
 import { type Column, entityKind, getTableName, is, Subquery, type Table } from 'drizzle-orm';
 import { type CheckColumnsOptions, type ColumnWidth, checkColumns } from './column-check';
-import { isColumn, tableColumns, tableIdentity } from './columns';
+import { columnIdentity, isColumn, tableColumns, tableIdentity } from './columns';
 import { dialectOf } from './dialect';
 import { rewriteLookups, rewriteRelationalLookups } from './index-lookup';
 import { addIndexParams, fillIndexParams, indexParams, unfilledIndex } from './index-write';
@@ -47,11 +47,14 @@ import {
   decryptRows,
   type ReadCell,
   relatedTableOf,
+  type SelectedColumn,
   selectionPlan,
+  withTenants,
 } from './read';
 import { redactError } from './redact';
 import { drizzleRowStore } from './row-store';
 import { walkSql } from './sql-walk';
+import { contextOf, groupByTenant, tenantId, traceConflictSet, traceRow, traceSet } from './tenant';
 import { encryptedParams, sealParams } from './write';
 
 export interface CmekDrizzleHelpers {
@@ -161,10 +164,14 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
     checkColumns: (o) => checkColumns(config, o),
     rowStore(table) {
       const keys = keysOf(table);
+      const tenant = keys[0]?.[1].tenant;
       return drizzleRowStore({
         db,
         table,
         columns: keys.map(([key]) => key),
+        ...(tenant === undefined
+          ? {}
+          : { tenantColumn: tenant.key, tenantKey: config.tenantKey ?? 'tenant' }),
         context: Object.fromEntries(keys.map(([key, f]) => [key, f.context])),
         blindIndexes: Object.fromEntries(
           keys
@@ -175,9 +182,15 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
     },
     async encryptRow(table, row) {
       const keys = keysOf(table).filter(([key]) => Object.hasOwn(row, key));
+      const tenantOf = (f: FieldConfig) =>
+        f.tenant === undefined ? undefined : tenantId(row[f.tenant.key]);
       const sealed = await sealCells(
         config.envelope,
-        keys.map(([key, f]) => ({ label: f.label, context: f.context, values: [row[key]] })),
+        keys.map(([key, f]) => ({
+          label: f.label,
+          context: contextOf(config, f, tenantOf(f)),
+          values: [row[key]],
+        })),
       );
       const out: Record<string, unknown> = { ...row };
       for (const [i, [key]] of keys.entries()) out[key] = sealed[i]!.stored[0];
@@ -199,20 +212,28 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
       return out as typeof row;
     },
     async decryptRows(table, rows) {
-      const keys = keysOf(table);
+      // one decryptMany per column and tenant (the row's tenant column)
+      const groups = groupByTenant(
+        keysOf(table).flatMap(([key, field]) =>
+          rows
+            .filter((row) => Object.hasOwn(row, key))
+            .map((row) => ({
+              field,
+              tenant: field.tenant === undefined ? undefined : tenantId(row[field.tenant.key]),
+              item: [row as Record<string, unknown>, key] as const,
+            })),
+        ),
+      );
       const opened = await openCells(
         config.envelope,
-        keys.map(([key, f]) => ({
-          label: f.label,
-          context: f.context,
-          values: rows.filter((r) => Object.hasOwn(r, key)).map((r) => r[key] as string | null),
+        groups.map(({ field, tenant, items }) => ({
+          label: field.label,
+          context: contextOf(config, field, tenant),
+          values: items.map(([row, key]) => row[key] as string | null),
         })),
       );
-      for (const [i, [key]] of keys.entries()) {
-        let n = 0;
-        for (const row of rows) {
-          if (Object.hasOwn(row, key)) (row as Record<string, unknown>)[key] = opened[i]![n++];
-        }
+      for (const [g, { items }] of groups.entries()) {
+        for (const [i, [row, key]] of items.entries()) row[key] = opened[g]![i];
       }
       return rows;
     },
@@ -225,13 +246,15 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
     if (/Select/.test(kind)) return selectionPlan(config, c.fields);
     if (Array.isArray(c.returning)) {
       const out: ReadCell[] = [];
+      const selected: SelectedColumn[] = [];
       for (const { path, field } of c.returning as { path: string[]; field: unknown }[]) {
         if (isColumn(field)) {
+          selected.push({ path, identity: columnIdentity(field) });
           const f = encryptedField(config, field);
           if (f) out.push({ path, field: f });
         } else refuseEncrypted(config, field, 'compute on');
       }
-      return out;
+      return withTenants(out, selected);
     }
     return c.returningFields ? selectionPlan(config, c.returningFields) : [];
   };
@@ -241,11 +264,13 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
    * its statement (a CTE of `db.$with`, a subquery, a set operator's right side, built with the
    * wrapped database or not), whose lookups are rewritten here too.
    */
-  const prepare = (builder: Builder) => {
+  const prepare = (builder: Builder): Set<string | null> => {
     const c = builder.config as BuilderConfig & { where?: unknown };
     if (c.where !== undefined) c.where = rewriteLookups(config, c.where);
     refuseFilters(config, c as never);
     const table = c.table;
+    /** The tenants the statement writes (a tenant table): its rows', or its set's / filter's. */
+    const tenants = new Set<string | null>();
     if (table && /Insert|Update/.test(kindOf(builder))) {
       const columns = tableColumns(table);
       if (c.select && config.tables.has(tableIdentity(table))) {
@@ -260,10 +285,15 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
       for (const row of Array.isArray(c.values) ? c.values : []) {
         refuseSqlValues(config, columns, row, 'values()');
         addIndexParams(config, columns, row as Record<string, unknown>, 'values()');
+        traceRow(config, columns, row as Record<string, unknown>, tenants);
       }
       refuseSqlValues(config, columns, c.set, 'set()');
-      if (c.set) addIndexParams(config, columns, c.set, 'set()');
+      if (c.set) {
+        addIndexParams(config, columns, c.set, 'set()');
+        traceSet(config, columns, c.set, c.where, tenants);
+      }
     }
+    return tenants;
   };
 
   /**
@@ -337,7 +367,7 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
 
   /** The synchronous checks of a builder; the statement as it will run, with its plan. */
   const analyse = (builder: Builder) => {
-    prepare(builder);
+    const tenants = prepare(builder);
     const built = build(builder);
     const { statement } = built;
     refuseUnchecked(builder, statement);
@@ -353,6 +383,7 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
     refuseSetOperators(builder, plan);
     return {
       statement,
+      tenants,
       generatedIds: built.generatedIds,
       params,
       indexParams: indexed.params,
@@ -406,6 +437,7 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
         refuseConflictConfig(config, tableColumns(table), conflict);
         const set = { ...(conflict.set as Record<string, unknown>) };
         addIndexParams(config, tableColumns(table), set, `${name}({ set })`, true);
+        traceConflictSet(config, tableColumns(table), set, `${name}({ set })`);
         return (original as Fn).call(builder, { ...conflict, set });
       };
     }
@@ -433,8 +465,9 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
     }
     const execute = builder.execute as Fn;
     builder.execute = async (...args: unknown[]) => {
-      const { statement, generatedIds, params, indexParams: indexes, plan } = analyse(builder);
-      const sealed = await sealParams(config, params);
+      const analysed = analyse(builder);
+      const { statement, tenants, generatedIds, params, indexParams: indexes, plan } = analysed;
+      const sealed = await sealParams(config, params, tenants);
       const secrets = [...sealed.secrets, ...(await fillIndexParams(config, indexes, sealed))];
       // the statement just encrypted is the one that runs ($defaultFn / $onUpdate values are
       // computed when it is built; MySQL's insert builds it through its dialect)

@@ -12,6 +12,7 @@ import { CmekQueryError, type Encryptable, sealCells } from '@cmek/core';
 import { is, type Param, Placeholder } from 'drizzle-orm';
 import { type CmekConfig, encryptedField, type FieldConfig } from './options';
 import { walkSql } from './sql-walk';
+import { contextOf, groupByTenant, tenantOfParam } from './tenant';
 
 export interface EncryptedParam {
   readonly field: FieldConfig;
@@ -47,34 +48,37 @@ export interface Sealed {
 }
 
 /**
- * Encrypts the values of `params` in place (one batch per column; non-string values refused
- * before any KEK call).
+ * Encrypts the values of `params` in place (one batch per column and tenant; non-string values
+ * refused before any KEK call). `tenants`: the tenants the statement writes, for the values not
+ * traced to a row (`tenantOfParam`).
  */
 export async function sealParams(
   config: CmekConfig,
   params: readonly EncryptedParam[],
+  tenants: ReadonlySet<string | null> = new Set(),
 ): Promise<Sealed> {
   const plaintextOf = new Map<Param, Encryptable | null>();
   if (params.length === 0) return { plaintexts: plaintextOf, secrets: [] };
-  const byField = new Map<FieldConfig, Param[]>();
-  for (const { field, param } of params) {
-    const list = byField.get(field) ?? [];
-    list.push(param);
-    byField.set(field, list);
-  }
-  const groups = [...byField];
+  // one batch per column and tenant
+  const groups = groupByTenant(
+    params.map(({ field, param }) => ({
+      field,
+      tenant: tenantOfParam(field, param, tenants),
+      item: param,
+    })),
+  );
   const sealed = await sealCells(
     config.envelope,
-    groups.map(([field, list]) => ({
+    groups.map(({ field, tenant, items }) => ({
       label: field.label,
-      context: field.context,
-      values: list.map((p) => p.value),
+      context: contextOf(config, field, tenant),
+      values: items.map((p) => p.value),
     })),
   );
   const secrets: string[] = [];
-  for (const [g, [, list]] of groups.entries()) {
+  for (const [g, { items }] of groups.entries()) {
     const { stored, plaintexts } = sealed[g]!;
-    for (const [i, param] of list.entries()) {
+    for (const [i, param] of items.entries()) {
       (param as { value: unknown }).value = stored[i] ?? null;
       const plain = plaintexts[i];
       plaintextOf.set(param, plain ?? null);
