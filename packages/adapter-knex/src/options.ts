@@ -8,6 +8,8 @@ import {
   type EncryptionContext,
   type Envelope,
   type FieldOptions,
+  fieldOptionEntries,
+  indexerOption,
   maxPlaintextBytesOption,
   validateContext,
   warnDeprecatedOption,
@@ -109,44 +111,6 @@ function spelledNames(
   return out;
 }
 
-/** The configured columns and their options, from the list or the object form of `columns`. */
-function columnEntries(name: string, columns: unknown): [string, FieldOptions][] {
-  const where = `tables.${name}.columns`;
-  const entries: [string, unknown][] = Array.isArray(columns)
-    ? columns.map((c) => [c as string, {}])
-    : typeof columns === 'object' && columns !== null
-      ? Object.entries(columns)
-      : [];
-  if (entries.length === 0 || entries.some(([c]) => typeof c !== 'string' || c.length === 0)) {
-    throw new CmekConfigError(
-      `${where} must be a non-empty array of column names, or an object of column name to options`,
-    );
-  }
-  for (const [column, options] of entries) {
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw new CmekConfigError(
-        `${where}.${column} must be an object ({ context?, maxPlaintextBytes?, blindIndex? })`,
-      );
-    }
-  }
-  return entries as [string, FieldOptions][];
-}
-
-/** The `indexer` option: the result of `loadBlindIndexes`, or undefined. */
-function indexerOption(indexer: unknown): BlindIndexer | undefined {
-  if (indexer === undefined) return undefined;
-  const i = indexer as Partial<BlindIndexer> | null;
-  if (
-    typeof i !== 'object' ||
-    i === null ||
-    typeof i.compute !== 'function' ||
-    typeof i.candidates !== 'function'
-  ) {
-    throw new CmekConfigError('withCmek: `indexer` must be the result of loadBlindIndexes()');
-  }
-  return indexer as BlindIndexer;
-}
-
 /**
  * Each spelling of each index column of a table → its configured column. An index column may not
  * be an encrypted column, the primary key, or the index of two columns.
@@ -188,7 +152,7 @@ export function normaliseTables(
   identifiers: Identifiers,
   indexerGiven?: unknown,
 ): TableConfigs {
-  const indexer = indexerOption(indexerGiven);
+  const indexer = indexerOption(indexerGiven, 'withCmek');
   if (typeof tables !== 'object' || tables === null || Array.isArray(tables)) {
     throw new CmekConfigError('withCmek needs `tables`: an object of table name to { columns }');
   }
@@ -198,7 +162,7 @@ export function normaliseTables(
       throw new CmekConfigError(`tables.${name} must be an object with \`columns\``);
     }
     const options = raw as Partial<CmekTableOptions>;
-    const entries = columnEntries(name, options.columns);
+    const entries = fieldOptionEntries(options.columns, `tables.${name}.columns`, 'column');
     const columns = entries.map(([column]) => column);
     const primaryKey = options.primaryKey ?? 'id';
     if (typeof primaryKey !== 'string' || primaryKey.length === 0) {
@@ -281,16 +245,4 @@ export function normaliseTables(
     identifiers,
     indexer,
   };
-}
-
-export function assertEnvelope(envelope: unknown): asserts envelope is Envelope {
-  const e = envelope as Partial<Envelope> | null;
-  if (
-    typeof e !== 'object' ||
-    e === null ||
-    typeof e.encryptMany !== 'function' ||
-    typeof e.decryptMany !== 'function'
-  ) {
-    throw new CmekConfigError('withCmek needs `envelope`: the result of createEnvelope()');
-  }
 }

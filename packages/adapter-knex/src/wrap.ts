@@ -1,13 +1,18 @@
 /** `withCmek`: a Knex instance whose query builders encrypt and decrypt configured tables. */
 import { pipeline } from 'node:stream';
-import { CmekConfigError, CmekQueryError, type Envelope, type RowStore } from '@cmek/core';
+import {
+  CmekConfigError,
+  CmekQueryError,
+  type Envelope,
+  envelopeOption,
+  type RowStore,
+} from '@cmek/core';
 import type { Knex } from 'knex';
 import { type CheckColumnsOptions, type ColumnWidth, checkColumns } from './column-check';
 import { identifiersOf } from './identifiers';
 import { type BuilderState, isPlainObject, objectUpdatesOf } from './internals';
 import { lookupTable } from './lookup';
 import {
-  assertEnvelope,
   normaliseTables,
   type TableConfig,
   type TableConfigs,
@@ -256,7 +261,7 @@ export function withCmek<K extends Knex>(knex: K, options: WithCmekOptions): Cme
       'this Knex instance is already wrapped by withCmek; pass the plain instance (values would be encrypted twice)',
     );
   }
-  assertEnvelope(options?.envelope);
+  envelopeOption(options?.envelope, 'withCmek');
   const tables = normaliseTables(options.tables, identifiersOf(knex), options.indexer);
   return wrapKnex(knex, { envelope: options.envelope, tables, plain: knex });
 }

@@ -1,3 +1,4 @@
+export { envelopeOption, fieldOptionEntries, indexerOption } from './adapter-options';
 export {
   BLIND_INDEX_MAX_LENGTH,
   BLIND_INDEX_PREFIX,

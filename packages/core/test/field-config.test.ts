@@ -2,8 +2,13 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
   CmekConfigError,
+  createBlindIndexKey,
   createEnvelope,
   defaultContext,
+  envelopeOption,
+  fieldOptionEntries,
+  indexerOption,
+  loadBlindIndexes,
   maxPlaintextBytesOption,
   measureTokenLength,
   validateContext,
@@ -72,5 +77,62 @@ describe('field configuration', () => {
       ['use d', { type: 'DeprecationWarning', code: 'CMEK_DEP_TEST_C' }],
     ]);
     warn.mockRestore();
+  });
+});
+
+describe('the option checks adapters share', () => {
+  const kek = memoryProvider();
+
+  it('envelopeOption returns an envelope and refuses anything else, naming the entry point', () => {
+    const envelope = createEnvelope({ kek });
+    expect(envelopeOption(envelope, 'withCmek')).toBe(envelope);
+    for (const bad of [undefined, null, {}, { encryptMany: () => [] }, 'envelope']) {
+      expect(() => envelopeOption(bad, 'withCmek')).toThrow(CmekConfigError);
+      expect(() => envelopeOption(bad, 'withCmek')).toThrow(/^withCmek needs `envelope`/);
+    }
+  });
+
+  it('indexerOption passes undefined and an indexer, refuses anything else', async () => {
+    expect(indexerOption(undefined, 'cmekPlugin')).toBeUndefined();
+    const stored = await createBlindIndexKey(kek);
+    const indexer = await loadBlindIndexes({ keys: [stored], kek });
+    expect(indexerOption(indexer, 'cmekPlugin')).toBe(indexer);
+    for (const bad of [null, {}, { compute: () => '' }, 'indexer']) {
+      expect(() => indexerOption(bad, 'cmekPlugin')).toThrow(
+        /^cmekPlugin: `indexer` must be the result of loadBlindIndexes\(\)$/,
+      );
+    }
+    indexer.close();
+  });
+
+  it('fieldOptionEntries reads the list and the object form', () => {
+    expect(fieldOptionEntries(['a', 'b'], 'tables.t.columns', 'column')).toEqual([
+      ['a', {}],
+      ['b', {}],
+    ]);
+    const options = { context: { field: 'x' } };
+    expect(fieldOptionEntries({ a: options }, 'tables.t.columns', 'column')).toEqual([
+      ['a', options],
+    ]);
+  });
+
+  it.each([
+    ['an empty list', []],
+    ['an empty object', {}],
+    ['a string', 'a'],
+    ['a list with an empty name', ['a', '']],
+    ['a list with a number', ['a', 1]],
+  ])('fieldOptionEntries refuses %s', (_what, fields) => {
+    expect(() => fieldOptionEntries(fields, 'tables.t.columns', 'column')).toThrow(
+      'tables.t.columns must be a non-empty array of column names, or an object of column name to options',
+    );
+  });
+
+  it('fieldOptionEntries refuses options that are not an object, naming the field', () => {
+    for (const bad of [null, 'x', ['context']]) {
+      expect(() => fieldOptionEntries({ token: bad }, 'models.User.fields', 'field')).toThrow(
+        /^models\.User\.fields\.token must be an object/,
+      );
+    }
   });
 });
