@@ -9,12 +9,26 @@
  * (`shared-query-interface.ts`).
  */
 import { rewriteFind, rewriteWhere } from './lookup';
-import { configOf, type FieldSet, fieldNamed, indexKeyOf, type ModelConfig } from './options';
+import {
+  configOf,
+  type FieldSet,
+  fieldNamed,
+  indexKeyOf,
+  indexNamed,
+  type ModelConfig,
+} from './options';
 import { assertQueryable, type FindLike, ownResolver, queryError } from './query-rules';
 import { decryptResults, type FindOptionsLike } from './read';
 import { redactError } from './redact';
 import { type Values, valuesOf } from './values';
-import { encryptRecords, encryptUpsert, type Known, restoreReturned, syncIndexes } from './write';
+import {
+  encryptRecords,
+  encryptUpsert,
+  indexWrite,
+  type Known,
+  restoreReturned,
+  syncIndexes,
+} from './write';
 
 export type Method = (...args: unknown[]) => Promise<unknown>;
 export type QueryInterfaceLike = Record<string, unknown>;
@@ -75,6 +89,10 @@ function withIndexesUpdated(fields: FieldSet, options: unknown): unknown {
   if (!Array.isArray(list)) return options;
   const out = [...list];
   for (const name of list) {
+    // the index updated from the inserted row without its value would not match the value kept
+    const indexOf = typeof name === 'string' ? indexNamed(fields, name) : undefined;
+    if (indexOf && !list.some((n) => typeof n === 'string' && fieldNamed(fields, n) === indexOf))
+      throw indexWrite(indexOf, name as string);
     const field = typeof name === 'string' ? fieldNamed(fields, name) : undefined;
     for (const [j] of field?.indexes.entries() ?? []) {
       const key = indexKeyOf(field!, name as string, j);

@@ -257,6 +257,11 @@ for (const db of DATABASES) {
           () => ApiToken.create({ name: 'direct', tokenHash: 'h-direct', tokenHashBidx: index }),
           () => ApiToken.update({ tokenHashBidx: index }, { where: { name: 'direct' } }),
           () => ApiToken.bulkCreate([{ name: 'direct', tokenHashBidx: index }]),
+          // the index updated on a duplicate without its value
+          () =>
+            ApiToken.bulkCreate([{ name: 'direct', tokenHash: 'h-direct' }], {
+              updateOnDuplicate: ['tokenHashBidx'],
+            }),
           () =>
             sequelize
               .getQueryInterface()
