@@ -171,7 +171,7 @@ export function normaliseOptions(options: unknown): CmekConfig {
       throw new CmekConfigError(`tables names the table ${name} twice; configure it once`);
     }
     tables.add(tableIdentity(table));
-    const tenant = tenantColumnOf(table, (entry as CmekTableOptions).tenantColumn, tenantKey);
+    const tenant = tenantOption(table, (entry as CmekTableOptions).tenantColumn, tenantKey);
     for (const [given, fieldOptions] of columnEntries(name, (entry as CmekTableOptions).columns)) {
       const found = findColumn(table, given);
       if (found === undefined) {
@@ -267,7 +267,7 @@ export function tenantKeyOf(envelope: Envelope): string | undefined {
 }
 
 /** The validated `tenantColumn` of a table: it exists, and the envelope is a tenant envelope. */
-function tenantColumnOf(
+function tenantOption(
   table: Table,
   given: unknown,
   tenantKey: string | undefined,

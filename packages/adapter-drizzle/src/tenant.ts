@@ -126,10 +126,20 @@ export function traceRow(
   const tenant = tenantColumnOf(config, columns);
   if (tenant === undefined) return;
   refuseSqlTenant(tenant, row[tenant.key], 'values()');
-  const id = tenantId(row[tenant.key]) ?? null;
+  link(config, columns, row, tenantId(row[tenant.key]) ?? null, tenants);
+}
+
+/** Traces the encrypted `Param`s of `values` (a row or a set) to the tenant `id`. */
+function link(
+  config: CmekConfig,
+  columns: Record<string, Column>,
+  values: Record<string, unknown>,
+  id: string | null,
+  tenants: Set<string | null>,
+): void {
   tenants.add(id);
   for (const key of encryptedKeys(config, columns)) {
-    const value = row[key];
+    const value = values[key];
     if (is(value, Param)) traced.set(value as Param, id);
   }
 }
@@ -153,11 +163,7 @@ export function traceSet(
     refuseMove(config, columns, tenant, set, 'set()');
     id = tenantId(set[tenant.key]) ?? null;
   } else id = tenantOfFilter(filter, tenant) ?? null;
-  tenants.add(id);
-  for (const key of encryptedKeys(config, columns)) {
-    const value = set[key];
-    if (is(value, Param)) traced.set(value as Param, id);
-  }
+  link(config, columns, set, id, tenants);
 }
 
 /**
