@@ -11,6 +11,7 @@ import {
   blindIndexesOption,
   CmekConfigError,
   type FieldOptions,
+  indexerOption,
 } from '@cmek/core';
 import { type FieldPath, isArrayMarker, relation, type SchemaView } from './paths';
 
@@ -18,16 +19,6 @@ export interface IndexConfig {
   readonly indexer: BlindIndexer | undefined;
   readonly indexes: ReadonlyMap<string, readonly BlindIndexOptions[]>;
   readonly indexPaths: readonly FieldPath[];
-}
-
-function isIndexer(value: unknown): value is BlindIndexer {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as BlindIndexer).compute === 'function' &&
-    typeof (value as BlindIndexer).computeAsync === 'function' &&
-    typeof (value as BlindIndexer).candidates === 'function'
-  );
 }
 
 function checkIndexPath(
@@ -86,16 +77,14 @@ export function blindIndexesOf(
     }
     indexes.set(field.path, specs);
   }
-  if (indexes.size > 0 && !isIndexer(indexer)) {
+  if (indexes.size > 0 && indexer === undefined) {
     throw new CmekConfigError(
       `cmekPlugin: ${[...indexes.keys()].join(', ')} ${indexes.size === 1 ? 'has' : 'have'} a blind index: pass \`indexer\` (from loadBlindIndexes)`,
     );
   }
-  if (indexer !== undefined && !isIndexer(indexer)) {
-    throw new CmekConfigError('cmekPlugin: `indexer` must be the result of loadBlindIndexes()');
-  }
+  const checked = indexerOption(indexer, 'cmekPlugin');
   return {
-    indexer: indexes.size > 0 ? (indexer as BlindIndexer) : undefined,
+    indexer: indexes.size > 0 ? checked : undefined,
     indexes,
     indexPaths,
   };

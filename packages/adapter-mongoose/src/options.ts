@@ -6,6 +6,7 @@ import {
   defaultContext,
   type EncryptionContext,
   type Envelope,
+  envelopeOption,
   type FieldOptions,
   maxPlaintextBytesOption,
   validateContext,
@@ -96,15 +97,7 @@ export function normaliseOptions(schema: SchemaView, options: unknown): PluginCo
     throw new CmekConfigError('cmekPlugin needs options: { envelope, fields }');
   }
   const o = options as Partial<CmekPluginOptions>;
-  const envelope = o.envelope;
-  if (
-    typeof envelope !== 'object' ||
-    envelope === null ||
-    typeof envelope.encryptMany !== 'function' ||
-    typeof envelope.decryptMany !== 'function'
-  ) {
-    throw new CmekConfigError('cmekPlugin needs `envelope`: the result of createEnvelope()');
-  }
+  const envelope = envelopeOption(o.envelope, 'cmekPlugin');
   if (o.modelName !== undefined && (typeof o.modelName !== 'string' || o.modelName === '')) {
     throw new CmekConfigError('cmekPlugin: `modelName` must be a non-empty string');
   }

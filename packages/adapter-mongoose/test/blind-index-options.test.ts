@@ -61,7 +61,7 @@ describe('cmekPlugin blindIndex option', () => {
         'an indexer that is not one',
         { token: { blindIndex: { column: 'tokenBidx' } } },
         { indexer: {} as BlindIndexer },
-        /pass `indexer`/,
+        /`indexer` must be the result of loadBlindIndexes/,
       ],
       [
         'a nested path',
