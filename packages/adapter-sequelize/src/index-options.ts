@@ -8,7 +8,6 @@
  */
 import {
   BLIND_INDEX_MAX_LENGTH,
-  type BlindIndexer,
   type BlindIndexOptions,
   blindIndexesOption,
   CmekConfigError,
@@ -29,26 +28,6 @@ interface RawAttribute {
   readonly type?: { key?: unknown; _length?: unknown };
   readonly field?: unknown;
   readonly primaryKey?: unknown;
-}
-
-function isIndexer(value: unknown): value is BlindIndexer {
-  const i = value as Partial<BlindIndexer> | null;
-  return (
-    typeof i === 'object' &&
-    i !== null &&
-    typeof i.compute === 'function' &&
-    typeof i.computeAsync === 'function' &&
-    typeof i.candidates === 'function'
-  );
-}
-
-/** The `indexer` option: the result of `loadBlindIndexes`, or undefined. */
-export function indexerOption(value: unknown): BlindIndexer | undefined {
-  if (value === undefined) return undefined;
-  if (!isIndexer(value)) {
-    throw new CmekConfigError('encryptFields: `indexer` must be the result of loadBlindIndexes()');
-  }
-  return value;
 }
 
 /**

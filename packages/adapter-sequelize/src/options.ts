@@ -11,13 +11,14 @@ import {
   type EncryptionContext,
   type Envelope,
   type FieldOptions,
+  indexerOption,
   type PlaintextPolicy,
   validateContext,
   warnDeprecatedOption,
 } from '@cmek/core';
 import type { ModelStatic, Model as SequelizeModel } from 'sequelize';
 import { assertStringType, type ColumnCheck, defaultMaxPlaintext } from './column-check';
-import { fieldIndexes, indexerOption } from './index-options';
+import { fieldIndexes } from './index-options';
 
 /**
  * The options of one encrypted field: `context` (default `{ field: '<Model name>.<attribute>' }`;
@@ -248,7 +249,7 @@ export function normaliseOptions(Model: unknown, options: unknown): NormalisedOp
   const model = Model as AnyModelStatic;
   if (isConfigured(model))
     throw new CmekConfigError(`encryptFields was already called for ${model.name}`);
-  const indexer = indexerOption(given.indexer);
+  const indexer = indexerOption(given.indexer, 'encryptFields');
   const byAttribute = new Map<string, FieldConfig>();
   const byName = new Map<string, FieldConfig>();
   const byIndexName = new Map<string, FieldConfig>();
