@@ -38,6 +38,8 @@ export interface ModelInfo {
   readonly fields: ReadonlySet<string>;
   /** Field → its Prisma type (`String`, `Int`, `BigInt`, a model name…). */
   readonly types: ReadonlyMap<string, string>;
+  /** The field holding each record's tenant id (`tenantColumn`, a tenant envelope). */
+  readonly tenant: string | undefined;
 }
 
 export type Schema = ReadonlyMap<string, ModelInfo>;
@@ -88,6 +90,25 @@ function checkIndexColumns(
   }
 }
 
+/** The tenant field is a scalar field of the model (String, Int or BigInt), not a blind index. */
+function checkTenantField(name: string, model: RuntimeModel, info: ModelInfo): void {
+  if (info.tenant === undefined) return;
+  const declared = model.fields.find((f) => f.name === info.tenant);
+  if (declared === undefined) {
+    throw new CmekConfigError(`cmekExtension: ${name} has no field ${info.tenant} (tenantColumn)`);
+  }
+  if (declared.kind !== 'scalar' || !['String', 'Int', 'BigInt'].includes(declared.type)) {
+    throw new CmekConfigError(
+      `cmekExtension: ${name}.${info.tenant}, the tenantColumn, is a ${declared.kind} field of type ${declared.type}; a tenant id is a String, Int or BigInt field`,
+    );
+  }
+  if (info.indexColumns.has(info.tenant)) {
+    throw new CmekConfigError(
+      `cmekExtension: ${name}.${info.tenant} is the tenantColumn; it cannot hold a blind index`,
+    );
+  }
+}
+
 function runtimeModels(client: unknown): Record<string, RuntimeModel> {
   const model = (client as { _runtimeDataModel?: { models?: unknown } } | null)?._runtimeDataModel
     ?.models;
@@ -114,6 +135,7 @@ export function schemaOf(client: unknown, configs: ModelConfigs): Schema {
       indexColumns: indexColumnsOf(encrypted),
       fields: new Set(fields.map((f) => f.name)),
       types: new Map(fields.map((f) => [f.name, f.type])),
+      tenant: [...encrypted.values()][0]?.tenant?.field,
     });
   }
   for (const [name, fields] of configs) {
@@ -135,6 +157,7 @@ export function schemaOf(client: unknown, configs: ModelConfigs): Schema {
       }
     }
     checkIndexColumns(name, model, fields, schema.get(name)!.indexColumns);
+    checkTenantField(name, model, schema.get(name)!);
   }
   return schema;
 }

@@ -13,6 +13,7 @@ import { type CmekExtensionOptions, type NormalisedOptions, normaliseOptions } f
 import { checkOperation } from './query-rules';
 import { openResult } from './read';
 import { scrubTokens } from './redact';
+import { refuseTenantless } from './tenant';
 import { isWrite, sealArgs } from './write';
 
 /** The model operations whose result holds records of the model. */
@@ -92,6 +93,7 @@ async function run(config: NormalisedOptions, schema: Schema, call: OperationCal
     );
   }
   const args = checkOperation(schema, model, operation, isPlainObject(call.args) ? call.args : {});
+  if (RETURNS_RECORDS.has(operation)) refuseTenantless(schema, model, args);
   let written: ReadonlyMap<string, string> | undefined;
   let sent: unknown = isPlainObject(call.args) ? args : call.args;
   if (isWrite(operation) && isPlainObject(call.args)) {

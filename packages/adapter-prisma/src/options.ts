@@ -24,6 +24,13 @@ export interface CmekModelOptions {
    * model (`{ column: 'tokenHashBidx' }`) that holds the field's index.
    */
   readonly fields: readonly string[] | Readonly<Record<string, FieldOptions>>;
+  /**
+   * The scalar field holding each record's tenant id (`workspaceId`), for an `envelope` from
+   * `createTenantEnvelope`: every value of the record is encrypted and decrypted under that
+   * tenant's KEK (the id in its context, under the envelope's `tenantKey`). Required on every
+   * model of a tenant envelope; the field is not encrypted.
+   */
+  readonly tenantColumn?: string;
 }
 
 export interface CmekExtensionOptions {
@@ -50,6 +57,14 @@ export interface FieldConfig {
   readonly indexes: readonly BlindIndexOptions[];
   /** The extension's indexer, for a field with indexes (a row store has none: the engine has it). */
   readonly indexer?: BlindIndexer;
+  /** The model's tenant field and the context key of the tenant id (a tenant envelope). */
+  readonly tenant?: TenantField;
+}
+
+/** The tenant field of a model (`tenantColumn`), and the context key the tenant id goes under. */
+export interface TenantField {
+  readonly field: string;
+  readonly key: string;
 }
 
 /** Model name → field name → its configuration. */
@@ -108,9 +123,15 @@ export function normaliseOptions(options: CmekExtensionOptions): NormalisedOptio
   assertEnvelope(options.envelope, 'cmekExtension');
   const { indexer } = options;
   if (indexer !== undefined) assertIndexer(indexer);
-  const models = normaliseModels(options.models, 'cmekExtension', indexer);
+  const tenantKey = tenantKeyOf(options.envelope);
+  const models = normaliseModels(options.models, 'cmekExtension', indexer, tenantKey);
   for (const fields of models.values()) {
     for (const field of fields.values()) {
+      if (tenantKey !== undefined && field.tenant === undefined && !(tenantKey in field.context)) {
+        throw new CmekConfigError(
+          `models.${field.model}: the envelope is a tenant envelope (createTenantEnvelope), so the model needs \`tenantColumn\`: the field holding each record's tenant id`,
+        );
+      }
       if (field.indexes.length > 0 && indexer === undefined) {
         throw new CmekConfigError(
           `models.${field.model}.fields.${field.field}.blindIndex needs the extension's \`indexer\` (loadBlindIndexes from @cmek/core)`,
@@ -143,6 +164,7 @@ export function normaliseModels(
   input: unknown,
   where: string,
   indexer?: BlindIndexer,
+  tenantKey?: string,
 ): ModelConfigs {
   if (!isRecord(input) || Object.keys(input).length === 0) {
     throw new CmekConfigError(`${where} needs \`models\`: { ModelName: { fields: [...] } }`);
@@ -153,7 +175,13 @@ export function normaliseModels(
       throw new CmekConfigError(`models.${model} must be an object ({ fields })`);
     }
     const fields = new Map<string, FieldConfig>();
+    const tenant = tenantOption(model, modelOptions.tenantColumn, tenantKey);
     for (const [field, fieldOptions] of fieldEntries(model, modelOptions.fields)) {
+      if (field === tenant?.field) {
+        throw new CmekConfigError(
+          `models.${model}.tenantColumn: ${model}.${field} is encrypted; the tenant field cannot be`,
+        );
+      }
       if (field.length === 0) throw new CmekConfigError(`models.${model}.fields has an empty name`);
       if (fields.has(field)) {
         throw new CmekConfigError(`models.${model}.fields lists ${field} twice`);
@@ -174,6 +202,7 @@ export function normaliseModels(
         ),
         indexes,
         ...(indexes.length > 0 && indexer !== undefined ? { indexer } : {}),
+        ...(tenant === undefined ? {} : { tenant }),
       });
     }
     if (fields.size === 0) {
@@ -182,4 +211,33 @@ export function normaliseModels(
     models.set(model, fields);
   }
   return models;
+}
+
+/**
+ * The tenant key of a tenant envelope (`createTenantEnvelope`: it has `tenantKey` and
+ * `tenantOf`); undefined for a plain envelope.
+ */
+export function tenantKeyOf(envelope: Envelope): string | undefined {
+  const e = envelope as Envelope & { tenantKey?: unknown; tenantOf?: unknown };
+  return typeof e.tenantKey === 'string' && typeof e.tenantOf === 'function'
+    ? e.tenantKey
+    : undefined;
+}
+
+/** A model's `tenantColumn`, validated (its field is checked against the data model later). */
+function tenantOption(
+  model: string,
+  given: unknown,
+  tenantKey: string | undefined,
+): TenantField | undefined {
+  if (given === undefined) return undefined;
+  if (typeof given !== 'string' || given.length === 0) {
+    throw new CmekConfigError(`models.${model}.tenantColumn must be a field name`);
+  }
+  if (tenantKey === undefined) {
+    throw new CmekConfigError(
+      `models.${model}.tenantColumn needs a tenant envelope (createTenantEnvelope of @cmek/core): a plain envelope would encrypt every tenant's values under one KEK`,
+    );
+  }
+  return { field: given, key: tenantKey };
 }

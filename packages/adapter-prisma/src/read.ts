@@ -8,18 +8,16 @@
 import { type Envelope, openCells } from '@cmek/core';
 import { isPlainObject, type ModelInfo, relatedModel, type Schema } from './data-model';
 import type { FieldConfig } from './options';
+import { contextOf, groupByTenant, tenantId } from './tenant';
 
 interface Slot {
   readonly record: Record<string, unknown>;
   readonly key: string;
 }
 
-function collect(
-  schema: Schema,
-  model: ModelInfo,
-  value: unknown,
-  slots: Map<FieldConfig, Slot[]>,
-): void {
+type Slots = { field: FieldConfig; tenant: string | undefined; item: Slot }[];
+
+function collect(schema: Schema, model: ModelInfo, value: unknown, slots: Slots): void {
   if (Array.isArray(value)) {
     for (const item of value) collect(schema, model, item, slots);
     return;
@@ -29,9 +27,9 @@ function collect(
     const field = model.encrypted.get(key);
     if (field !== undefined) {
       if (typeof v !== 'string') continue;
-      const list = slots.get(field) ?? [];
-      if (list.length === 0) slots.set(field, list);
-      list.push({ record: value, key });
+      // the record's tenant (a tenant model); a record without one is refused by the envelope
+      const tenant = model.tenant === undefined ? undefined : tenantId(value[model.tenant]);
+      slots.push({ field, tenant, item: { record: value, key } });
     } else if (v !== null && typeof v === 'object') {
       const related = relatedModel(schema, model, key);
       if (related !== undefined) collect(schema, related, v, slots);
@@ -51,23 +49,23 @@ export async function openResult(
   result: unknown,
   written: ReadonlyMap<string, string> = new Map(),
 ): Promise<unknown> {
-  const slots = new Map<FieldConfig, Slot[]>();
+  const slots: Slots = [];
   collect(schema, model, result, slots);
-  if (slots.size === 0) return result;
-  const fields = [...slots].map(([field, list]) => {
+  if (slots.length === 0) return result;
+  const fields = groupByTenant(slots).map(({ field, tenant, items }) => {
     const open: Slot[] = [];
-    for (const slot of list) {
+    for (const slot of items) {
       const known = written.get(slot.record[slot.key] as string);
       if (known !== undefined) slot.record[slot.key] = known;
       else open.push(slot);
     }
-    return { field, open };
+    return { field, tenant, open };
   });
   const opened = await openCells(
     envelope,
-    fields.map(({ field, open }) => ({
+    fields.map(({ field, tenant, open }) => ({
       label: field.label,
-      context: field.context,
+      context: contextOf(field, tenant),
       values: open.map((s) => s.record[s.key] as string),
     })),
   );

@@ -17,12 +17,14 @@ import {
   type Row,
   type RowCounter,
   type RowStore,
+  type ScanOptions,
   storeWriteError,
 } from '@cmek/core';
 import { modelOf, schemaOf } from './data-model';
 import { isCmekClient } from './extension';
 import { type CmekModelOptions, normaliseModels } from './options';
 import { scrubTokens } from './redact';
+import { tenantId } from './tenant';
 
 export interface PrismaRowStoreOptions {
   /**
@@ -41,6 +43,14 @@ export interface PrismaRowStoreOptions {
   readonly primaryKey?: string;
   /** The store's name in reports. Default: the model name. */
   readonly name?: string;
+  /**
+   * The field holding each record's tenant id, as given to `cmekExtension` for a tenant envelope:
+   * scanned into `Row.tenant`, filtered on by a run scoped to one tenant (`scan` / `count` with
+   * `{ tenant }`), and put in each context under `tenantKey`.
+   */
+  readonly tenantColumn?: string;
+  /** The context key of the tenant id: the tenant envelope's `tenantKey`. Default `tenant`. */
+  readonly tenantKey?: string;
 }
 
 interface Delegate {
@@ -105,7 +115,21 @@ export function prismaRowStore(options: PrismaRowStoreOptions): RowStore & RowCo
   if (typeof modelName !== 'string' || modelName.length === 0) {
     throw new CmekConfigError('prismaRowStore needs `model`');
   }
-  const models = normaliseModels({ [modelName]: { fields: options.fields } }, 'prismaRowStore');
+  const tenantKey = options.tenantKey ?? 'tenant';
+  if (typeof tenantKey !== 'string' || tenantKey.length === 0) {
+    throw new CmekConfigError('prismaRowStore: tenantKey must be a non-empty string');
+  }
+  const models = normaliseModels(
+    {
+      [modelName]: {
+        fields: options.fields,
+        ...(options.tenantColumn === undefined ? {} : { tenantColumn: options.tenantColumn }),
+      },
+    },
+    'prismaRowStore',
+    undefined,
+    tenantKey,
+  );
   const configs = models.get(modelName)!;
   const model = modelOf(schemaOf(client, models), modelName);
   const primaryKey = options.primaryKey ?? 'id';
@@ -125,6 +149,19 @@ export function prismaRowStore(options: PrismaRowStoreOptions): RowStore & RowCo
     [...configs].filter(([, c]) => c.indexes.length > 0).map(([f, c]) => [f, c.indexes]),
   );
   const indexColumns = [...model.indexColumns.keys()];
+  const tenant = model.tenant;
+  /** The records of the run: one tenant's when the engine scopes it to one. */
+  const scope = (scanOptions: ScanOptions | undefined): Record<string, unknown> => {
+    if (scanOptions?.tenant === undefined) return {};
+    if (tenant === undefined) {
+      throw new CmekConfigError(
+        `prismaRowStore: a run scoped to tenant '${scanOptions.tenant}' needs tenantColumn on ${modelName}`,
+      );
+    }
+    const type = model.types.get(tenant);
+    const id = scanOptions.tenant;
+    return { [tenant]: type === 'Int' ? Number(id) : type === 'BigInt' ? BigInt(id) : id };
+  };
 
   const fieldOf = (field: string): string => {
     if (!contexts.has(field)) {
@@ -166,16 +203,24 @@ export function prismaRowStore(options: PrismaRowStoreOptions): RowStore & RowCo
     name: options.name ?? modelName,
     fields: Object.freeze([...fields]),
     ...(indexColumns.length === 0 ? {} : { blindIndexes: Object.freeze(blindIndexes) }),
-    contextFor(field) {
-      return { ...contexts.get(fieldOf(field))! };
+    ...(tenant === undefined ? {} : { tenantColumn: tenant }),
+    contextFor(field, id) {
+      return {
+        ...contexts.get(fieldOf(field))!,
+        ...(tenant === undefined || id === undefined ? {} : { [tenantKey]: id }),
+      };
     },
-    async scan(after, limit) {
+    async scan(after, limit, scanOptions) {
       if (!Number.isInteger(limit) || limit <= 0) {
         throw new CmekInvalidInputError('scan needs a positive integer limit');
       }
+      const selected = [primaryKey, ...fields, ...indexColumns, ...(tenant ? [tenant] : [])];
       const rows = await delegate.findMany({
-        select: Object.fromEntries([primaryKey, ...fields, ...indexColumns].map((f) => [f, true])),
-        ...(after === undefined ? {} : { where: { [primaryKey]: { gt: key(after) } } }),
+        select: Object.fromEntries(selected.map((f) => [f, true])),
+        where: {
+          ...scope(scanOptions),
+          ...(after === undefined ? {} : { [primaryKey]: { gt: key(after) } }),
+        },
         orderBy: { [primaryKey]: 'asc' },
         take: limit,
       });
@@ -186,11 +231,12 @@ export function prismaRowStore(options: PrismaRowStoreOptions): RowStore & RowCo
           ...(indexColumns.length === 0
             ? {}
             : { indexes: Object.fromEntries(indexColumns.map((c) => [c, asText(row[c])])) }),
+          ...(tenant === undefined ? {} : { tenant: tenantId(row[tenant]) ?? null }),
         }),
       );
     },
-    async count() {
-      const n = await delegate.count();
+    async count(scanOptions?: ScanOptions) {
+      const n = await delegate.count({ where: scope(scanOptions) });
       if (!Number.isSafeInteger(n) || n < 0) {
         throw new CmekQueryError('(count)', `the row count of ${modelName} is not a number`);
       }

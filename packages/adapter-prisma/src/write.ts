@@ -22,6 +22,7 @@ import {
 import { isPlainObject, type ModelInfo, relatedModel, type Schema } from './data-model';
 import type { FieldConfig } from './options';
 import { rewriteWhere } from './query-rules';
+import { contextOf, groupByTenant, tenantOfData } from './tenant';
 
 /** Where a value to encrypt sits (in a copy of the arguments), and the data its indexes go to. */
 interface Slot {
@@ -30,14 +31,18 @@ interface Slot {
   readonly data: Record<string, unknown>;
 }
 
-/** The values to encrypt, by field. */
+/** The values to encrypt, with their field and their record's tenant. */
 class Pending {
-  readonly byField = new Map<FieldConfig, Slot[]>();
+  readonly items: { field: FieldConfig; tenant: string | undefined; item: Slot }[] = [];
 
-  add(field: FieldConfig, holder: Record<string, unknown>, key: string, data = holder): void {
-    const slots = this.byField.get(field) ?? [];
-    if (slots.length === 0) this.byField.set(field, slots);
-    slots.push({ holder, key, data });
+  add(
+    field: FieldConfig,
+    tenant: string | undefined,
+    holder: Record<string, unknown>,
+    key: string,
+    data = holder,
+  ): void {
+    this.items.push({ field, tenant, item: { holder, key, data } });
   }
 }
 
@@ -53,16 +58,21 @@ function eachCopied(value: unknown, f: (item: unknown) => unknown): unknown {
   return Array.isArray(value) ? value.map(f) : f(value);
 }
 
-/** The `data` of a create (or of an update, `update: true`) of `model`: a copy with slots. */
+/**
+ * The `data` of a create (or of an update, `update: true`, with the `where` that selects its
+ * records) of `model`: a copy with slots.
+ */
 function sealData(
   schema: Schema,
   model: ModelInfo,
   data: unknown,
   pending: Pending,
   update: boolean,
+  where?: unknown,
 ): unknown {
   if (!isPlainObject(data)) return data;
   const out = copy(data);
+  const tenant = tenantOfData(model, data, update, where);
   for (const [key, value] of Object.entries(out)) {
     if (value === undefined) continue;
     const indexed = model.indexColumns.get(key);
@@ -76,9 +86,9 @@ function sealData(
       if (update && isPlainObject(value) && Object.keys(value).length === 1 && 'set' in value) {
         const set = copy(value);
         out[key] = set;
-        if (set.set !== undefined) pending.add(field, set, 'set', out);
+        if (set.set !== undefined) pending.add(field, tenant, set, 'set', out);
       } else {
-        pending.add(field, out, key);
+        pending.add(field, tenant, out, key);
       }
       continue;
     }
@@ -110,7 +120,7 @@ function sealNested(
 ): Record<string, unknown> {
   const out = copy(nested);
   const create = (d: unknown) => sealData(schema, model, d, pending, false);
-  const update = (d: unknown) => sealData(schema, model, d, pending, true);
+  const update = (d: unknown, w?: unknown) => sealData(schema, model, d, pending, true, w);
   const where = (w: unknown) => rewriteWhere(schema, model, w, 'a nested write filter');
   /** `item` with its `where` rewritten (left out when it has none). */
   const filtered = (item: Record<string, unknown>) =>
@@ -133,7 +143,11 @@ function sealNested(
       case 'upsert':
         out[op] = eachCopied(value, (item) => {
           if (!isPlainObject(item)) return item;
-          return { ...filtered(item), create: create(item.create), update: update(item.update) };
+          return {
+            ...filtered(item),
+            create: create(item.create),
+            update: update(item.update, item.where),
+          };
         });
         break;
       case 'update':
@@ -141,7 +155,7 @@ function sealNested(
         out[op] = eachCopied(value, (item) => {
           if (!isPlainObject(item)) return item;
           if (op === 'updateMany' || isWithWhere(model, item)) {
-            return { ...filtered(item), data: update(item.data) };
+            return { ...filtered(item), data: update(item.data, item.where) };
           }
           return update(item);
         });
@@ -196,19 +210,22 @@ export async function sealArgs(
   const out = copy(args);
   for (const key of WRITES[operation] ?? []) {
     const isUpdate = key === 'update' || operation.startsWith('update');
-    out[key] = eachCopied(out[key], (d) => sealData(schema, model, d, pending, isUpdate));
+    out[key] = eachCopied(out[key], (d) =>
+      sealData(schema, model, d, pending, isUpdate, isUpdate ? args.where : undefined),
+    );
   }
   const written = new Map<string, string>();
-  if (pending.byField.size === 0) return { args: out, written, sealed: false };
-  const fields = [...pending.byField];
-  const cells: FieldCells<unknown>[] = fields.map(([field, slots]) => ({
+  if (pending.items.length === 0) return { args: out, written, sealed: false };
+  // one batch per field and tenant
+  const fields = groupByTenant(pending.items);
+  const cells: FieldCells<unknown>[] = fields.map(({ field, tenant, items }) => ({
     label: field.label,
-    context: field.context,
-    values: slots.map((s) => s.holder[s.key]),
+    context: contextOf(field, tenant),
+    values: items.map((s) => s.holder[s.key]),
   }));
   const sealed = await sealCells(envelope, cells);
   await writeIndexes(fields, sealed);
-  for (const [i, [, slots]] of fields.entries()) {
+  for (const [i, { items: slots }] of fields.entries()) {
     const { stored, plaintexts } = sealed[i]!;
     for (const [j, slot] of slots.entries()) {
       const token = stored[j] ?? null;
@@ -222,10 +239,10 @@ export async function sealArgs(
 
 /** Sets, beside each sealed value of an indexed field, its index fields (from the plaintexts). */
 async function writeIndexes(
-  fields: readonly [FieldConfig, Slot[]][],
+  fields: readonly { readonly field: FieldConfig; readonly items: Slot[] }[],
   sealed: readonly { readonly plaintexts: readonly (Encryptable | null)[] }[],
 ): Promise<void> {
-  const indexed = fields.flatMap(([field, slots], i) =>
+  const indexed = fields.flatMap(({ field, items: slots }, i) =>
     field.indexes.length > 0 && field.indexer !== undefined ? [{ field, slots, i }] : [],
   );
   if (indexed.length === 0) return;

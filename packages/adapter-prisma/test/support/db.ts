@@ -57,6 +57,13 @@ create table prisma_api_tokens (
   email text,
   "emailBidx" varchar(80),
   "ownerId" int references prisma_users(id)
+);
+create table prisma_accounts (
+  id serial primary key,
+  "workspaceId" text,
+  name text not null unique,
+  token text,
+  note text
 );`;
 
 export const MODELS = {
