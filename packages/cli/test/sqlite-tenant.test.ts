@@ -258,6 +258,12 @@ describe('cmek --tenant on SQLite', () => {
         expect(error?.code).toBe('CMEK_CONFIG');
         expect(error?.message).toContain('--tenant needs a tenant envelope');
       }
+      // A rotate of a store with a tenant column without --tenant: one keyring for every tenant
+      // would move each customer's values off the customer's key.
+      const all = await cmek(['rotate', '--config', 'moving.config.ts', '--json'], { cwd: dir });
+      expect(all.code).toBe(2);
+      expect(report<WriteJson>(all).error?.code).toBe('CMEK_CONFIG');
+      expect(report<WriteJson>(all).error?.message).toContain('pass --tenant <id>');
       // Nothing was written.
       expect(readRows(join(dir, 'app.sqlite')).every((r) => r.secret === `secret-${r.id}`)).toBe(
         true,

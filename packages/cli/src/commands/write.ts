@@ -1,6 +1,7 @@
 /** `cmek backfill` and `cmek rotate`: the engine's write operations over the configured stores. */
 import { join } from 'node:path';
 import {
+  CmekConfigError,
   type CmekEventListener,
   CmekInvalidInputError,
   createEnvelope,
@@ -115,6 +116,15 @@ export async function runWriteCommand(
     const { tenant } = options;
     if (tenant !== undefined) checkTenantStores(stores, tenant);
     const shortcut = operation === 'rewrap' ? await shortcutKeyring(options) : undefined;
+    if (operation === 'rewrap' && tenant === undefined && shortcut === undefined) {
+      // One keyring for every tenant would move each customer's values off the customer's key.
+      const tenanted = stores.find((s) => typeof s.tenantColumn === 'string');
+      if (tenanted !== undefined) {
+        throw new CmekConfigError(
+          `rotate: store '${tenanted.name}' has a tenant column, so its values are rotated one tenant at a time: pass --tenant <id>`,
+        );
+      }
+    }
     if (operation === 'backfill' && (options.oldKeyFile || options.newKeyFile)) {
       throw new CmekInvalidInputError('--old-key-file / --new-key-file belong to rotate');
     }
