@@ -83,26 +83,41 @@ export function maxPlaintextBytesOption(value: unknown, where: string): number |
   return value;
 }
 
-const measured = new WeakMap<Envelope, Map<number, Promise<number>>>();
+const measured = new WeakMap<Envelope, Map<string, Promise<number>>>();
 
 /**
  * The length of a token of a `plaintextBytes`-byte value under the envelope's primary KEK,
- * measured on a real token (one encryption, so a KEK call on a cold cache; one per envelope and
- * length). The length depends only on the plaintext's length and the KEK record, not on the
- * context or the bytes.
+ * measured on a real token (one encryption, so a KEK call on a cold cache; one per envelope,
+ * length and context). The length depends only on the plaintext's length and the KEK record, not
+ * on the bytes; `context` is what the value is encrypted under: a tenant envelope's needs the
+ * tenant id (under its `tenantKey`), whose KEK the token is measured under.
  */
-export function measureTokenLength(envelope: Envelope, plaintextBytes: number): Promise<number> {
+export function measureTokenLength(
+  envelope: Envelope,
+  plaintextBytes: number,
+  context?: EncryptionContext,
+): Promise<number> {
   let lengths = measured.get(envelope);
   if (lengths === undefined) {
     lengths = new Map();
     measured.set(envelope, lengths);
   }
-  let length = lengths.get(plaintextBytes);
+  let key = String(plaintextBytes);
+  if (context !== undefined) {
+    try {
+      key += `:${canonicalContext(context).toString('base64')}`;
+    } catch (error) {
+      return Promise.reject(error); // a context the envelope would refuse, as it would refuse it
+    }
+  }
+  let length = lengths.get(key);
   if (length === undefined) {
-    length = envelope.encrypt(new Uint8Array(plaintextBytes)).then((token) => token.length);
+    length = envelope
+      .encrypt(new Uint8Array(plaintextBytes), context === undefined ? undefined : { context })
+      .then((token) => token.length);
     // a failed measurement (a KEK outage at setup) is not remembered
-    length.catch(() => lengths.delete(plaintextBytes));
-    lengths.set(plaintextBytes, length);
+    length.catch(() => lengths.delete(key));
+    lengths.set(key, length);
   }
   return length;
 }

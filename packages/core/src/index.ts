@@ -107,6 +107,14 @@ export type {
   ScanOptions,
 } from './row-store';
 export { storeWriteError } from './store-errors';
+export {
+  groupByTenant,
+  isTenantEnvelope,
+  type TenantCell,
+  type TenantGroup,
+  tenantContext,
+  tenantIdOf,
+} from './tenant-cells';
 export { createTenantEnvelope, DEFAULT_TENANT_CACHE } from './tenant-envelope';
 export type {
   TenantCacheOptions,
