@@ -1,7 +1,7 @@
 /** The setup check that every encrypted column is wide enough for the ciphertext it will hold. */
 import {
   CmekConfigError,
-  type Envelope,
+  type EncryptionContext,
   maxPlaintextBytesOption,
   measureTokenLength,
 } from '@cmek/core';
@@ -54,12 +54,12 @@ export async function checkColumns(
     options.maxPlaintextBytes,
     'checkColumns: maxPlaintextBytes',
   );
-  const envelope = measuringEnvelope(config, options.tenant);
+  const context = measuringContext(config, options.tenant);
   const out: ColumnWidth[] = [];
   for (const field of config.fields.values()) {
     const declared = declaredLength(field.column as never);
     const bytes = field.maxPlaintextBytes ?? callDefault ?? declared ?? 0;
-    const needed = await measureTokenLength(envelope, bytes);
+    const needed = await measureTokenLength(config.envelope, bytes, context);
     out.push({
       column: field.label,
       declared,
@@ -78,18 +78,14 @@ export async function checkColumns(
   return out;
 }
 
-/** The envelope to measure with: a tenant envelope's values need a tenant in their context. */
-function measuringEnvelope(config: CmekConfig, tenant: unknown): Envelope {
-  const { envelope, tenantKey } = config;
-  if (tenantKey === undefined) return envelope;
+/** The context to measure under: a tenant envelope's values need a tenant in their context. */
+function measuringContext(config: CmekConfig, tenant: unknown): EncryptionContext | undefined {
+  const { tenantKey } = config;
+  if (tenantKey === undefined) return undefined;
   if (typeof tenant !== 'string' || tenant.length === 0) {
     throw new CmekConfigError(
       'checkColumns with a tenant envelope needs { tenant }: the tenant whose KEK the tokens are measured under',
     );
   }
-  return {
-    ...envelope,
-    encrypt: (value, o) =>
-      envelope.encrypt(value, { ...o, context: { ...o?.context, [tenantKey]: tenant } }),
-  } as Envelope;
+  return { [tenantKey]: tenant };
 }

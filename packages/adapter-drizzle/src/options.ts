@@ -8,7 +8,11 @@ import {
   defaultContext,
   type EncryptionContext,
   type Envelope,
+  envelopeOption,
   type FieldOptions,
+  fieldOptionEntries,
+  indexerOption,
+  isTenantEnvelope,
   maxPlaintextBytesOption,
   validateContext,
 } from '@cmek/core';
@@ -113,28 +117,6 @@ export function encryptedField(config: CmekConfig, column: Column): FieldConfig 
   return config.fields.get(identity);
 }
 
-function columnEntries(name: string, columns: unknown): [string, FieldOptions][] {
-  const where = `tables[${name}].columns`;
-  const entries: [string, unknown][] = Array.isArray(columns)
-    ? columns.map((c) => [c as string, {}])
-    : typeof columns === 'object' && columns !== null
-      ? Object.entries(columns)
-      : [];
-  if (entries.length === 0 || entries.some(([c]) => typeof c !== 'string' || c.length === 0)) {
-    throw new CmekConfigError(
-      `${where} must be a non-empty array of column names, or an object of column name to options`,
-    );
-  }
-  for (const [column, options] of entries) {
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw new CmekConfigError(
-        `${where}.${column} must be an object ({ context?, maxPlaintextBytes? })`,
-      );
-    }
-  }
-  return entries as [string, FieldOptions][];
-}
-
 /** The column of `table` named `name`: its key in the definition, else its database name. */
 export function findColumn(table: Table, name: string): [string, Column] | undefined {
   const columns = tableColumns(table);
@@ -144,23 +126,17 @@ export function findColumn(table: Table, name: string): [string, Column] | undef
 
 export function normaliseOptions(options: unknown): CmekConfig {
   const o = (options ?? {}) as Partial<WithCmekOptions>;
-  assertEnvelope(o.envelope);
+  const envelope = envelopeOption(o.envelope, 'withCmek');
   if (!Array.isArray(o.tables) || o.tables.length === 0) {
     throw new CmekConfigError(
       'withCmek needs `tables`: a non-empty array of { table, columns } (the Drizzle table and its encrypted columns)',
     );
   }
-  const indexer = o.indexer;
-  if (
-    indexer !== undefined &&
-    (typeof indexer !== 'object' || indexer === null || typeof indexer.compute !== 'function')
-  ) {
-    throw new CmekConfigError('withCmek: `indexer` must be the result of loadBlindIndexes()');
-  }
+  const indexer = indexerOption(o.indexer, 'withCmek');
   const fields = new Map<string, FieldConfig>();
   const tables = new Set<string>();
   const indexColumns = new Map<string, FieldConfig>();
-  const tenantKey = tenantKeyOf(o.envelope);
+  const tenantKey = isTenantEnvelope(envelope) ? envelope.tenantKey : undefined;
   for (const [i, entry] of (o.tables as unknown[]).entries()) {
     const table = (entry as Partial<CmekTableOptions> | null)?.table;
     if (!isTable(table)) {
@@ -172,7 +148,11 @@ export function normaliseOptions(options: unknown): CmekConfig {
     }
     tables.add(tableIdentity(table));
     const tenant = tenantOption(table, (entry as CmekTableOptions).tenantColumn, tenantKey);
-    for (const [given, fieldOptions] of columnEntries(name, (entry as CmekTableOptions).columns)) {
+    for (const [given, fieldOptions] of fieldOptionEntries(
+      (entry as CmekTableOptions).columns,
+      `tables[${name}].columns`,
+      'column',
+    )) {
       const found = findColumn(table, given);
       if (found === undefined) {
         throw new CmekConfigError(
@@ -252,18 +232,7 @@ export function normaliseOptions(options: unknown): CmekConfig {
       );
     }
   }
-  return { envelope: o.envelope, fields, tables, indexColumns, indexer, tenantKey };
-}
-
-/**
- * The tenant key of a tenant envelope (`createTenantEnvelope`: it has `tenantKey` and
- * `tenantOf`); undefined for a plain envelope.
- */
-export function tenantKeyOf(envelope: Envelope): string | undefined {
-  const e = envelope as Envelope & { tenantKey?: unknown; tenantOf?: unknown };
-  return typeof e.tenantKey === 'string' && typeof e.tenantOf === 'function'
-    ? e.tenantKey
-    : undefined;
+  return { envelope, fields, tables, indexColumns, indexer, tenantKey };
 }
 
 /** The validated `tenantColumn` of a table: it exists, and the envelope is a tenant envelope. */
@@ -324,16 +293,4 @@ export function indexColumnsOf(
     }
     return { spec, key, column };
   });
-}
-
-export function assertEnvelope(envelope: unknown): asserts envelope is Envelope {
-  const e = envelope as Partial<Envelope> | null;
-  if (
-    typeof e !== 'object' ||
-    e === null ||
-    typeof e.encryptMany !== 'function' ||
-    typeof e.decryptMany !== 'function'
-  ) {
-    throw new CmekConfigError('withCmek needs `envelope`: the result of createEnvelope()');
-  }
 }

@@ -1,10 +1,10 @@
 /** Decryption of every result set: the selected encrypted columns, one batch per column. */
-import { CmekQueryError, openCells } from '@cmek/core';
+import { CmekQueryError, groupByTenant, openCells } from '@cmek/core';
 import { getTableUniqueName, is, SQL, Subquery, Table } from 'drizzle-orm';
 import { columnIdentity, isColumn, tableColumns } from './columns';
 import { type CmekConfig, encryptedField, type FieldConfig } from './options';
 import { type RelationalSchema, type RelationalTable, refuseEncrypted } from './query-rules';
-import { contextOf, groupByTenant, tenantId } from './tenant';
+import { tenantId, tenantKeyFor } from './tenant';
 
 /** Where an encrypted column lands in each result row. */
 export interface ReadCell {
@@ -96,13 +96,13 @@ interface Cell {
 
 /** Decrypts the cells (one `decryptMany` per column and tenant), writes the plaintext back. */
 async function openHolders(config: CmekConfig, cells: readonly Cell[]): Promise<void> {
-  const groups = groupByTenant(cells);
+  const groups = groupByTenant(cells, tenantKeyFor(config));
   if (groups.length === 0) return;
   const opened = await openCells(
     config.envelope,
-    groups.map(({ field, tenant, items }) => ({
+    groups.map(({ field, context, items }) => ({
       label: field.label,
-      context: contextOf(config, field, tenant),
+      context,
       values: items.map(([holder, key]) => holder[key] as string | null | undefined),
     })),
   );

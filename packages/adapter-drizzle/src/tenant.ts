@@ -4,17 +4,19 @@
  * `tenantColumn`), under the envelope's `tenantKey`. A value whose row has no tenant id is passed
  * on without one: the envelope refuses it (`CMEK_UNKNOWN_TENANT`), never the default KEK.
  */
-import { CmekQueryError, type EncryptionContext } from '@cmek/core';
+import { CmekQueryError, type EncryptionContext, tenantContext, tenantIdOf } from '@cmek/core';
 import { type Column, is, Param, SQL, StringChunk } from 'drizzle-orm';
 import { columnIdentity, isColumn } from './columns';
 import { type CmekConfig, encryptedField, type FieldConfig, type TenantColumn } from './options';
 
-/** A tenant id as the context holds it; undefined for a row without one. */
+/** A tenant id as the context holds it (a `Param`'s value unwrapped); undefined for a row without one. */
 export function tenantId(value: unknown): string | undefined {
-  const v = is(value, Param) ? (value as Param).value : value;
-  if (typeof v === 'string') return v.length === 0 ? undefined : v;
-  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
-  return undefined;
+  return tenantIdOf(is(value, Param) ? (value as Param).value : value);
+}
+
+/** The context key of the tenant id for `field`'s values: undefined for a column not under tenants. */
+export function tenantKeyFor(config: CmekConfig): (field: FieldConfig) => string | undefined {
+  return (field) => (field.tenant === undefined ? undefined : config.tenantKey);
 }
 
 /** The context of a value of `field` in a row of `tenant`. */
@@ -23,10 +25,7 @@ export function contextOf(
   field: FieldConfig,
   tenant: string | undefined,
 ): EncryptionContext {
-  if (config.tenantKey === undefined || field.tenant === undefined || tenant === undefined) {
-    return field.context;
-  }
-  return { ...field.context, [config.tenantKey]: tenant };
+  return tenantContext(field.context, tenantKeyFor(config)(field), tenant);
 }
 
 /** The tenant of each encrypted `Param` traced to its row (`null`: the row has none). */
@@ -227,21 +226,4 @@ export function tenantOfParam(
   }
   const [only] = tenants;
   return only ?? undefined;
-}
-
-/** `cells` grouped per field and tenant: one envelope call each. */
-export function groupByTenant<T>(
-  cells: readonly { readonly field: FieldConfig; readonly tenant: string | undefined; item: T }[],
-): { field: FieldConfig; tenant: string | undefined; items: T[] }[] {
-  const groups = new Map<FieldConfig, Map<string | undefined, T[]>>();
-  for (const { field, tenant, item } of cells) {
-    const byTenant = groups.get(field) ?? new Map<string | undefined, T[]>();
-    groups.set(field, byTenant);
-    const list = byTenant.get(tenant) ?? [];
-    list.push(item);
-    byTenant.set(tenant, list);
-  }
-  return [...groups].flatMap(([field, byTenant]) =>
-    [...byTenant].map(([tenant, items]) => ({ field, tenant, items })),
-  );
 }

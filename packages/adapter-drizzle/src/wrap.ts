@@ -15,6 +15,7 @@ import {
   CmekConfigError,
   CmekQueryError,
   type Envelope,
+  groupByTenant,
   openCells,
   type RowCounter,
   type RowStore,
@@ -54,7 +55,7 @@ import {
 import { redactError } from './redact';
 import { drizzleRowStore } from './row-store';
 import { walkSql } from './sql-walk';
-import { contextOf, groupByTenant, tenantId, traceConflictSet, traceRow, traceSet } from './tenant';
+import { contextOf, tenantId, tenantKeyFor, traceConflictSet, traceRow, traceSet } from './tenant';
 import { encryptedParams, sealParams } from './write';
 
 export interface CmekDrizzleHelpers {
@@ -223,12 +224,13 @@ export function withCmek<D extends object>(db: D, options: WithCmekOptions): Cme
               item: [row as Record<string, unknown>, key] as const,
             })),
         ),
+        tenantKeyFor(config),
       );
       const opened = await openCells(
         config.envelope,
-        groups.map(({ field, tenant, items }) => ({
+        groups.map(({ field, context, items }) => ({
           label: field.label,
-          context: contextOf(config, field, tenant),
+          context,
           values: items.map(([row, key]) => row[key] as string | null),
         })),
       );

@@ -8,11 +8,11 @@
  * columns, encrypts their values in one batch per column (the DEK leased from the envelope's
  * cache) and puts the tokens in their place; Drizzle then runs that statement.
  */
-import { CmekQueryError, type Encryptable, sealCells } from '@cmek/core';
+import { CmekQueryError, type Encryptable, groupByTenant, sealCells } from '@cmek/core';
 import { is, type Param, Placeholder } from 'drizzle-orm';
 import { type CmekConfig, encryptedField, type FieldConfig } from './options';
 import { walkSql } from './sql-walk';
-import { contextOf, groupByTenant, tenantOfParam } from './tenant';
+import { tenantKeyFor, tenantOfParam } from './tenant';
 
 export interface EncryptedParam {
   readonly field: FieldConfig;
@@ -66,12 +66,13 @@ export async function sealParams(
       tenant: tenantOfParam(field, param, tenants),
       item: param,
     })),
+    tenantKeyFor(config),
   );
   const sealed = await sealCells(
     config.envelope,
-    groups.map(({ field, tenant, items }) => ({
+    groups.map(({ field, context, items }) => ({
       label: field.label,
-      context: contextOf(config, field, tenant),
+      context,
       values: items.map((p) => p.value),
     })),
   );
