@@ -10,7 +10,11 @@ import {
   defaultContext,
   type EncryptionContext,
   type Envelope,
+  envelopeOption,
   type FieldOptions,
+  fieldOptionEntries,
+  indexerOption,
+  isTenantEnvelope,
   maxPlaintextBytesOption,
   validateContext,
 } from '@cmek/core';
@@ -80,50 +84,20 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Throws `CmekConfigError` unless `envelope` looks like core's `Envelope`. */
-export function assertEnvelope(envelope: unknown, where: string): asserts envelope is Envelope {
-  const e = envelope as Partial<Envelope> | null | undefined;
-  if (
-    typeof e?.encryptMany !== 'function' ||
-    typeof e.decryptMany !== 'function' ||
-    typeof e.isEncrypted !== 'function'
-  ) {
-    throw new CmekConfigError(`${where} needs { envelope } (createEnvelope from @cmek/core)`);
-  }
-}
-
-function fieldEntries(model: string, fields: unknown): [string, FieldOptions][] {
-  if (Array.isArray(fields)) {
-    return fields.map((name): [string, FieldOptions] => {
-      if (typeof name !== 'string') {
-        throw new CmekConfigError(`models.${model}.fields must list field names (strings)`);
-      }
-      return [name, {}];
-    });
-  }
-  if (!isRecord(fields)) {
-    throw new CmekConfigError(
-      `models.${model}.fields must be a list of field names or an object of field name to options`,
-    );
-  }
-  return Object.entries(fields).map(([name, options]): [string, FieldOptions] => {
-    if (options === undefined || options === true) return [name, {}];
-    if (!isRecord(options)) {
-      throw new CmekConfigError(
-        `models.${model}.fields.${name} must be an object ({ context?, maxPlaintextBytes?, blindIndex? })`,
-      );
-    }
-    return [name, options as FieldOptions];
-  });
+/** `fields` with a field given as `true` or `undefined` (no options) as `{}`. */
+function withoutOptions(fields: unknown): unknown {
+  if (!isRecord(fields)) return fields;
+  return Object.fromEntries(
+    Object.entries(fields).map(([name, o]) => [name, o === undefined || o === true ? {} : o]),
+  );
 }
 
 /** Validates the options (every context as the envelope will check it) into their lookup form. */
 export function normaliseOptions(options: CmekExtensionOptions): NormalisedOptions {
   if (!isRecord(options)) throw new CmekConfigError('cmekExtension needs an options object');
-  assertEnvelope(options.envelope, 'cmekExtension');
-  const { indexer } = options;
-  if (indexer !== undefined) assertIndexer(indexer);
-  const tenantKey = tenantKeyOf(options.envelope);
+  const envelope = envelopeOption(options.envelope, 'cmekExtension');
+  const indexer = indexerOption(options.indexer, 'cmekExtension');
+  const tenantKey = isTenantEnvelope(envelope) ? envelope.tenantKey : undefined;
   const models = normaliseModels(options.models, 'cmekExtension', indexer, tenantKey);
   for (const fields of models.values()) {
     for (const field of fields.values()) {
@@ -139,21 +113,7 @@ export function normaliseOptions(options: CmekExtensionOptions): NormalisedOptio
       }
     }
   }
-  return { envelope: options.envelope, models, indexer };
-}
-
-/** Throws `CmekConfigError` unless `indexer` looks like core's `BlindIndexer`. */
-function assertIndexer(indexer: unknown): asserts indexer is BlindIndexer {
-  const i = indexer as Partial<BlindIndexer> | null;
-  if (
-    typeof i?.compute !== 'function' ||
-    typeof i.computeAsync !== 'function' ||
-    typeof i.candidates !== 'function'
-  ) {
-    throw new CmekConfigError(
-      'cmekExtension: `indexer` must be a BlindIndexer (loadBlindIndexes from @cmek/core)',
-    );
-  }
+  return { envelope, models, indexer };
 }
 
 /**
@@ -176,13 +136,16 @@ export function normaliseModels(
     }
     const fields = new Map<string, FieldConfig>();
     const tenant = tenantOption(model, modelOptions.tenantColumn, tenantKey);
-    for (const [field, fieldOptions] of fieldEntries(model, modelOptions.fields)) {
+    for (const [field, fieldOptions] of fieldOptionEntries(
+      withoutOptions(modelOptions.fields),
+      `models.${model}.fields`,
+      'field',
+    )) {
       if (field === tenant?.field) {
         throw new CmekConfigError(
           `models.${model}.tenantColumn: ${model}.${field} is encrypted; the tenant field cannot be`,
         );
       }
-      if (field.length === 0) throw new CmekConfigError(`models.${model}.fields has an empty name`);
       if (fields.has(field)) {
         throw new CmekConfigError(`models.${model}.fields lists ${field} twice`);
       }
@@ -205,23 +168,9 @@ export function normaliseModels(
         ...(tenant === undefined ? {} : { tenant }),
       });
     }
-    if (fields.size === 0) {
-      throw new CmekConfigError(`models.${model}.fields names no field`);
-    }
     models.set(model, fields);
   }
   return models;
-}
-
-/**
- * The tenant key of a tenant envelope (`createTenantEnvelope`: it has `tenantKey` and
- * `tenantOf`); undefined for a plain envelope.
- */
-export function tenantKeyOf(envelope: Envelope): string | undefined {
-  const e = envelope as Envelope & { tenantKey?: unknown; tenantOf?: unknown };
-  return typeof e.tenantKey === 'string' && typeof e.tenantOf === 'function'
-    ? e.tenantKey
-    : undefined;
 }
 
 /** A model's `tenantColumn`, validated (its field is checked against the data model later). */

@@ -5,10 +5,10 @@
  * (`include` / `select` of relations, at any depth). All the values of one result are decrypted
  * with one `openCells` call: one `decryptMany` per field, whatever the number of records.
  */
-import { type Envelope, openCells } from '@cmek/core';
+import { type Envelope, groupByTenant, openCells, tenantIdOf } from '@cmek/core';
 import { isPlainObject, type ModelInfo, relatedModel, type Schema } from './data-model';
 import type { FieldConfig } from './options';
-import { contextOf, groupByTenant, tenantId } from './tenant';
+import { tenantKeyOf } from './tenant';
 
 interface Slot {
   readonly record: Record<string, unknown>;
@@ -28,7 +28,7 @@ function collect(schema: Schema, model: ModelInfo, value: unknown, slots: Slots)
     if (field !== undefined) {
       if (typeof v !== 'string') continue;
       // the record's tenant (a tenant model); a record without one is refused by the envelope
-      const tenant = model.tenant === undefined ? undefined : tenantId(value[model.tenant]);
+      const tenant = model.tenant === undefined ? undefined : tenantIdOf(value[model.tenant]);
       slots.push({ field, tenant, item: { record: value, key } });
     } else if (v !== null && typeof v === 'object') {
       const related = relatedModel(schema, model, key);
@@ -52,20 +52,20 @@ export async function openResult(
   const slots: Slots = [];
   collect(schema, model, result, slots);
   if (slots.length === 0) return result;
-  const fields = groupByTenant(slots).map(({ field, tenant, items }) => {
+  const fields = groupByTenant(slots, tenantKeyOf).map(({ field, context, items }) => {
     const open: Slot[] = [];
     for (const slot of items) {
       const known = written.get(slot.record[slot.key] as string);
       if (known !== undefined) slot.record[slot.key] = known;
       else open.push(slot);
     }
-    return { field, tenant, open };
+    return { field, context, open };
   });
   const opened = await openCells(
     envelope,
-    fields.map(({ field, tenant, open }) => ({
+    fields.map(({ field, context, open }) => ({
       label: field.label,
-      context: contextOf(field, tenant),
+      context,
       values: open.map((s) => s.record[s.key] as string),
     })),
   );

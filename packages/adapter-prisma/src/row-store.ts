@@ -19,12 +19,12 @@ import {
   type RowStore,
   type ScanOptions,
   storeWriteError,
+  tenantIdOf,
 } from '@cmek/core';
 import { modelOf, schemaOf } from './data-model';
 import { isCmekClient } from './extension';
 import { type CmekModelOptions, normaliseModels } from './options';
 import { scrubTokens } from './redact';
-import { tenantId } from './tenant';
 
 export interface PrismaRowStoreOptions {
   /**
@@ -231,7 +231,7 @@ export function prismaRowStore(options: PrismaRowStoreOptions): RowStore & RowCo
           ...(indexColumns.length === 0
             ? {}
             : { indexes: Object.fromEntries(indexColumns.map((c) => [c, asText(row[c])])) }),
-          ...(tenant === undefined ? {} : { tenant: tenantId(row[tenant]) ?? null }),
+          ...(tenant === undefined ? {} : { tenant: tenantIdOf(row[tenant]) ?? null }),
         }),
       );
     },

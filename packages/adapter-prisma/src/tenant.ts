@@ -4,21 +4,13 @@
  * `tenantColumn`), under the envelope's `tenantKey`. A value whose record has no tenant id is
  * passed on without one: the envelope refuses it (`CMEK_UNKNOWN_TENANT`), never the default KEK.
  */
-import { CmekQueryError, type EncryptionContext } from '@cmek/core';
+import { CmekQueryError, tenantIdOf } from '@cmek/core';
 import { isPlainObject, type ModelInfo, relatedModel, type Schema } from './data-model';
 import type { FieldConfig } from './options';
 
-/** A tenant id as the context holds it; undefined for a record without one. */
-export function tenantId(value: unknown): string | undefined {
-  if (typeof value === 'string') return value.length === 0 ? undefined : value;
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-  return undefined;
-}
-
-/** The context of a value of `field` in a record of `tenant`. */
-export function contextOf(field: FieldConfig, tenant: string | undefined): EncryptionContext {
-  if (field.tenant === undefined || tenant === undefined) return field.context;
-  return { ...field.context, [field.tenant.key]: tenant };
+/** The context key of the tenant id for `field`'s values: undefined for a field not under tenants. */
+export function tenantKeyOf(field: FieldConfig): string | undefined {
+  return field.tenant?.key;
 }
 
 /** The tenant ids a `where` pins on `field`: `{ field: id }`, `{ equals: id }`, under `AND`, in a compound unique. */
@@ -30,13 +22,13 @@ function whereTenants(where: unknown, field: string, out: Set<string>): void {
   if (!isPlainObject(where)) return;
   for (const [key, value] of Object.entries(where)) {
     if (key === field) {
-      const id = tenantId(isPlainObject(value) ? value.equals : value);
+      const id = tenantIdOf(isPlainObject(value) ? value.equals : value);
       if (id !== undefined) out.add(id);
     } else if (key === 'AND') {
       whereTenants(value, field, out);
     } else if (isPlainObject(value) && key.includes('_') && Object.hasOwn(value, field)) {
       // a compound unique (`workspaceId_name: { workspaceId, name }`)
-      const id = tenantId(value[field]);
+      const id = tenantIdOf(value[field]);
       if (id !== undefined) out.add(id);
     }
   }
@@ -77,7 +69,7 @@ export function tenantOfData(
       );
     }
   }
-  return tenantId(value);
+  return tenantIdOf(value);
 }
 
 /**
@@ -112,21 +104,4 @@ export function refuseTenantless(schema: Schema, model: ModelInfo, args: unknown
       if (related !== undefined && isPlainObject(value)) refuseTenantless(schema, related, value);
     }
   }
-}
-
-/** `items` grouped per field and tenant: one envelope call each. */
-export function groupByTenant<T>(
-  items: readonly { readonly field: FieldConfig; readonly tenant: string | undefined; item: T }[],
-): { field: FieldConfig; tenant: string | undefined; items: T[] }[] {
-  const groups = new Map<FieldConfig, Map<string | undefined, T[]>>();
-  for (const { field, tenant, item } of items) {
-    const byTenant = groups.get(field) ?? new Map<string | undefined, T[]>();
-    groups.set(field, byTenant);
-    const list = byTenant.get(tenant) ?? [];
-    list.push(item);
-    byTenant.set(tenant, list);
-  }
-  return [...groups].flatMap(([field, byTenant]) =>
-    [...byTenant].map(([tenant, list]) => ({ field, tenant, items: list })),
-  );
 }

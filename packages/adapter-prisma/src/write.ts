@@ -17,12 +17,13 @@ import {
   type Encryptable,
   type Envelope,
   type FieldCells,
+  groupByTenant,
   sealCells,
 } from '@cmek/core';
 import { isPlainObject, type ModelInfo, relatedModel, type Schema } from './data-model';
 import type { FieldConfig } from './options';
 import { rewriteWhere } from './query-rules';
-import { contextOf, groupByTenant, tenantOfData } from './tenant';
+import { tenantKeyOf, tenantOfData } from './tenant';
 
 /** Where a value to encrypt sits (in a copy of the arguments), and the data its indexes go to. */
 interface Slot {
@@ -217,10 +218,10 @@ export async function sealArgs(
   const written = new Map<string, string>();
   if (pending.items.length === 0) return { args: out, written, sealed: false };
   // one batch per field and tenant
-  const fields = groupByTenant(pending.items);
-  const cells: FieldCells<unknown>[] = fields.map(({ field, tenant, items }) => ({
+  const fields = groupByTenant(pending.items, tenantKeyOf);
+  const cells: FieldCells<unknown>[] = fields.map(({ field, context, items }) => ({
     label: field.label,
-    context: contextOf(field, tenant),
+    context,
     values: items.map((s) => s.holder[s.key]),
   }));
   const sealed = await sealCells(envelope, cells);
