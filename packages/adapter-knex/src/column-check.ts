@@ -5,7 +5,9 @@
 import {
   BLIND_INDEX_MAX_LENGTH,
   CmekConfigError,
+  type EncryptionContext,
   type Envelope,
+  isTenantEnvelope,
   maxPlaintextBytesOption,
   measureTokenLength,
   warnDeprecatedOption,
@@ -20,6 +22,11 @@ export interface CheckColumnsOptions {
    * that held 255-byte plaintexts must now hold their ciphertext).
    */
   readonly maxPlaintextBytes?: number;
+  /**
+   * With a tenant envelope: the tenant whose KEK the tokens are measured under (its key
+   * reference is part of each token, so lengths differ between tenants' KEKs). Required then.
+   */
+  readonly tenant?: string;
   /** @deprecated Use `maxPlaintextBytes`, the same option. */
   readonly plaintextBytes?: number;
 }
@@ -63,10 +70,11 @@ async function widthOf(
   column: string,
   meta: ColumnMeta,
   longest: number | undefined,
+  context: EncryptionContext | undefined,
 ): Promise<ColumnWidth> {
   const declared = declaredLength(meta);
   const bytes = longest ?? declared ?? 0;
-  const needed = await measureTokenLength(envelope, bytes);
+  const needed = await measureTokenLength(envelope, bytes, context);
   return { table, column, declared, needed, ok: declared === undefined || declared >= needed };
 }
 
@@ -91,6 +99,7 @@ export async function checkColumns(
     options.maxPlaintextBytes ?? options.plaintextBytes,
     'checkColumns: maxPlaintextBytes',
   );
+  const context = measuringContext(envelope, options.tenant);
   const out: ColumnWidth[] = [];
   for (const table of tables.list) {
     const info = (await knex(table.name).columnInfo()) as unknown as Record<string, ColumnMeta>;
@@ -104,7 +113,7 @@ export async function checkColumns(
       }
       const longest = table.maxPlaintextBytes.get(configured) ?? callDefault;
       for (const column of declared) {
-        out.push(await widthOf(envelope, table.name, column, info[column]!, longest));
+        out.push(await widthOf(envelope, table.name, column, info[column]!, longest, context));
       }
       for (const { column: index } of table.indexes.get(configured) ?? []) {
         const columns = Object.keys(info).filter((c) => table.identifiers.same(c, index));
@@ -138,4 +147,15 @@ export async function checkColumns(
     );
   }
   return out;
+}
+
+/** The context to measure under: a tenant envelope's values need a tenant in their context. */
+function measuringContext(envelope: Envelope, tenant: unknown): EncryptionContext | undefined {
+  if (!isTenantEnvelope(envelope)) return undefined;
+  if (typeof tenant !== 'string' || tenant.length === 0) {
+    throw new CmekConfigError(
+      'checkColumns with a tenant envelope needs { tenant }: the tenant whose KEK the tokens are measured under',
+    );
+  }
+  return { [envelope.tenantKey]: tenant };
 }

@@ -28,6 +28,13 @@ export interface CmekTableOptions {
    * and `whereIn(col, values)` can be answered; needs `indexer`).
    */
   readonly columns: readonly string[] | Readonly<Record<string, FieldOptions>>;
+  /**
+   * The column holding each row's tenant id (such as `workspace_id`), for an `envelope` from
+   * `createTenantEnvelope`: every value of the row is encrypted and decrypted under that tenant's
+   * KEK (the tenant id in its context, under the envelope's `tenantKey`). Required on every table
+   * of a tenant envelope; the column is not encrypted. A write whose tenant is unknown is refused.
+   */
+  readonly tenantColumn?: string;
   /** The primary key, used by `rowStore(table)`. Default `id`. */
   readonly primaryKey?: string;
   /** @deprecated Use `columns: { [column]: { context } }`, the same contexts. */
@@ -51,6 +58,10 @@ export interface TableConfig {
   /** The key of `tables`, as configured: it labels the default contexts. */
   readonly name: string;
   readonly primaryKey: string;
+  /** The column holding each row's tenant id (`tenantColumn`), for a tenant envelope. */
+  readonly tenantColumn: string | undefined;
+  /** The context key of the tenant id (the tenant envelope's `tenantKey`); undefined without one. */
+  readonly tenantKey: string | undefined;
   /** The encrypted columns, as configured. */
   readonly columns: ReadonlySet<string>;
   /**
@@ -151,6 +162,7 @@ export function normaliseTables(
   tables: unknown,
   identifiers: Identifiers,
   indexerGiven?: unknown,
+  tenantKey?: string,
 ): TableConfigs {
   const indexer = indexerOption(indexerGiven, 'withCmek');
   if (typeof tables !== 'object' || tables === null || Array.isArray(tables)) {
@@ -172,6 +184,14 @@ export function normaliseTables(
     if (identifiers.of(primaryKey).some((spelling) => spellings.has(spelling))) {
       throw new CmekConfigError(`tables.${name}: the primary key cannot be an encrypted column`);
     }
+    const tenantColumn = tenantOption(name, options.tenantColumn, tenantKey, identifiers);
+    if (tenantColumn !== undefined) {
+      if (identifiers.of(tenantColumn).some((spelling) => spellings.has(spelling))) {
+        throw new CmekConfigError(
+          `tables.${name}.tenantColumn: ${tenantColumn} is an encrypted column; the tenant column cannot be encrypted`,
+        );
+      }
+    }
     const given = (options.context ?? {}) as Record<string, unknown>;
     if (typeof given !== 'object' || given === null) {
       throw new CmekConfigError(`tables.${name}.context must be an object keyed by column`);
@@ -192,6 +212,15 @@ export function normaliseTables(
         );
       }
       const context = fieldOptions.context ?? given[column];
+      if (
+        tenantKey !== undefined &&
+        tenantColumn === undefined &&
+        !(typeof context === 'object' && context !== null && tenantKey in context)
+      ) {
+        throw new CmekConfigError(
+          `${where}: the envelope is a tenant envelope (createTenantEnvelope), so tables.${name} needs \`tenantColumn\`: the column holding each row's tenant id`,
+        );
+      }
       contexts.set(
         column,
         context === undefined
@@ -225,9 +254,22 @@ export function normaliseTables(
         '@cmek/adapter-knex: `tables.<table>.context` is deprecated; give each column its context in `columns: { <column>: { context } }`',
       );
     }
+    if (tenantColumn !== undefined) {
+      for (const list of indexes.values()) {
+        for (const { column } of list) {
+          if (identifiers.same(column, tenantColumn)) {
+            throw new CmekConfigError(
+              `tables.${name}.tenantColumn: ${tenantColumn} is a blind-index column; it cannot be one`,
+            );
+          }
+        }
+      }
+    }
     out.set(name, {
       name,
       primaryKey,
+      tenantColumn,
+      tenantKey: tenantColumn === undefined ? undefined : tenantKey,
       columns: new Set(spellings.values()),
       spellings,
       contexts,
@@ -245,4 +287,26 @@ export function normaliseTables(
     identifiers,
     indexer,
   };
+}
+
+/** The validated `tenantColumn` of a table: a column name, and the envelope is a tenant envelope. */
+function tenantOption(
+  name: string,
+  given: unknown,
+  tenantKey: string | undefined,
+  identifiers: Identifiers,
+): string | undefined {
+  if (given === undefined) return undefined;
+  if (typeof given !== 'string' || given.length === 0) {
+    throw new CmekConfigError(`tables.${name}.tenantColumn must be a column name`);
+  }
+  if (tenantKey === undefined) {
+    throw new CmekConfigError(
+      `tables.${name}.tenantColumn needs a tenant envelope (createTenantEnvelope of @cmek/core): a plain envelope would encrypt every tenant's values under one KEK`,
+    );
+  }
+  if (identifiers.of(given).length === 0) {
+    throw new CmekConfigError(`tables.${name}.tenantColumn must be a column name`);
+  }
+  return given;
 }

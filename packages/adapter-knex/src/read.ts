@@ -4,11 +4,38 @@
  * Any other ciphertext in a result is refused, never handed out as it is.
  */
 import { Transform } from 'node:stream';
-import { BLIND_INDEX_PREFIX, CmekQueryError, type Envelope, openCells } from '@cmek/core';
+import {
+  BLIND_INDEX_PREFIX,
+  CmekQueryError,
+  type Envelope,
+  openCells,
+  tenantIdOf,
+} from '@cmek/core';
 import type { Identifiers } from './identifiers';
 import { isPlainRow, type RowObject } from './internals';
 import type { QueryPlan } from './plan';
-import { type ColumnTarget, cellsOf, sameTarget } from './target';
+import { type ColumnTarget, cellsOf, columnLabel, sameTarget } from './target';
+import { tenantContextOf, tenantKeyIn } from './tenant';
+
+/** The tenant id of a read row; a row without the table's tenant column is refused. */
+function rowTenant(target: ColumnTarget, row: RowObject): string | undefined {
+  const key = tenantKeyIn(target.table, row);
+  if (key === undefined) {
+    throw new CmekQueryError(
+      columnLabel(target),
+      `a read of ${columnLabel(target)} without ${target.table.name}.${target.table.tenantColumn}, the tenant column: its values are decrypted under their row's tenant; select the tenant column with them`,
+    );
+  }
+  return tenantIdOf(row[key]);
+}
+
+/** `pluck` of a column under tenants: the plucked values carry no tenant. */
+function pluckRefused(target: ColumnTarget): CmekQueryError {
+  return new CmekQueryError(
+    columnLabel(target),
+    `pluck() of ${columnLabel(target)}: its values are decrypted under their row's tenant, which pluck() does not return; select it with ${target.table.name}.${target.table.tenantColumn}`,
+  );
+}
 
 const PREFIX = Buffer.from('cmek:', 'ascii');
 
@@ -111,7 +138,10 @@ export async function decryptRowsInPlace(
   }
   const spelled = spelledTargets(read, identifiers);
   /** Per encrypted column: its target, and the (row, key) cells that hold it. */
-  const cells = new Map<string, { target: ColumnTarget; at: [RowObject, string][] }>();
+  const cells = new Map<
+    string,
+    { target: ColumnTarget; tenant: string | undefined; at: [RowObject, string][] }
+  >();
   for (const row of objects) {
     for (const key of Object.keys(row)) {
       let target = read.get(key);
@@ -122,10 +152,11 @@ export async function decryptRowsInPlace(
         if (holdsToken(row[key], 2)) throw leak(key);
         continue;
       }
-      const id = `${target.table.name}\u0000${target.column}`;
+      const tenant = target.table.tenantColumn === undefined ? undefined : rowTenant(target, row);
+      const id = `${target.table.name}\u0000${target.column}\u0000${tenant ?? ''}`;
       let group = cells.get(id);
       if (group === undefined) {
-        group = { target, at: [] };
+        group = { target, tenant, at: [] };
         cells.set(id, group);
       }
       group.at.push([row, key]);
@@ -134,12 +165,13 @@ export async function decryptRowsInPlace(
   const groups = [...cells.values()];
   const opened = await openCells(
     envelope,
-    groups.map(({ target, at }) =>
-      storedCells(
+    groups.map(({ target, tenant, at }) => ({
+      ...storedCells(
         target,
         at.map(([row, key]) => row[key]),
       ),
-    ),
+      context: tenantContextOf(target, tenant),
+    })),
   );
   for (const [g, { at }] of groups.entries()) {
     const plaintexts = opened[g]!;
@@ -155,6 +187,7 @@ export async function decryptResult(
 ): Promise<unknown> {
   if (plan.shape === 'pluck') {
     if (!Array.isArray(result)) return result;
+    if (plan.pluck?.table.tenantColumn !== undefined) throw pluckRefused(plan.pluck);
     if (plan.pluck) return (await openCells(envelope, [storedCells(plan.pluck, result)]))[0];
     if (result.some((v) => holdsToken(v, 1))) throw leak('pluck');
     return result;

@@ -13,6 +13,7 @@ import {
   type Row,
   type RowCounter,
   type RowStore,
+  type ScanOptions,
   storeWriteError,
 } from '@cmek/core';
 import type { Knex } from 'knex';
@@ -48,6 +49,14 @@ export interface KnexRowStoreOptions {
   readonly blindIndexes?: Readonly<
     Record<string, BlindIndexOptions | readonly BlindIndexOptions[]>
   >;
+  /**
+   * The column holding each row's tenant id, as given to `withCmek`, for a tenant envelope:
+   * scanned into `Row.tenant`, filtered on by a run scoped to one tenant (`scan` / `count` with
+   * `{ tenant }`), and put in each context under `tenantKey`.
+   */
+  readonly tenantColumn?: string;
+  /** The context key of the tenant id: the tenant envelope's `tenantKey`. Default `tenant`. */
+  readonly tenantKey?: string;
 }
 
 function asText(value: unknown): string | null {
@@ -111,6 +120,31 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
     }
     blindIndexes[field] = specs;
   }
+  const tenantColumn = options.tenantColumn;
+  if (tenantColumn !== undefined) {
+    if (typeof tenantColumn !== 'string' || tenantColumn.length === 0) {
+      throw new CmekConfigError('knexRowStore: tenantColumn must be a column name');
+    }
+    if ([...columns, ...indexColumns].some((c) => identifiers.same(c, tenantColumn))) {
+      throw new CmekConfigError(
+        `knexRowStore: the tenantColumn ${tenantColumn} cannot be an encrypted or blind-index column`,
+      );
+    }
+  }
+  const tenantKey = options.tenantKey ?? 'tenant';
+  if (typeof tenantKey !== 'string' || tenantKey.length === 0) {
+    throw new CmekConfigError('knexRowStore: tenantKey must be a non-empty string');
+  }
+  /** The rows of the run: one tenant's when the engine scopes it to one. */
+  const scoped = (query: Knex.QueryBuilder, tenant: string | undefined): Knex.QueryBuilder => {
+    if (tenant === undefined) return query;
+    if (tenantColumn === undefined) {
+      throw new CmekConfigError(
+        `knexRowStore: a run scoped to tenant '${tenant}' needs tenantColumn on ${table}`,
+      );
+    }
+    return query.where(tenantColumn, tenant);
+  };
   const cas: CasTable = {
     table,
     primaryKey,
@@ -158,25 +192,33 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
     name: options.name ?? table,
     fields: Object.freeze([...columns]),
     ...(indexColumns.length === 0 ? {} : { blindIndexes: Object.freeze(blindIndexes) }),
-    contextFor(field) {
-      return { ...contexts.get(fieldOf(field))! };
+    ...(tenantColumn === undefined ? {} : { tenantColumn }),
+    contextFor(field, tenant) {
+      return {
+        ...contexts.get(fieldOf(field))!,
+        ...(tenantColumn === undefined || tenant === undefined ? {} : { [tenantKey]: tenant }),
+      };
     },
-    async scan(after, limit) {
+    async scan(after, limit, scanOptions) {
       if (!Number.isInteger(limit) || limit <= 0) {
         throw new CmekInvalidInputError('scan needs a positive integer limit');
       }
       // each column aliased to itself: SQLite names a result column as the table declares it
       // (`select token` comes back as `Token`), and the store reads the keys it was given
-      const query = knex(table)
-        .select(Object.fromEntries([primaryKey, ...columns, ...indexColumns].map((c) => [c, c])))
-        .orderBy(primaryKey, 'asc')
-        .limit(limit);
+      const selected = [primaryKey, ...columns, ...indexColumns];
+      const select = Object.fromEntries(selected.map((c) => [c, c]));
+      if (tenantColumn !== undefined) select.__tenant = tenantColumn;
+      const query = scoped(
+        knex(table).select(select).orderBy(primaryKey, 'asc').limit(limit),
+        scanOptions?.tenant,
+      );
       if (after !== undefined) query.where(primaryKey, '>', after);
       const rows = (await query) as Record<string, unknown>[];
       return rows.map(
         (row): Row => ({
           id: asCursor(columnValue(row, primaryKey)),
           values: Object.fromEntries(columns.map((c) => [c, asText(columnValue(row, c))])),
+          ...(tenantColumn === undefined ? {} : { tenant: asText(columnValue(row, '__tenant')) }),
           ...(indexColumns.length === 0
             ? {}
             : {
@@ -187,9 +229,11 @@ export function knexRowStore(options: KnexRowStoreOptions): RowStore & RowCounte
         }),
       );
     },
-    async count() {
+    async count(countOptions?: ScanOptions) {
       // an exact count (the scan reads every row of the table); PostgreSQL returns it as a string
-      const rows = (await knex(table).count({ n: '*' })) as { n?: unknown }[];
+      const rows = (await scoped(knex(table).count({ n: '*' }), countOptions?.tenant)) as {
+        n?: unknown;
+      }[];
       const n = Number(rows[0]?.n ?? 0);
       if (!Number.isSafeInteger(n) || n < 0) {
         throw new CmekQueryError('(count)', `the row count of ${table} is not a number`);

@@ -5,6 +5,7 @@ import {
   CmekQueryError,
   type Envelope,
   envelopeOption,
+  isTenantEnvelope,
   type RowStore,
 } from '@cmek/core';
 import type { Knex } from 'knex';
@@ -23,6 +24,7 @@ import { applyRewrites } from './query-rules';
 import { decryptingStream, decryptResult, decryptRowsInPlace } from './read';
 import { redactInPlace, secretsOf } from './redact';
 import { knexRowStore } from './row-store';
+import { checkReturning } from './tenant';
 import { encryptPending, encryptRows, tableTargets } from './write';
 
 /** What `withCmek` adds to the Knex instance it returns (and to its transactions). */
@@ -65,6 +67,7 @@ function protoOf(builder: BuilderState): Record<string, unknown> {
 
 async function run(builder: BuilderState, plan: QueryPlan, ctx: Context): Promise<unknown> {
   const protoThen = protoOf(builder).then as Then;
+  if (plan.write && plan.read.size > 0) checkReturning(plan.read, builder._single.returning);
   const restore = plan.write
     ? await encryptPending(ctx.envelope, ctx.tables.indexer, plan.write, builder)
     : undefined;
@@ -178,6 +181,9 @@ function helpers(ctx: Context): CmekKnexHelpers {
         table: config.name,
         primaryKey: config.primaryKey,
         columns: [...config.columns],
+        ...(config.tenantColumn === undefined
+          ? {}
+          : { tenantColumn: config.tenantColumn, tenantKey: config.tenantKey! }),
         context: Object.fromEntries(config.contexts),
         ...(config.indexes.size === 0 ? {} : { blindIndexes: Object.fromEntries(config.indexes) }),
       });
@@ -262,6 +268,11 @@ export function withCmek<K extends Knex>(knex: K, options: WithCmekOptions): Cme
     );
   }
   envelopeOption(options?.envelope, 'withCmek');
-  const tables = normaliseTables(options.tables, identifiersOf(knex), options.indexer);
+  const tables = normaliseTables(
+    options.tables,
+    identifiersOf(knex),
+    options.indexer,
+    isTenantEnvelope(options.envelope) ? options.envelope.tenantKey : undefined,
+  );
   return wrapKnex(knex, { envelope: options.envelope, tables, plain: knex });
 }

@@ -10,7 +10,9 @@ import {
   blindIndexCells,
   CmekInvalidInputError,
   CmekQueryError,
+  type Encryptable,
   type Envelope,
+  groupByTenant,
   sealCells,
 } from '@cmek/core';
 import {
@@ -27,6 +29,14 @@ import { lastPart } from './names';
 import type { TableConfig } from './options';
 import type { WriteTargets } from './plan';
 import { type ColumnTarget, cellsOf, columnLabel } from './target';
+import {
+  refuseMove,
+  refuseSqlTenant,
+  tenantKeyIn,
+  tenantMissing,
+  tenantOfFilter,
+  tenantOfRow,
+} from './tenant';
 
 function notEncryptable(target: ColumnTarget | undefined, what: string): CmekQueryError {
   const name = target ? columnLabel(target) : 'an encrypted column';
@@ -100,6 +110,7 @@ export async function encryptRows(
   indexer: BlindIndexer | undefined,
   keysOf: WriteKeys,
   rows: readonly RowObject[],
+  options: { readonly tenant?: string | undefined } = {},
 ): Promise<RowObject[]> {
   const { targetOf } = keysOf;
   const out = rows.map((row) => {
@@ -120,6 +131,21 @@ export async function encryptRows(
       }
     }
   }
+  // the tenant of each row, per table with a tenant column (a tenant written as SQL is refused)
+  const tenants = new Map<TableConfig, (string | undefined)[]>();
+  for (const target of keys.values()) {
+    const { table } = target;
+    if (table.tenantColumn === undefined || tenants.has(table)) continue;
+    tenants.set(
+      table,
+      out.map((row) => {
+        const key = tenantKeyIn(table, row);
+        if (key === undefined || row[key] === undefined) return options.tenant;
+        refuseSqlTenant(table, row[key], 'a write');
+        return tenantOfRow(table, row);
+      }),
+    );
+  }
   // every value checked before any is encrypted: a refused value costs no KEK call
   const columns = [...keys].map(([key, target]) => {
     const at: number[] = [];
@@ -135,11 +161,37 @@ export async function encryptRows(
     }
     return { key, target, at, values };
   });
-  // one call per column, every column at once; a token of the column is stored as it is
-  const sealed = await sealCells(
+  // one call per column and tenant, every column at once; a token of the column is stored as it is
+  const groups = columns.map(({ target, at }) => {
+    const rowTenants = tenants.get(target.table);
+    const field = { target, context: target.table.contexts.get(target.column)! };
+    return groupByTenant(
+      at.map((i, n) => ({ field, tenant: rowTenants?.[i], item: n })),
+      (f) => f.target.table.tenantKey,
+    );
+  });
+  const flat = groups.flatMap((list, c) => list.map((group) => ({ c, group })));
+  const sealedFlat = await sealCells(
     envelope,
-    columns.map(({ target, values }) => cellsOf(target, values)),
+    flat.map(({ c, group }) => ({
+      ...cellsOf(
+        columns[c]!.target,
+        group.items.map((n) => columns[c]!.values[n]),
+      ),
+      context: group.context,
+    })),
   );
+  const sealed = columns.map(({ values }) => ({
+    stored: new Array<string | null>(values.length).fill(null),
+    plaintexts: new Array<Encryptable | null>(values.length).fill(null),
+  }));
+  for (const [f, { c, group }] of flat.entries()) {
+    const result = sealedFlat[f]!;
+    for (const [m, n] of group.items.entries()) {
+      sealed[c]!.stored[n] = result.stored[m] ?? null;
+      sealed[c]!.plaintexts[n] = result.plaintexts[m] ?? null;
+    }
+  }
   for (const [c, { key, at }] of columns.entries()) {
     const tokens = sealed[c]!.stored;
     for (const [n, i] of at.entries()) out[i]![key] = tokens[n] ?? null;
@@ -192,7 +244,9 @@ export async function encryptPending(
     const indexed = write.indexOf(key);
     if (indexed) throw indexWrite(indexed, key);
   }
-  const encrypt = (rows: RowObject[]) => encryptRows(envelope, indexer, write, rows);
+  const encrypt = (rows: RowObject[], tenant?: string) =>
+    encryptRows(envelope, indexer, write, rows, { tenant });
+  const tenantTable = write.table?.tenantColumn === undefined ? undefined : write.table;
   for (const key of ['insert', 'upsert'] as const) {
     const pending = single[key];
     if (pending === undefined || pending === null) continue;
@@ -206,11 +260,27 @@ export async function encryptPending(
     // still the JSON text Knex made of the object: refused as the object it was
     if (target && isPlainRow(update) && update[column] === json) assertColumnValue(target, {});
   }
-  if (isPlainRow(update)) replace('update', (await encrypt([update]))[0]);
+  if (isPlainRow(update)) {
+    let tenant: string | undefined;
+    if (tenantTable) {
+      if (tenantKeyIn(tenantTable, update) !== undefined) {
+        refuseMove(tenantTable, Object.keys(update), 'update()');
+      } else tenant = tenantOfFilter(builder, tenantTable);
+    }
+    replace('update', (await encrypt([update], tenant))[0]);
+  }
   const merge = single.merge as { updates?: unknown } | undefined;
   if (merge && isPlainRow(merge.updates)) {
+    if (tenantTable) tenantMerge(write, tenantTable, Object.keys(merge.updates));
     replace('merge', { ...merge, updates: (await encrypt([merge.updates]))[0] });
   } else if (merge && Array.isArray(merge.updates)) {
+    if (tenantTable) {
+      tenantMerge(
+        write,
+        tenantTable,
+        merge.updates.filter((k): k is string => typeof k === 'string'),
+      );
+    }
     const updates = mergedColumns(write, merge.updates);
     if (updates !== merge.updates) replace('merge', { ...merge, updates });
   } else if (merge && some && (isRaw(merge.updates) || isBuilder(merge.updates))) {
@@ -246,4 +316,17 @@ function mergedColumns(write: WriteTargets, columns: readonly unknown[]): readon
     }
   }
   return out.length === columns.length ? columns : out;
+}
+
+/**
+ * A conflict merge that writes an encrypted column must write the tenant column and every
+ * encrypted column: the row it updates may be another tenant's.
+ */
+function tenantMerge(write: WriteTargets, table: TableConfig, keys: readonly string[]): void {
+  const encrypted = keys.map((key) => write.targetOf(key)).find((t) => t !== undefined);
+  if (encrypted === undefined) return;
+  if (!keys.some((key) => table.identifiers.same(lastPart(key), table.tenantColumn!))) {
+    throw tenantMissing(encrypted, 'merge()');
+  }
+  refuseMove(table, keys, 'merge()');
 }
