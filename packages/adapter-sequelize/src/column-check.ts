@@ -1,5 +1,10 @@
 /** The setup check that every encrypted column can hold the ciphertext it will receive. */
-import { CmekConfigError, type Envelope, measureTokenLength } from '@cmek/core';
+import {
+  CmekConfigError,
+  type EncryptionContext,
+  type Envelope,
+  measureTokenLength,
+} from '@cmek/core';
 
 /** What `encryptFields` knows of an attribute's declared type. */
 export interface ColumnType {
@@ -62,12 +67,13 @@ export async function checkColumns(
   envelope: Envelope,
   checks: readonly ColumnCheck[],
   dialect: string,
+  context?: EncryptionContext,
 ): Promise<void> {
   const problems: string[] = [];
   for (const check of checks) {
     if (check.maxPlaintextBytes === undefined) continue;
     const capacity = capacityOf(check.type, dialect);
-    const needed = await measureTokenLength(envelope, check.maxPlaintextBytes);
+    const needed = await measureTokenLength(envelope, check.maxPlaintextBytes, context);
     if (needed > capacity) {
       const suggestion = check.type.key === 'TEXT' ? "TEXT('medium')" : `TEXT or STRING(${needed})`;
       problems.push(

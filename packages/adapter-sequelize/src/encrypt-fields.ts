@@ -1,12 +1,13 @@
 /** `encryptFields`: turns on encryption for fields of a Sequelize model. */
-import { CmekConfigError, type EncryptionContext } from '@cmek/core';
-import { checkColumns } from './column-check';
+import { CmekConfigError, type EncryptionContext, tenantContext } from '@cmek/core';
+import { type ColumnCheck, checkColumns } from './column-check';
 import { guardValidation } from './model-validation';
 import {
   type AnyModelStatic,
   type EncryptFieldsOptions,
   normaliseOptions,
   register,
+  type TenantConfig,
 } from './options';
 import { modelQueryInterface, type QueryInterfaceLike } from './query-interface';
 import { originalsOf } from './shared-query-interface';
@@ -14,8 +15,8 @@ import { originalsOf } from './shared-query-interface';
 export interface EncryptedModel {
   /** The encrypted attributes. */
   readonly fields: readonly string[];
-  /** The encryption context values of `field` are bound to. */
-  contextFor(field: string): EncryptionContext;
+  /** The encryption context values of `field` are bound to (in a row of `tenant`, with `tenantColumn`). */
+  contextFor(field: string, tenant?: string): EncryptionContext;
 }
 
 /**
@@ -45,12 +46,34 @@ export interface EncryptedModel {
  * the ciphertext: `CmekConfigError` with the length needed. Call it right after defining the
  * model, before the first query.
  */
+/** The context a tenant model's column check measures under: `measureTenant`'s, required if any field is checked. */
+function measureContext(
+  tenant: TenantConfig | undefined,
+  measureTenant: string | undefined,
+  checks: readonly ColumnCheck[],
+): EncryptionContext | undefined {
+  if (tenant === undefined || !checks.some((c) => c.maxPlaintextBytes !== undefined))
+    return undefined;
+  if (measureTenant === undefined || measureTenant === '') {
+    const checked = checks.find((c) => c.maxPlaintextBytes !== undefined)!;
+    throw new CmekConfigError(
+      `${checked.qualified}'s column length is checked by measuring a token, which under tenantColumn needs a tenant: give \`measureTenant\` (any tenant the envelope resolves), or use a TEXT column`,
+    );
+  }
+  return { [tenant.key]: measureTenant };
+}
+
 export async function encryptFields(
   Model: AnyModelStatic,
   options: EncryptFieldsOptions,
 ): Promise<EncryptedModel> {
   const { config, checks } = normaliseOptions(Model, options);
-  await checkColumns(options.envelope, checks, Model.sequelize?.getDialect() ?? '');
+  await checkColumns(
+    options.envelope,
+    checks,
+    Model.sequelize?.getDialect() ?? '',
+    measureContext(config.tenant, options.measureTenant, checks),
+  );
   register(config);
   guardValidation(config);
 
@@ -75,10 +98,10 @@ export async function encryptFields(
   const fields = [...config.byAttribute.keys()];
   return {
     fields,
-    contextFor(name: string): EncryptionContext {
+    contextFor(name: string, tenant?: string): EncryptionContext {
       const field = config.byAttribute.get(name);
       if (!field) throw new CmekConfigError(`${Model.name}.${name} is not an encrypted field`);
-      return { ...field.context };
+      return { ...tenantContext(field.context, field.tenant?.key, tenant) };
     },
   };
 }

@@ -6,13 +6,15 @@
  * group runs at once, as the core runs every field of a group at once; a caller that writes
  * checks every value first, so a refused value costs no KEK call in any group.
  */
-import type { Envelope, FieldCells, PlaintextPolicy } from '@cmek/core';
+import { type Envelope, type FieldCells, type PlaintextPolicy, tenantContext } from '@cmek/core';
 import type { FieldConfig } from './options';
 
 /** One field's values in a batch. */
 export interface Cells<V> {
   readonly field: FieldConfig;
   readonly values: readonly V[];
+  /** The rows' tenant id, for a field under tenants (undefined: unknown, the envelope refuses). */
+  readonly tenant?: string | undefined;
 }
 
 /** One core call over the cells of one group, `result[i]` for `cells[i]`. */
@@ -43,8 +45,9 @@ export async function byEnvelope<V, R>(
   for (const [envelope, byPolicy] of groups) {
     for (const [policy, at] of byPolicy) {
       const group = at.map((i): FieldCells<V> => {
-        const { field, values } = cells[i]!;
-        return { label: field.display, context: field.context, values };
+        const { field, values, tenant } = cells[i]!;
+        const context = tenantContext(field.context, field.tenant?.key, tenant);
+        return { label: field.display, context, values };
       });
       calls.push(
         call(envelope, policy, group).then((done) => {

@@ -12,6 +12,7 @@ import {
   type Envelope,
   type FieldOptions,
   indexerOption,
+  isTenantEnvelope,
   type PlaintextPolicy,
   validateContext,
   warnDeprecatedOption,
@@ -51,6 +52,29 @@ export interface EncryptFieldsOptions {
    * fields with a `blindIndex`; required when one has.
    */
   readonly indexer?: BlindIndexer;
+  /**
+   * The attribute holding each row's tenant id (`workspaceId`), for a tenant envelope
+   * (`createTenantEnvelope`): every value is encrypted and decrypted under its field's context
+   * plus its row's tenant id. A value whose row's tenant is unknown is refused
+   * (`CMEK_UNKNOWN_TENANT`), never written under the default KEK.
+   */
+  readonly tenantColumn?: string;
+  /**
+   * With `tenantColumn`: the tenant whose KEK the column length check measures a token under
+   * (any tenant the envelope resolves). Needed when a field is checked (a STRING / CHAR column,
+   * or a `maxPlaintextBytes`); TEXT columns without one are not checked.
+   */
+  readonly measureTenant?: string;
+}
+
+/** The tenant attribute of a model under a tenant envelope. */
+export interface TenantConfig {
+  /** The attribute (`workspaceId`). */
+  readonly attribute: string;
+  /** Its database column (`workspace_id` with `underscored`). */
+  readonly column: string;
+  /** The context key the envelope reads the tenant id from (`tenantKey`). */
+  readonly key: string;
 }
 
 export type AnyModelStatic = ModelStatic<SequelizeModel>;
@@ -82,6 +106,8 @@ export interface FieldConfig {
   readonly indexColumns: readonly string[];
   /** The indexer of `indexes` (set when there are any). */
   readonly indexer: BlindIndexer | undefined;
+  /** The model's tenant attribute, when its values are written under tenants. */
+  readonly tenant?: TenantConfig;
 }
 
 /** Encrypted fields by the names a write or a filter may use for them. */
@@ -141,6 +167,8 @@ export interface ModelConfig extends FieldSet {
   readonly model: AnyModelStatic;
   /** By attribute name. */
   readonly byAttribute: ReadonlyMap<string, FieldConfig>;
+  /** The tenant attribute (`tenantColumn`), if any. */
+  readonly tenant?: TenantConfig;
 }
 
 const registry = new WeakMap<object, ModelConfig>();
@@ -217,6 +245,39 @@ function nonNegativeInteger(value: unknown, name: string): number | undefined {
   return value;
 }
 
+/** `tenantColumn`: an attribute of the model, not encrypted, with a tenant envelope. */
+function tenantOption(
+  model: AnyModelStatic,
+  given: EncryptFieldsOptions,
+  entries: readonly [string, EncryptedFieldOptions][],
+): TenantConfig | undefined {
+  const attribute = given.tenantColumn;
+  if (attribute === undefined) {
+    if (isTenantEnvelope(given.envelope)) {
+      throw new CmekConfigError(
+        `encryptFields(${model.name}) with a tenant envelope needs \`tenantColumn\`: the attribute holding each row's tenant id`,
+      );
+    }
+    return undefined;
+  }
+  if (typeof attribute !== 'string' || attribute === '')
+    throw new CmekConfigError('tenantColumn must be the name of an attribute of the model');
+  const raw = model.rawAttributes[attribute] as { field?: unknown } | undefined;
+  if (!raw)
+    throw new CmekConfigError(`tenantColumn: ${model.name}.${attribute} is not an attribute`);
+  if (entries.some(([name]) => name === attribute))
+    throw new CmekConfigError(`tenantColumn: ${model.name}.${attribute} cannot be encrypted`);
+  if (given.measureTenant !== undefined && typeof given.measureTenant !== 'string')
+    throw new CmekConfigError('measureTenant must be a tenant id (a string)');
+  if (!isTenantEnvelope(given.envelope)) {
+    throw new CmekConfigError(
+      'tenantColumn needs a tenant envelope (createTenantEnvelope of @cmek/core)',
+    );
+  }
+  const column = typeof raw.field === 'string' ? raw.field : attribute;
+  return Object.freeze({ attribute, column, key: given.envelope.tenantKey });
+}
+
 /** A model's configuration, and the column checks `encryptFields` runs before recording it. */
 export interface NormalisedOptions {
   readonly config: ModelConfig;
@@ -257,6 +318,7 @@ export function normaliseOptions(Model: unknown, options: unknown): NormalisedOp
   const defaultMax = nonNegativeInteger(given.maxPlaintextBytes, 'maxPlaintextBytes');
   const entries = fieldEntries(given.fields);
   if (entries.length === 0) throw new CmekConfigError('encryptFields needs at least one field');
+  const tenant = tenantOption(model, given, entries);
   // attributes an index may not use: the encrypted fields, then each index given
   const taken = new Map(entries.map(([attribute]) => [attribute, 'an encrypted field']));
   for (const [attribute, fieldOptions] of entries) {
@@ -296,6 +358,7 @@ export function normaliseOptions(Model: unknown, options: unknown): NormalisedOp
       indexes,
       indexColumns,
       indexer: indexes.length > 0 ? indexer : undefined,
+      ...(tenant ? { tenant } : {}),
     };
     byAttribute.set(attribute, field);
     byName.set(attribute, field);
@@ -314,5 +377,8 @@ export function normaliseOptions(Model: unknown, options: unknown): NormalisedOp
       maxPlaintextBytes: max ?? defaultMax ?? defaultMaxPlaintext(type),
     });
   }
-  return { config: { model, byAttribute, byName, byIndexName }, checks };
+  return {
+    config: { model, byAttribute, byName, byIndexName, ...(tenant ? { tenant } : {}) },
+    checks,
+  };
 }

@@ -8,6 +8,7 @@
  * interface (`modelQueryInterface`), or a table reached through the shared one
  * (`shared-query-interface.ts`).
  */
+import { CmekQueryError } from '@cmek/core';
 import { rewriteFind, rewriteWhere } from './lookup';
 import {
   configOf,
@@ -20,6 +21,13 @@ import {
 import { assertQueryable, type FindLike, ownResolver, queryError } from './query-rules';
 import { decryptResults, type FindOptionsLike } from './read';
 import { redactError } from './redact';
+import {
+  instanceTenant,
+  refuseMove,
+  refuseUntenantedUpsert,
+  tenantOfSet,
+  whereTenant,
+} from './tenant';
 import { type Values, valuesOf } from './values';
 import {
   encryptRecords,
@@ -88,6 +96,18 @@ function withIndexesUpdated(fields: FieldSet, options: unknown): unknown {
   const list = (options as { updateOnDuplicate?: unknown } | null | undefined)?.updateOnDuplicate;
   if (!Array.isArray(list)) return options;
   const out = [...list];
+  const tenant = tenantOfSet(fields);
+  if (tenant && !list.some((n) => n === tenant.attribute || n === tenant.column)) {
+    const field = list
+      .map((n) => (typeof n === 'string' ? fieldNamed(fields, n) : undefined))
+      .find((f) => f !== undefined);
+    if (field) {
+      throw new CmekQueryError(
+        field.qualified,
+        `updateOnDuplicate lists ${field.display} without ${tenant.attribute}, the tenant attribute: the row it updates may be another tenant's; list the tenant attribute too`,
+      );
+    }
+  }
   for (const name of list) {
     // the index updated from the inserted row without its value would not match the value kept
     const indexOf = typeof name === 'string' ? indexNamed(fields, name) : undefined;
@@ -116,9 +136,13 @@ export function interceptors(target: Target, real: Methods): Methods {
     assertQueryable(fields, { where }, names);
     return rewriteWhere(where, ownResolver(fields, undefined, names)) as T;
   };
-  const seal = async (records: readonly Values[], known: Known): Promise<Values[]> => {
+  const seal = async (
+    records: readonly Values[],
+    known: Known,
+    tenant?: unknown,
+  ): Promise<Values[]> => {
     target.beforeWrite?.(records);
-    return encryptRecords(fields, records, known);
+    return encryptRecords(fields, records, known, () => tenant);
   };
   /**
    * Runs the real write; a failure (a constraint violation, a lost connection) is rethrown as the
@@ -159,7 +183,7 @@ export function interceptors(target: Target, real: Methods): Methods {
   return {
     async insert(instance, tableName, values, options) {
       const known: Known = new Map();
-      const [sealed] = await seal([valuesOf(values)], known);
+      const [sealed] = await seal([valuesOf(values)], known, instanceTenant(fields, instance));
       const result = await write(known, () => real.insert(instance, tableName, sealed, options));
       syncIndexes(instance, sealed);
       await restoreReturned(fields, [instance, result], known);
@@ -167,7 +191,8 @@ export function interceptors(target: Target, real: Methods): Methods {
     },
     async update(instance, tableName, values, where, options) {
       const known: Known = new Map();
-      const [sealed] = await seal([valuesOf(values)], known);
+      refuseMove(fields, valuesOf(values));
+      const [sealed] = await seal([valuesOf(values)], known, instanceTenant(fields, instance));
       const result = await write(known, () =>
         real.update(instance, tableName, sealed, where, options),
       );
@@ -189,7 +214,8 @@ export function interceptors(target: Target, real: Methods): Methods {
     async bulkUpdate(tableName, values, whereGiven, options, attributes) {
       const where = checkWhere(tableName, whereGiven);
       const known: Known = new Map();
-      const [sealed] = await seal([valuesOf(values)], known);
+      refuseMove(fields, valuesOf(values));
+      const [sealed] = await seal([valuesOf(values)], known, whereTenant(fields, whereGiven));
       const result = await write(known, () =>
         real.bulkUpdate(tableName, sealed, where, options, attributes),
       );
@@ -199,6 +225,7 @@ export function interceptors(target: Target, real: Methods): Methods {
     async upsert(tableName, insertValues, updateValues, where, options) {
       const known: Known = new Map();
       target.beforeWrite?.([valuesOf(insertValues), valuesOf(updateValues)]);
+      refuseUntenantedUpsert(fields, valuesOf(updateValues));
       const [sealedInsert, sealedUpdate] = await encryptUpsert(
         fields,
         valuesOf(insertValues),

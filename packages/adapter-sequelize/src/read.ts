@@ -2,7 +2,7 @@
  * The read side: decrypting what a finder returns, instances and `raw: true` rows, includes too,
  * one `decryptMany` per field of a result set (`openCells`).
  */
-import { openCells } from '@cmek/core';
+import { CmekQueryError, openCells, tenantIdOf } from '@cmek/core';
 import { Utils } from 'sequelize';
 import { byEnvelope, type Cells } from './field-cells';
 import { configOf, type FieldConfig, type ModelConfig } from './options';
@@ -14,10 +14,27 @@ interface Slot {
   readonly key: string;
   /** The instance's previous values: set to the plaintext too, so `changed()` stays clean. */
   readonly previous: Values | undefined;
+  /** The row's tenant id, for a field under tenants. */
+  readonly tenant?: string | undefined;
 }
 
 /** The slots of a result set by field (a field belongs to one model: its config's). */
 type Slots = Map<FieldConfig, Slot[]>;
+
+/**
+ * The tenant id of a row holding a value of `field` (under tenants): its tenant attribute, read
+ * from `row` at `key`; a row without it is refused (its values cannot be decrypted).
+ */
+function tenantAt(field: FieldConfig, row: Values, key: string | undefined): string | undefined {
+  if (field.tenant === undefined) return undefined;
+  if (key === undefined || !Object.hasOwn(row, key)) {
+    throw new CmekQueryError(
+      field.qualified,
+      `${field.display} is encrypted under each row's tenant: a read that selects it must select ${field.tenant.attribute}, the tenant attribute, too`,
+    );
+  }
+  return tenantIdOf(row[key]);
+}
 
 function add(slots: Slots, field: FieldConfig, slot: Slot): void {
   const list = slots.get(field);
@@ -82,8 +99,9 @@ function collectInstance(
   if (config) {
     const fieldKeys = keys ?? config.byAttribute;
     for (const [key, field] of fieldKeys) {
-      if (Object.hasOwn(data, key))
-        add(slots, field, { target: data, key, previous: value._previousDataValues });
+      if (!Object.hasOwn(data, key)) continue;
+      const tenant = tenantAt(field, data, config.tenant?.attribute);
+      add(slots, field, { target: data, key, previous: value._previousDataValues, tenant });
     }
   }
   // Included models sit in the data values as instances (or arrays of them).
@@ -114,7 +132,9 @@ function collectRaw(
 ): void {
   if (own) {
     for (const [key, field] of own) {
-      if (Object.hasOwn(row, key)) add(slots, field, { target: row, key, previous: undefined });
+      if (!Object.hasOwn(row, key)) continue;
+      const tenant = tenantAt(field, row, field.tenant?.attribute);
+      add(slots, field, { target: row, key, previous: undefined, tenant });
     }
   }
   for (const inc of includes ?? []) {
@@ -126,10 +146,15 @@ function collectRaw(
       const nested = pathGet(row, path);
       for (const [attr, field] of keys) {
         const flat = `${path.join('.')}.${attr}`;
-        if (Object.hasOwn(row, flat))
-          add(slots, field, { target: row, key: flat, previous: undefined });
-        else if (nested && Object.hasOwn(nested, attr))
-          add(slots, field, { target: nested, key: attr, previous: undefined });
+        const tenantAttr = field.tenant?.attribute;
+        if (Object.hasOwn(row, flat)) {
+          const key = tenantAttr === undefined ? undefined : `${path.join('.')}.${tenantAttr}`;
+          const tenant = tenantAt(field, row, key);
+          add(slots, field, { target: row, key: flat, previous: undefined, tenant });
+        } else if (nested && Object.hasOwn(nested, attr)) {
+          const tenant = tenantAt(field, nested, tenantAttr);
+          add(slots, field, { target: nested, key: attr, previous: undefined, tenant });
+        }
       }
     }
     collectRaw(row, undefined, inc.include, slots, path);
@@ -164,11 +189,20 @@ export async function decryptResults(
       collectRaw(row as Values, ownKeys, options.include, slots, []);
     }
   }
-  const fields = [...slots].map(([field, list]) => ({
-    field,
-    list,
-    values: list.map((slot) => slot.target[slot.key] as string | null | undefined),
-  }));
+  const fields = [...slots].flatMap(([field, all]) => {
+    const byTenant = new Map<string | undefined, Slot[]>();
+    for (const slot of all) {
+      const list = byTenant.get(slot.tenant);
+      if (list) list.push(slot);
+      else byTenant.set(slot.tenant, [slot]);
+    }
+    return [...byTenant].map(([tenant, list]) => ({
+      field,
+      list,
+      tenant,
+      values: list.map((slot) => slot.target[slot.key] as string | null | undefined),
+    }));
+  });
   const opened = await openFields(fields);
   for (const [f, { list, values }] of fields.entries()) {
     const plain = opened[f]!;

@@ -12,6 +12,9 @@ import {
   type Row,
   type RowCounter,
   type RowStore,
+  type ScanOptions,
+  tenantContext,
+  tenantIdOf,
 } from '@cmek/core';
 import { Op, QueryTypes } from 'sequelize';
 import { type AnyModelStatic, configOf, fieldContext } from './options';
@@ -31,6 +34,14 @@ export interface SequelizeRowStoreOptions {
   readonly contexts?: Readonly<Record<string, EncryptionContext>>;
   /** @deprecated Use `contexts: { [field]: { field: label } }`, the same contexts. */
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * The attribute holding each row's tenant id, for a tenant envelope: scanned into `Row.tenant`,
+   * filtered on by a run scoped to one tenant (`scan` / `count` with `{ tenant }`), and put in
+   * each context under `tenantKey`. Default: the model's `tenantColumn` from `encryptFields`.
+   */
+  readonly tenantColumn?: string;
+  /** The context key of the tenant id: the tenant envelope's `tenantKey`. Default `tenant`. */
+  readonly tenantKey?: string;
   /**
    * The blind indexes of the fields, for a model on which `encryptFields` has not run in this
    * process (a CLI configuration): as `encryptFields` takes them (`{ column: 'tokenHashBidx' }`,
@@ -83,6 +94,9 @@ function storeIndexes(
 }
 
 /** How a database error is named in a message: its class and driver code, never its text. */
+/** The key the scan selects the tenant column as. */
+const TENANT = '__cmek_tenant';
+
 function describeFailure(error: unknown): string {
   const name = (error as { name?: unknown } | null)?.name;
   const parent = (error as { parent?: { code?: unknown } } | null)?.parent;
@@ -145,6 +159,32 @@ export function sequelizeRowStore(
     );
   }
   const fieldList = Object.freeze([...names]);
+  const tenantAttribute = options.tenantColumn ?? config?.tenant?.attribute;
+  const tenantKey = options.tenantKey ?? config?.tenant?.key ?? 'tenant';
+  if (typeof tenantKey !== 'string' || tenantKey === '')
+    throw new CmekConfigError(
+      `sequelizeRowStore(${Model.name}): tenantKey must be a non-empty string`,
+    );
+  let tenantColumn: string | undefined;
+  if (tenantAttribute !== undefined) {
+    const raw = Model.rawAttributes[tenantAttribute];
+    if (!raw || names.includes(tenantAttribute)) {
+      throw new CmekConfigError(
+        `sequelizeRowStore(${Model.name}): tenantColumn ${String(tenantAttribute)} is not an attribute of the model that can hold the tenant (missing or encrypted)`,
+      );
+    }
+    tenantColumn = (raw.field as string | undefined) ?? tenantAttribute;
+  }
+  /** The tenant a run is scoped to, refused on a store without a tenant column. */
+  const scopedTenant = (scan: ScanOptions | undefined): string | undefined => {
+    if (scan?.tenant === undefined) return undefined;
+    if (tenantColumn === undefined) {
+      throw new CmekConfigError(
+        `sequelizeRowStore(${Model.name}): a run scoped to tenant '${scan.tenant}' needs tenantColumn`,
+      );
+    }
+    return scan.tenant;
+  };
   const { blindIndexes, columns: indexColumns } = storeIndexes(Model, names, options);
   const indexed = indexColumns.size > 0;
   const unwrapped = () =>
@@ -214,13 +254,20 @@ export function sequelizeRowStore(
     name: options.name ?? Model.name,
     fields: fieldList,
     ...(indexed ? { blindIndexes: Object.freeze(blindIndexes) } : {}),
-    contextFor(field: string): Record<string, string> {
+    ...(tenantColumn === undefined ? {} : { tenantColumn }),
+    contextFor(field: string, tenant?: string): Record<string, string> {
       const context = contexts.get(field);
       if (!context)
         throw new CmekConfigError(`${Model.name}.${field} is not a field of this store`);
-      return { ...context };
+      return {
+        ...tenantContext(context, tenantColumn === undefined ? undefined : tenantKey, tenant),
+      };
     },
-    async scan(after: Cursor | undefined, limit: number): Promise<Row[]> {
+    async scan(after: Cursor | undefined, limit: number, scan?: ScanOptions): Promise<Row[]> {
+      const tenant = scopedTenant(scan);
+      const where: Record<string, unknown> = {};
+      if (after !== undefined) where[pkColumn] = { [Op.gt]: after };
+      if (tenant !== undefined) where[tenantColumn!] = tenant;
       // The stored values: the query interface's own select, which the adapter does not decrypt.
       const rows = (await guarded('scan', fieldList.join(', '), [], () =>
         unwrapped().select(Model, Model.getTableName(), {
@@ -228,8 +275,9 @@ export function sequelizeRowStore(
             [pkColumn, pk],
             ...fieldList.map((field) => [columns.get(field)!, field]),
             ...[...indexColumns].map(([attribute, column]) => [column, attribute]),
+            ...(tenantColumn === undefined ? [] : [[tenantColumn, TENANT]]),
           ],
-          ...(after === undefined ? {} : { where: { [pkColumn]: { [Op.gt]: after } } }),
+          ...(Object.keys(where).length === 0 ? {} : { where }),
           order: [[pkColumn, 'ASC']],
           limit,
           raw: true,
@@ -241,21 +289,28 @@ export function sequelizeRowStore(
           const value = row[field];
           values[field] = value === null || value === undefined ? null : String(value);
         }
-        if (!indexed) return { id: row[pk] as Cursor, values };
+        const own = tenantColumn === undefined ? {} : { tenant: tenantIdOf(row[TENANT]) ?? null };
+        if (!indexed) return { id: row[pk] as Cursor, values, ...own };
         const indexes: Record<string, string | null> = {};
         for (const attribute of indexColumns.keys()) {
           const value = row[attribute];
           indexes[attribute] = value === null || value === undefined ? null : String(value);
         }
-        return { id: row[pk] as Cursor, values, indexes };
+        return { id: row[pk] as Cursor, values, indexes, ...own };
       });
     },
-    async count(): Promise<number> {
+    async count(scan?: ScanOptions): Promise<number> {
+      const tenant = scopedTenant(scan);
       // Raw SQL, as the scan: no scope, no paranoid filter, nothing the adapter intercepts.
       const rows = await guarded('count', fieldList.join(', '), [], () => {
         const { sequelize, table } = casTarget();
-        return sequelize.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${table}`, {
+        const filter =
+          tenant === undefined
+            ? ''
+            : ` WHERE ${sequelize.getQueryInterface().quoteIdentifier(tenantColumn!)} = ?`;
+        return sequelize.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${table}${filter}`, {
           type: QueryTypes.SELECT,
+          ...(tenant === undefined ? {} : { replacements: [tenant] }),
         });
       });
       // PostgreSQL returns a bigint count as a string, MariaDB possibly as a BigInt.

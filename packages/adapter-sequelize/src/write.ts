@@ -11,6 +11,7 @@ import {
   CmekQueryError,
   type Encryptable,
   sealCells,
+  tenantIdOf,
 } from '@cmek/core';
 import { Utils } from 'sequelize';
 import { byEnvelope, type Cells } from './field-cells';
@@ -64,6 +65,8 @@ export function indexWrite(field: FieldConfig, key: string): CmekQueryError {
 interface Written {
   readonly field: FieldConfig;
   readonly name: string;
+  /** The tenant id of the rows, for a field under tenants. */
+  readonly tenant: string | undefined;
   /** The values encrypted, and the records they are in. */
   readonly values: Encryptable[];
   readonly at: number[];
@@ -85,6 +88,7 @@ export async function encryptRecords(
   config: FieldSet,
   records: readonly Values[],
   known: Known,
+  tenantOf?: (i: number) => unknown,
 ): Promise<Values[]> {
   const out = records.map((record) => ({ ...record }));
   // The keys the records use for encrypted fields, in whatever letter case they are written.
@@ -103,16 +107,16 @@ export async function encryptRecords(
   // Every value is checked before anything is encrypted: a refused value costs no KEK call.
   const cells: Written[] = [];
   for (const [name, field] of keys) {
-    const cell: Written = {
-      field,
-      name,
-      values: [],
-      at: [],
-      slots: [],
-      indexed: [],
-      plaintexts: [],
+    const byTenant = new Map<string | undefined, Written>();
+    const cellOf = (tenant: string | undefined): Written => {
+      let cell = byTenant.get(tenant);
+      if (cell === undefined) {
+        cell = { field, name, tenant, values: [], at: [], slots: [], indexed: [], plaintexts: [] };
+        byTenant.set(tenant, cell);
+      }
+      return cell;
     };
-    const index = (i: number, plaintext: Encryptable | null): number => {
+    const index = (cell: Written, i: number, plaintext: Encryptable | null): number => {
       if (field.indexes.length === 0) return -1;
       cell.indexed.push(i);
       return cell.plaintexts.push(plaintext) - 1;
@@ -122,17 +126,19 @@ export async function encryptRecords(
       const value = row[name];
       assertWritable(field, value);
       if (value === undefined) continue;
+      const cell = cellOf(field.tenant ? rowTenant(field, row, i, tenantOf) : undefined);
       // A token this write already made or verified (an upsert's insert and update values).
       const plain = typeof value === 'string' ? known.get(value) : undefined;
       if (value === null || plain !== undefined) {
-        index(i, plain ?? null);
+        index(cell, i, plain ?? null);
         continue;
       }
       cell.at.push(i);
       cell.values.push(value);
-      cell.slots.push(index(i, null));
+      cell.slots.push(index(cell, i, null));
     }
-    if (cell.values.length > 0 || cell.indexed.length > 0) cells.push(cell);
+    for (const cell of byTenant.values())
+      if (cell.values.length > 0 || cell.indexed.length > 0) cells.push(cell);
   }
   const sealing = cells.filter((c) => c.values.length > 0);
   const sealed = await byEnvelope(sealing, (envelope, _policy, group) =>
@@ -149,6 +155,22 @@ export async function encryptRecords(
   }
   await writeIndexes(cells, out);
   return out;
+}
+
+/**
+ * The tenant id of record `i`: its tenant attribute (or column), else `tenantOf(i)` (the instance
+ * written, the filter of a static update); undefined when unknown (the envelope refuses it).
+ */
+function rowTenant(
+  field: FieldConfig,
+  row: Values,
+  i: number,
+  tenantOf: ((i: number) => unknown) | undefined,
+): string | undefined {
+  const { attribute, column } = field.tenant!;
+  if (Object.hasOwn(row, attribute)) return tenantIdOf(row[attribute]);
+  if (Object.hasOwn(row, column)) return tenantIdOf(row[column]);
+  return tenantIdOf(tenantOf?.(i));
 }
 
 /** Sets the index keys of `out` beside each indexed value: one `blindIndexCells` call per indexer. */
@@ -212,20 +234,27 @@ export async function restorePlaintext(
 ): Promise<void> {
   const cells: (Cells<string> & { readonly name: string; readonly pending: Values[] })[] = [];
   for (const [name, field] of config.byName) {
-    const pending: Values[] = [];
-    const tokens: string[] = [];
+    const byTenant = new Map<string | undefined, { pending: Values[]; tokens: string[] }>();
     for (const target of targets) {
       if (!Object.hasOwn(target, name)) continue;
       const value = target[name];
       if (!field.envelope.isEncrypted(value)) continue;
       const plain = known.get(value);
-      if (plain !== undefined) target[name] = plain;
-      else {
-        pending.push(target);
-        tokens.push(value);
+      if (plain !== undefined) {
+        target[name] = plain;
+        continue;
       }
+      const tenant = field.tenant ? rowTenant(field, target, 0, undefined) : undefined;
+      let group = byTenant.get(tenant);
+      if (group === undefined) {
+        group = { pending: [], tokens: [] };
+        byTenant.set(tenant, group);
+      }
+      group.pending.push(target);
+      group.tokens.push(value);
     }
-    if (tokens.length > 0) cells.push({ field, values: tokens, name, pending });
+    for (const [tenant, { pending, tokens }] of byTenant)
+      cells.push({ field, values: tokens, name, pending, tenant });
   }
   const opened = await openFields(cells);
   for (const [c, { name, pending }] of cells.entries()) {
