@@ -7,7 +7,7 @@
 import { builtIn, type HookSchema, hookArgument } from './hooks';
 import { refuseUpsertLookup, rewriteLookups } from './index-lookups';
 import { isObject } from './objects';
-import { type ContextOf, contextsOf, type ModelLike, type PluginConfig } from './options';
+import { type ContextsOf, type ModelLike, type PluginConfig, tenantContextsOf } from './options';
 import type { FieldPath } from './paths';
 import { checkFilter, checkSort } from './query-rules';
 import type { Holder } from './slots';
@@ -22,8 +22,10 @@ import { encryptReplacement, encryptUpdate } from './update';
 export async function encryptOperation(
   config: PluginConfig,
   operation: unknown,
-  contextOf: ContextOf,
+  contexts: ContextsOf,
 ): Promise<unknown> {
+  // blind-index lookups (never under a tenantPath: options.ts refuses the pair)
+  const contextOf = contexts(undefined);
   if (!isObject(operation)) return operation;
   const { fields } = config;
   const out: Holder = { ...operation };
@@ -38,11 +40,11 @@ export async function encryptOperation(
     }
     if ('sort' in spec) checkSort(spec.sort, fields);
     if (kind === 'insertOne') {
-      next.document = await encryptReplacement(config, spec.document, fields, contextOf);
+      next.document = await encryptReplacement(config, spec.document, fields, contexts);
     } else if (kind === 'updateOne' || kind === 'updateMany') {
-      next.update = await encryptUpdate(config, spec.update, fields, contextOf);
+      next.update = await encryptUpdate(config, spec.update, fields, contexts, next.filter);
     } else if (kind === 'replaceOne') {
-      next.replacement = await encryptReplacement(config, spec.replacement, fields, contextOf);
+      next.replacement = await encryptReplacement(config, spec.replacement, fields, contexts);
     }
     out[kind] = next;
   }
@@ -57,9 +59,9 @@ export function registerBulkWriteHooks(hooks: HookSchema, config: PluginConfig):
   const encryptOperations = async function (this: ModelLike, first: unknown, second: unknown) {
     const operations = hookArgument(first, second);
     if (!Array.isArray(operations)) return;
-    const contextOf = contextsOf(config, this);
+    const contexts = tenantContextsOf(config, this);
     for (let i = 0; i < operations.length; i++) {
-      operations[i] = await encryptOperation(config, operations[i], contextOf);
+      operations[i] = await encryptOperation(config, operations[i], contexts);
     }
   };
   hooks.pre('bulkWrite', builtIn(encryptOperations));

@@ -13,7 +13,7 @@ import { encryptOperation } from './bulk-write';
 import { guardedFields } from './collection-guard';
 import { checkBulkOperations } from './guard-checks';
 import { isObject } from './objects';
-import { configOfSchema, contextsOf, type ModelLike } from './options';
+import { configOfSchema, type ModelLike, tenantContextsOf } from './options';
 import type { Holder } from './slots';
 
 const WRAPPED = Symbol.for('cmek.adapter-mongoose.connection-bulk-write');
@@ -56,7 +56,7 @@ async function prepare(connection: ConnectionLike, operation: unknown): Promise<
   const encrypted = (await encryptOperation(
     config,
     { [name]: spec },
-    contextsOf(config, model),
+    tenantContextsOf(config, model),
   )) as Holder;
   return { ...operation, ...(encrypted[name] as Holder) };
 }

@@ -13,9 +13,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { builtIn, type HookSchema, hookArgument } from './hooks';
 import { wrapMethodOnce } from './objects';
-import { contextsOf, type ModelLike, type PluginConfig } from './options';
+import { type ModelLike, type PluginConfig, tenantContextsOf } from './options';
 import { decryptResults } from './read';
 import { isMongooseDocument, type Slot, SlotFinder } from './slots';
+import { documentTenant } from './tenant';
 import { encryptSlots, type Saved } from './write';
 
 const calls = new AsyncLocalStorage<Map<string, string>>();
@@ -54,20 +55,31 @@ export function registerInsertManyHooks(hooks: HookSchema, config: PluginConfig)
   const encryptInserts = async function (this: ModelLike, first: unknown, second: unknown) {
     const docs = hookArgument(first, second);
     const list: unknown[] = Array.isArray(docs) ? docs : [docs];
-    const slots: Slot[] = [];
+    // one batch per tenant (a single one without a tenantPath)
+    const byTenant = new Map<string | undefined, Slot[]>();
+    const add = (root: unknown, found: readonly Slot[]): void => {
+      const tenant =
+        config.tenantPath === undefined ? undefined : documentTenant(config.tenantPath, root);
+      byTenant.set(tenant, [...(byTenant.get(tenant) ?? []), ...found]);
+    };
     for (const [i, doc] of list.entries()) {
       if (isMongooseDocument(doc) || !Array.isArray(docs)) {
         // a document is inserted as it is: encrypt its storage (decrypted again afterwards)
         const inPlace = new SlotFinder(false);
-        slots.push(...inPlace.collectAll(inPlace.root(doc), fields));
+        const root = inPlace.root(doc);
+        add(root, inPlace.collectAll(root, fields));
       } else {
         const finder = new SlotFinder(true);
         const copy = finder.root(doc);
-        slots.push(...finder.collectAll(copy, fields));
+        add(copy, finder.collectAll(copy, fields));
         docs[i] = copy;
       }
     }
-    rememberInserted(await encryptSlots(config, slots, contextsOf(config, this)));
+    const contexts = tenantContextsOf(config, this);
+    const batches = [...byTenant].map(([tenant, slots]) =>
+      encryptSlots(config, slots, contexts(tenant)),
+    );
+    for (const saved of await Promise.all(batches)) rememberInserted(saved);
   };
   hooks.pre('insertMany', builtIn(encryptInserts));
   // the returned documents get the plaintext of the tokens just written back
@@ -75,7 +87,7 @@ export function registerInsertManyHooks(hooks: HookSchema, config: PluginConfig)
     'insertMany',
     builtIn(async function (this: ModelLike, docs: unknown) {
       if (Array.isArray(docs)) {
-        await decryptResults(config, docs, contextsOf(config, this), insertedPlaintexts());
+        await decryptResults(config, docs, tenantContextsOf(config, this), insertedPlaintexts());
       }
     }),
   );

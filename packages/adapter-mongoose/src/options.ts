@@ -8,7 +8,9 @@ import {
   type Envelope,
   envelopeOption,
   type FieldOptions,
+  isTenantEnvelope,
   maxPlaintextBytesOption,
+  tenantContext,
   validateContext,
   warnDeprecatedOption,
 } from '@cmek/core';
@@ -40,6 +42,14 @@ export interface CmekPluginOptions {
    * base model's name). Pin it here before renaming a model, or old values stop decrypting.
    */
   readonly modelName?: string;
+  /**
+   * With a tenant envelope (`createTenantEnvelope`): the top-level path of the schema holding each
+   * document's tenant id (for example `'workspaceId'`; a string or a number, not encrypted). Every
+   * value is encrypted and decrypted under its document's tenant; a write whose tenant is unknown
+   * is refused (`CMEK_UNKNOWN_TENANT`), never encrypted under the default KEK. Required with a
+   * tenant envelope.
+   */
+  readonly tenantPath?: string;
   /** @deprecated Use `fields: { [path]: { context } }`, the same contexts. */
   readonly context?: Readonly<Record<string, EncryptionContext>>;
 }
@@ -61,6 +71,10 @@ export interface PluginConfig {
   readonly indexes: ReadonlyMap<string, readonly BlindIndexOptions[]>;
   /** The blind-index paths, for the collection guard (their values must be `cmek:bi1:` values). */
   readonly indexPaths: readonly FieldPath[];
+  /** The path of each document's tenant id (`tenantPath`), with a tenant envelope. */
+  readonly tenantPath: string | undefined;
+  /** The context key of the tenant id: the tenant envelope's `tenantKey`. */
+  readonly tenantKey: string | undefined;
 }
 
 const configs = new WeakMap<object, PluginConfig>();
@@ -142,7 +156,60 @@ export function normaliseOptions(schema: SchemaView, options: unknown): PluginCo
       );
     }
   }
-  return { envelope, fields, modelName: o.modelName, contexts, indexer, indexes, indexPaths };
+  const tenantKey = isTenantEnvelope(envelope) ? envelope.tenantKey : undefined;
+  const tenantPath = tenantPathOption(schema, o.tenantPath, tenantKey, fields, indexes.size > 0);
+  if (tenantKey !== undefined && tenantPath === undefined) {
+    const fixed = fields.find((f) => contexts.get(f.path)?.[tenantKey] === undefined);
+    if (fixed !== undefined) {
+      throw new CmekConfigError(
+        `cmekPlugin: the envelope is a tenant envelope (createTenantEnvelope), so the schema needs \`tenantPath\`: the top-level path holding each document's tenant id`,
+      );
+    }
+  }
+  return {
+    envelope,
+    fields,
+    modelName: o.modelName,
+    contexts,
+    indexer,
+    indexes,
+    indexPaths,
+    tenantPath,
+    tenantKey,
+  };
+}
+
+/** The validated `tenantPath`: a declared top-level path, not encrypted, with a tenant envelope. */
+function tenantPathOption(
+  schema: SchemaView,
+  given: unknown,
+  tenantKey: string | undefined,
+  fields: readonly FieldPath[],
+  indexed: boolean,
+): string | undefined {
+  if (given === undefined) return undefined;
+  if (typeof given !== 'string' || !/^[^.$][^.]*$/.test(given)) {
+    throw new CmekConfigError('cmekPlugin: `tenantPath` must be the name of a top-level path');
+  }
+  if (tenantKey === undefined) {
+    throw new CmekConfigError(
+      "cmekPlugin: `tenantPath` needs a tenant envelope (createTenantEnvelope of @cmek/core): a plain envelope would encrypt every tenant's values under one KEK",
+    );
+  }
+  if (schema.path(given) === undefined) {
+    throw new CmekConfigError(`cmekPlugin: tenantPath '${given}' is not a path of the schema`);
+  }
+  if (fields.some((f) => f.segments[0] === given)) {
+    throw new CmekConfigError(
+      `cmekPlugin: tenantPath '${given}' is an encrypted path; the tenant path is stored in the clear`,
+    );
+  }
+  if (indexed) {
+    throw new CmekConfigError(
+      'cmekPlugin: `tenantPath` and `blindIndex` cannot be combined yet: a blind index is not scoped to a tenant',
+    );
+  }
+  return given;
 }
 
 export function rememberConfig(schema: object, options: object, config: PluginConfig): void {
@@ -195,7 +262,24 @@ export function contextFor(
 /** The encryption context of each field, for one model. */
 export type ContextOf = (field: FieldPath) => EncryptionContext;
 
-/** `contextFor` bound to one model: what the write and read sides take. */
-export function contextsOf(config: PluginConfig, model: ModelLike | undefined): ContextOf {
-  return (field) => contextFor(config, field, model);
+/** The contexts of one model per tenant (`undefined`: no tenant path, or the tenant unknown). */
+export type ContextsOf = (tenant: string | undefined) => ContextOf;
+
+/** `contextsOf` per tenant, for one model. */
+export function tenantContextsOf(config: PluginConfig, model: ModelLike | undefined): ContextsOf {
+  return (tenant) => contextsOf(config, model, tenant);
+}
+
+/**
+ * `contextFor` bound to one model (and, under a `tenantPath`, to one document's tenant): what the
+ * write and read sides take. A tenant left `undefined` under a `tenantPath` is passed on without
+ * one: the tenant envelope refuses the value (`CMEK_UNKNOWN_TENANT`), never the default KEK.
+ */
+export function contextsOf(
+  config: PluginConfig,
+  model: ModelLike | undefined,
+  tenant?: string,
+): ContextOf {
+  const key = config.tenantPath === undefined ? undefined : config.tenantKey;
+  return (field) => tenantContext(contextFor(config, field, model), key, tenant);
 }

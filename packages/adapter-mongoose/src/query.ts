@@ -8,7 +8,7 @@
 import { builtIn, type HookSchema } from './hooks';
 import { refuseUpsertLookup, rewriteLookups } from './index-lookups';
 import { isObject } from './objects';
-import { contextsOf, type ModelLike, type PluginConfig } from './options';
+import { contextsOf, type ModelLike, type PluginConfig, tenantContextsOf } from './options';
 import type { FieldPath } from './paths';
 import { checkFilter, checkKey, checkSort } from './query-rules';
 import { decryptResults } from './read';
@@ -62,13 +62,26 @@ export function registerQueryHooks(hooks: HookSchema, config: PluginConfig): voi
     if (UPDATES.has(op)) {
       const update = this.getUpdate();
       if (update != null) {
-        this.setUpdate(await encryptUpdate(config, update, fields, contextsOf(config, this.model)));
+        this.setUpdate(
+          await encryptUpdate(
+            config,
+            update,
+            fields,
+            tenantContextsOf(config, this.model),
+            rewritten,
+          ),
+        );
       }
     } else if (REPLACEMENTS.has(op)) {
       const replacement = this.getUpdate();
       if (replacement != null) {
         this.setUpdate(
-          await encryptReplacement(config, replacement, fields, contextsOf(config, this.model)),
+          await encryptReplacement(
+            config,
+            replacement,
+            fields,
+            tenantContextsOf(config, this.model),
+          ),
         );
       }
     }
@@ -80,7 +93,11 @@ export function registerQueryHooks(hooks: HookSchema, config: PluginConfig): voi
       (options.includeResultMetadata === true || options.rawResult === true) &&
       isObject(result) &&
       'value' in result;
-    await decryptResults(config, wrapped ? result.value : result, contextsOf(config, this.model));
+    await decryptResults(
+      config,
+      wrapped ? result.value : result,
+      tenantContextsOf(config, this.model),
+    );
   };
   hooks.post(RETURNING, QUERY, builtIn(decryptQueryResult));
 }

@@ -4,10 +4,11 @@
  * legacy plaintext follows the envelope's policy). The read paths are query results (query.ts)
  * and the documents `insertMany` returns (insert-many.ts).
  */
-import { type Envelope, openCells } from '@cmek/core';
+import { CmekQueryError, type Envelope, openCells } from '@cmek/core';
 import { labelOf } from './non-strings';
-import type { ContextOf, PluginConfig } from './options';
+import type { ContextOf, ContextsOf, PluginConfig } from './options';
 import { type Slot, SlotFinder, slotsByField } from './slots';
+import { documentTenant } from './tenant';
 
 /** Decrypts every slot holding a string, in place, one call per field. */
 async function decryptSlots(
@@ -37,26 +38,44 @@ async function decryptSlots(
 
 /**
  * Decrypts, in place, hydrated documents or lean objects (a result, or an array of them): one
- * `decryptMany` per field for the whole result. A token in `known` (just written by this call)
- * gets its plaintext from there instead.
+ * `decryptMany` per field (and, under a `tenantPath`, per tenant: each document's own) for the
+ * whole result. A token in `known` (just written by this call) gets its plaintext from there
+ * instead. Under a `tenantPath`, a document holding an encrypted value without its tenant id (a
+ * projection that leaves the tenant path out) is refused.
  */
 export async function decryptResults(
   config: PluginConfig,
   results: unknown,
-  contextOf: ContextOf,
+  contexts: ContextsOf,
   known: ReadonlyMap<string, string> = new Map(),
 ): Promise<void> {
   const list = Array.isArray(results) ? results : [results];
   const finder = new SlotFinder(false);
-  const slots: Slot[] = [];
+  const byTenant = new Map<string | undefined, Slot[]>();
   for (const item of list) {
     if (item === null || typeof item !== 'object') continue;
-    for (const slot of finder.collectAll(finder.root(item), config.fields)) {
+    const root = finder.root(item);
+    const tenant =
+      config.tenantPath === undefined ? undefined : documentTenant(config.tenantPath, root);
+    for (const slot of finder.collectAll(root, config.fields)) {
       const value = slot.holder[slot.key];
       const plaintext = typeof value === 'string' ? known.get(value) : undefined;
-      if (plaintext === undefined) slots.push(slot);
-      else slot.holder[slot.key] = plaintext;
+      if (plaintext !== undefined) {
+        slot.holder[slot.key] = plaintext;
+        continue;
+      }
+      if (config.tenantPath !== undefined && tenant === undefined && typeof value === 'string') {
+        throw new CmekQueryError(
+          slot.field.path,
+          `a result holds ${labelOf(slot.field)} without its tenant path '${config.tenantPath}' (left out by a projection?): select the tenant path with the encrypted paths`,
+        );
+      }
+      const slots = byTenant.get(tenant);
+      if (slots === undefined) byTenant.set(tenant, [slot]);
+      else slots.push(slot);
     }
   }
-  if (slots.length > 0) await decryptSlots(config.envelope, slots, contextOf);
+  for (const [tenant, slots] of byTenant) {
+    await decryptSlots(config.envelope, slots, contexts(tenant));
+  }
 }

@@ -13,8 +13,9 @@ import {
 } from '@cmek/core';
 import type { Model } from 'mongoose';
 import { scrubTokens } from './driver-errors';
-import { configOfSchema, contextFor, type ModelLike, modelNameFor } from './options';
+import { configOfSchema, contextsOf, type ModelLike, modelNameFor } from './options';
 import { type FieldPath, keySegments } from './paths';
+import { documentTenant } from './tenant';
 
 interface RawCollection {
   find(
@@ -127,39 +128,50 @@ export function mongooseRowStore<T>(
   };
 
   const oneAtATime = serialPerKey();
+  const { tenantPath } = config;
+  const tenantType = tenantPath === undefined ? undefined : view.schema.path(tenantPath);
+  /** The filter of one tenant's documents: its id cast as the schema stores it. */
+  const tenantFilter = (tenant: string | undefined): Record<string, unknown> =>
+    tenantPath === undefined || tenant === undefined
+      ? {}
+      : { [tenantPath]: tenantType?.cast !== undefined ? tenantType.cast(tenant) : tenant };
 
   return {
     name: modelNameFor(config, view),
     fields: fields.map((f) => f.path),
     ...(indexed ? { blindIndexes } : {}),
-    contextFor(name) {
-      return { ...contextFor(config, fieldOf(name), view) };
+    ...(tenantPath === undefined ? {} : { tenantColumn: tenantPath }),
+    contextFor(name, tenant) {
+      // the tenant goes into the context exactly as on the plugin's own writes
+      return { ...contextsOf(config, view, tenant)(fieldOf(name)) };
     },
-    async scan(after, limit) {
+    async scan(after, limit, options) {
       const raw = await collection();
       const projection = Object.fromEntries(
-        [...fields.map((f) => f.path), ...indexColumns].map((path) => [path, 1]),
+        [...fields.map((f) => f.path), ...indexColumns, ...(tenantPath ? [tenantPath] : [])].map(
+          (path) => [path, 1],
+        ),
       );
-      const docs = await raw
-        .find(after === undefined ? {} : { _id: { $gt: toId(after) } }, {
-          sort: { _id: 1 },
-          limit,
-          projection,
-        })
-        .toArray();
+      const filter = {
+        ...tenantFilter(options?.tenant),
+        ...(after === undefined ? {} : { _id: { $gt: toId(after) } }),
+      };
+      const docs = await raw.find(filter, { sort: { _id: 1 }, limit, projection }).toArray();
       return docs.map((doc): Row => {
         const id = fromId(doc._id);
         const values = Object.fromEntries(fields.map((f) => [f.path, valueAt(doc, f, id)]));
-        if (!indexed) return { id, values };
+        const tenant =
+          tenantPath === undefined ? {} : { tenant: documentTenant(tenantPath, doc) ?? null };
+        if (!indexed) return { id, values, ...tenant };
         const indexes = Object.fromEntries(
           indexColumns.map((column) => [column, indexAt(doc, column, id)]),
         );
-        return { id, values, indexes };
+        return { id, values, indexes, ...tenant };
       });
     },
-    async count() {
+    async count(options?: { readonly tenant?: string }) {
       const raw = await collection();
-      return raw.countDocuments({});
+      return raw.countDocuments(tenantFilter(options?.tenant));
     },
     compareAndSet(id, name, expected, next, indexes) {
       const field = fieldOf(name);

@@ -8,6 +8,7 @@ import { builtIn, type HookSchema } from './hooks';
 import { refusalIn } from './non-strings';
 import { contextsOf, type ModelLike, type PluginConfig } from './options';
 import { type Holder, SlotFinder } from './slots';
+import { documentTenant } from './tenant';
 import {
   encryptSlots,
   type IndexPlacement,
@@ -68,10 +69,16 @@ export function registerSaveHooks(hooks: HookSchema, config: PluginConfig): void
     if (refused !== undefined) throw refused;
     const finder = new SlotFinder(false);
     const slots = finder.collectAll(this._doc, fields);
+    const { tenantPath } = config;
+    const tenant = tenantPath === undefined ? undefined : documentTenant(tenantPath, this._doc);
+    if (tenantPath !== undefined && !this.isNew && this.isModified(tenantPath)) {
+      // a document moved to another tenant: every value is written again under the new one
+      for (const slot of slots) this.markModified(slot.field.segments[0]!);
+    }
     const saved = await encryptSlots(
       config,
       slots,
-      contextsOf(config, this.constructor),
+      contextsOf(config, this.constructor, tenant),
       config.indexes.size === 0 ? {} : indexPlacement(this, config),
     );
     saving.set(this, [...(saving.get(this) ?? []), ...saved]);

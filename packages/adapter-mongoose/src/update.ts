@@ -6,10 +6,11 @@
  * serves the collection guard's checks too (guard-checks.ts), without copying.
  */
 import { isObject } from './objects';
-import type { ContextOf } from './options';
+import type { ContextsOf } from './options';
 import { type FieldPath, keySegments, relation } from './paths';
 import { checkFilter, checkKey, checkUpdatePipeline, refuse } from './query-rules';
 import { type Holder, holds, type Slot, SlotFinder } from './slots';
+import { documentTenant, updateTenant } from './tenant';
 import { encryptSlots, type IndexWrite, type WriteConfig } from './write';
 
 /** Operators that only remove or reset a container or a value: no plaintext is written. */
@@ -126,12 +127,16 @@ function unsetIndex(copy: Holder, column: string): void {
   copy.$unset = { ...(isObject(copy.$unset) ? copy.$unset : {}), [column]: 1 };
 }
 
-/** The encrypted copy of an update; the caller's object is left as it is. */
+/**
+ * The encrypted copy of an update; the caller's object is left as it is. Under a `tenantPath`, its
+ * values are encrypted under the tenant it writes or its `filter` pins (tenant.ts).
+ */
 export async function encryptUpdate(
   config: WriteConfig,
   update: unknown,
   fields: readonly FieldPath[],
-  contextOf: ContextOf,
+  contexts: ContextsOf,
+  filter?: unknown,
 ): Promise<unknown> {
   if (Array.isArray(update)) {
     checkUpdatePipeline(update, fields);
@@ -162,19 +167,28 @@ export async function encryptUpdate(
       for (const { column } of config.indexes?.get(key) ?? []) unsetIndex(copy, column);
     }
   }
-  await encryptSlots(config, slots, contextOf, { place: placeInUpdate(copy) });
+  const tenant =
+    config.tenantPath === undefined
+      ? undefined
+      : updateTenant(config.tenantPath, copy, filter, fields);
+  await encryptSlots(config, slots, contexts(tenant), { place: placeInUpdate(copy) });
   return copy;
 }
 
-/** The encrypted copy of a replacement document (`replaceOne`, `findOneAndReplace`). */
+/**
+ * The encrypted copy of a replacement document (`replaceOne`, `findOneAndReplace`, a bulk
+ * `insertOne`), under its own tenant when the schema has a `tenantPath`.
+ */
 export async function encryptReplacement(
   config: WriteConfig,
   replacement: unknown,
   fields: readonly FieldPath[],
-  contextOf: ContextOf,
+  contexts: ContextsOf,
 ): Promise<unknown> {
   const finder = new SlotFinder(true);
   const copy = finder.root(replacement);
-  await encryptSlots(config, finder.collectAll(copy, fields), contextOf);
+  const tenant =
+    config.tenantPath === undefined ? undefined : documentTenant(config.tenantPath, copy);
+  await encryptSlots(config, finder.collectAll(copy, fields), contexts(tenant));
   return copy;
 }

@@ -24,6 +24,8 @@ export interface WriteConfig {
   readonly indexer?: BlindIndexer | undefined;
   /** The blind-index paths of each indexed (top-level) path. */
   readonly indexes?: ReadonlyMap<string, readonly BlindIndexOptions[]>;
+  /** The path of each document's tenant id, with a tenant envelope (tenant.ts). */
+  readonly tenantPath?: string | undefined;
 }
 
 /** One blind-index value of a write: `null` for a null value (the index path is then removed). */

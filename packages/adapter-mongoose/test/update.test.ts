@@ -11,7 +11,7 @@ const fields: FieldPath[] = [
   { path: 'token', segments: ['token'], inArray: false },
   { path: 'hooks.secret', segments: ['hooks', 'secret'], inArray: true },
 ];
-const contextOf = (f: FieldPath) => ({ field: `M.${f.path}` });
+const contextOf = () => (f: FieldPath) => ({ field: `M.${f.path}` });
 const open = (token: unknown, path: string) =>
   envelope.decrypt(token as string, { context: { field: `M.${path}` } });
 
