@@ -94,3 +94,30 @@ export function updateTenant(
   }
   return tenantIdOfValue(writes[writes.length - 1]![tenantPath]);
 }
+
+/** Pipeline stages that can drop or rewrite the tenant path without naming it. */
+const REWRITING = new Set(['$project', '$replaceWith', '$replaceRoot']);
+
+/**
+ * An update pipeline under a `tenantPath` must leave the tenant path alone (it writes no encrypted
+ * value, so it cannot move the document's values with it): a stage setting or unsetting it, or one
+ * that rewrites the whole document, is refused.
+ */
+export function checkPipelineTenant(tenantPath: string, pipeline: readonly unknown[]): void {
+  for (const stage of pipeline) {
+    if (!isObject(stage)) continue;
+    for (const [op, args] of Object.entries(stage)) {
+      const unsets =
+        op === '$unset' &&
+        (args === tenantPath || (Array.isArray(args) && args.includes(tenantPath)));
+      const sets =
+        (op === '$set' || op === '$addFields') && isObject(args) && Object.hasOwn(args, tenantPath);
+      if (unsets || sets || REWRITING.has(op)) {
+        refuseTenant(
+          tenantPath,
+          `cannot be written by an update pipeline (${op}); use $set with every encrypted path`,
+        );
+      }
+    }
+  }
+}

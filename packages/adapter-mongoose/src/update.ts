@@ -10,7 +10,7 @@ import type { ContextsOf } from './options';
 import { type FieldPath, keySegments, relation } from './paths';
 import { checkFilter, checkKey, checkUpdatePipeline, refuse } from './query-rules';
 import { type Holder, holds, type Slot, SlotFinder } from './slots';
-import { documentTenant, updateTenant } from './tenant';
+import { checkPipelineTenant, documentTenant, updateTenant } from './tenant';
 import { encryptSlots, type IndexWrite, type WriteConfig } from './write';
 
 /** Operators that only remove or reset a container or a value: no plaintext is written. */
@@ -140,6 +140,7 @@ export async function encryptUpdate(
 ): Promise<unknown> {
   if (Array.isArray(update)) {
     checkUpdatePipeline(update, fields);
+    if (config.tenantPath !== undefined) checkPipelineTenant(config.tenantPath, update);
     return update;
   }
   if (!isObject(update)) return update;

@@ -25,6 +25,7 @@ import { type MemoryKekProvider, memoryKekProvider } from '@cmek/test-suite';
 import type { Document } from 'mongodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cmekPlugin, mongooseRowStore } from '../src/index';
+import { standInClientBulkWrite } from './support/client-bulk-write';
 import { type Database, mongooses, mongoUrl, openDatabase } from './support/mongo';
 
 const ENCRYPTED = ['token', 'note'] as const;
@@ -210,6 +211,54 @@ for (const { label, mongoose } of mongooses) {
       expect(await keysOf('b1')).toEqual(under('app-default'));
       const docs = await Accounts.find().sort({ name: 1 }).lean();
       expect(docs.map((d) => d.token)).toEqual(['ta', 'td']);
+    });
+
+    it('connection.bulkWrite, findOneAndUpdate, an upsert and bulkSave of a new document use its tenant; bulkSave of a loaded document and an update pipeline writing the tenant path are refused', async () => {
+      const removeStandIn = await standInClientBulkWrite(db);
+      try {
+        await db.conn.bulkWrite([
+          {
+            model: Accounts,
+            name: 'insertOne',
+            document: { workspaceId: 'b', name: 'b1', token: 'tb', note: 'nb' },
+          },
+        ] as unknown as Parameters<typeof db.conn.bulkWrite>[0]);
+        expect(await keysOf('b1')).toEqual(under('tenant-b'));
+        await expect(
+          db.conn.bulkWrite([
+            { model: Accounts, name: 'updateOne', filter: { name: 'b1' }, update: { token: 'x' } },
+          ] as unknown as Parameters<typeof db.conn.bulkWrite>[0]),
+        ).rejects.toThrow(CmekUnknownTenantError);
+      } finally {
+        removeStandIn();
+      }
+      const found = await Accounts.findOneAndUpdate(
+        { workspaceId: 'b', name: 'b1' },
+        { $set: { note: 'nb2' } },
+        { new: true },
+      );
+      expect(found?.note).toBe('nb2');
+      expect((await keysOf('b1')).note).toBe('tenant-b');
+      await Accounts.updateOne(
+        { workspaceId: 'a', name: 'up' },
+        { $set: { token: 'tu', note: 'nu' } },
+        { upsert: true },
+      );
+      expect(await keysOf('up')).toEqual(under('tenant-a'));
+      // bulkSave: a new document under its tenant; a loaded one's update (filter { _id }) is refused
+      await Accounts.bulkSave([new Accounts({ workspaceId: 'd', name: 'd1', token: 'td' })]);
+      expect((await keysOf('d1')).token).toBe('app-default');
+      const doc = await Accounts.findOne({ name: 'up' });
+      doc!.token = 'tu2';
+      const before = (await stored('up'))!.token;
+      await expect(Accounts.bulkSave([doc!])).rejects.toThrow(CmekUnknownTenantError);
+      expect((await stored('up'))!.token).toBe(before);
+      await expect(
+        Accounts.updateOne({ name: 'up' }, [{ $set: { workspaceId: 'b' } }], {
+          updatePipeline: true,
+        } as never),
+      ).rejects.toThrow(CmekQueryError);
+      expect((await stored('up'))!.workspaceId).toBe('a');
     });
 
     it('a projection that leaves out the tenant path while selecting an encrypted one is refused', async () => {
