@@ -15,21 +15,20 @@ import { sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { pgTable, serial, text } from 'drizzle-orm/pg-core';
 import {
-  coreAlone,
-  emptySamples,
+  insertSelectRounds,
   kekCallCounter,
   loadAverage,
   memoryKek,
+  type PhaseSamples,
   printPhases,
-  roundOrder,
+  SECRET_COLUMNS,
   secretRows,
   summarize,
-  timed,
 } from './orm-support';
 
 const ROWS = 10_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
-const SECRETS = ['access_token', 'refresh_token'] as const;
+const SECRETS = SECRET_COLUMNS;
 
 async function main(): Promise<void> {
   const url = process.env.CMEK_PG_URL;
@@ -56,55 +55,23 @@ async function main(): Promise<void> {
   );
   const truncate = () => plain.execute(sql.raw(`truncate ${name}`));
 
-  const insert = emptySamples();
-  const select = emptySamples();
-  const run = async (db: NodePgDatabase, keep: boolean, into: 'plain' | 'encrypted') => {
-    await truncate();
-    counter.take();
-    const i = await timed(() => db.insert(table).values(rows));
-    const insertCalls = counter.take();
-    let selected: Record<string, unknown>[] = [];
-    const s = await timed(async () => {
-      selected = await db.select().from(table);
-    });
-    const selectCalls = counter.take();
-    if (selected.length !== ROWS) throw new Error('row count mismatch');
-    const first = selected.find((r) => r.name === rows[0]!.name)!;
-    if (SECRETS.some((c) => first[c] !== rows[0]![c])) throw new Error(`${into}: not plaintext`);
-    if (!keep) return;
-    insert[into].push(i);
-    select[into].push(s);
-    if (into === 'encrypted') {
-      insert.kekCalls.push(insertCalls);
-      select.kekCalls.push(selectCalls);
-    }
-  };
+  let phases: { insert: PhaseSamples; select: PhaseSamples };
   try {
-    for (let round = -1; round < RUNS; round++) {
-      const keep = round >= 0;
-      for (const [db, into] of roundOrder(
-        round,
-        [plain, 'plain'] as const,
-        [encrypted, 'encrypted'] as const,
-      )) {
-        await run(db, keep, into);
-      }
-      // Where the time goes: the core alone, and plain Drizzle on ciphertext.
-      const {
-        encryptMs: core,
-        decryptMs: coreRead,
-        sealed,
-      } = await coreAlone(envelope, rows, SECRETS, (c) => ({ field: `${name}.${c}` }));
-      await truncate();
-      const cInsert = await timed(() => plain.insert(table).values(sealed as typeof rows));
-      const cSelect = await timed(() => plain.select().from(table));
-      if (keep) {
-        insert.core.push(core);
-        select.core.push(coreRead);
-        insert.ciphertext.push(cInsert);
-        select.ciphertext.push(cSelect);
-      }
-    }
+    phases = await insertSelectRounds(
+      {
+        plain: plain as NodePgDatabase,
+        encrypted: encrypted as NodePgDatabase,
+        rows,
+        envelope,
+        counter,
+        contextOf: (c) => ({ field: `${name}.${c}` }),
+        truncate,
+        insert: (db, data) => db.insert(table).values(data as typeof rows),
+        select: (db) => db.select().from(table),
+        valueOf: (row: Record<string, unknown>, c) => row[c],
+      },
+      RUNS,
+    );
   } finally {
     await plain.execute(sql.raw(`drop table if exists ${name}`));
     await plain.$client.end();
@@ -114,7 +81,7 @@ async function main(): Promise<void> {
     'drizzle-pg',
     { rows: ROWS, 'secret columns': SECRETS.length, runs: RUNS },
     { before, after: loadAverage() },
-    [summarize('insert', insert), summarize('select', select)],
+    [summarize('insert', phases.insert), summarize('select', phases.select)],
     ['insert', 'select'],
   );
 }

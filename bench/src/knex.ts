@@ -13,21 +13,20 @@ import { withCmek } from '@cmek/adapter-knex';
 import { createEnvelope } from '@cmek/core';
 import knexFactory, { type Knex } from 'knex';
 import {
-  coreAlone,
-  emptySamples,
+  insertSelectRounds,
   kekCallCounter,
   loadAverage,
   memoryKek,
+  type PhaseSamples,
   printPhases,
-  roundOrder,
+  SECRET_COLUMNS,
   secretRows,
   summarize,
-  timed,
 } from './orm-support';
 
 const ROWS = 10_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
-const SECRETS = ['access_token', 'refresh_token'] as const;
+const SECRETS = SECRET_COLUMNS;
 
 async function main(): Promise<void> {
   const url = process.env.CMEK_PG_URL;
@@ -47,55 +46,23 @@ async function main(): Promise<void> {
     for (const c of SECRETS) t.text(c);
   });
 
-  const insert = emptySamples();
-  const select = emptySamples();
-  const run = async (db: Knex, keep: boolean, into: 'plain' | 'encrypted') => {
-    await plain(table).truncate();
-    counter.take();
-    const i = await timed(() => db(table).insert(rows));
-    const insertCalls = counter.take();
-    let selected: Record<string, unknown>[] = [];
-    const s = await timed(async () => {
-      selected = await db(table).select('id', 'name', ...SECRETS);
-    });
-    const selectCalls = counter.take();
-    if (selected.length !== ROWS) throw new Error('row count mismatch');
-    const first = selected.find((r) => r.name === rows[0]!.name)!;
-    if (SECRETS.some((c) => first[c] !== rows[0]![c])) throw new Error(`${into}: not plaintext`);
-    if (!keep) return;
-    insert[into].push(i);
-    select[into].push(s);
-    if (into === 'encrypted') {
-      insert.kekCalls.push(insertCalls);
-      select.kekCalls.push(selectCalls);
-    }
-  };
+  let phases: { insert: PhaseSamples; select: PhaseSamples };
   try {
-    for (let round = -1; round < RUNS; round++) {
-      const keep = round >= 0;
-      for (const [db, into] of roundOrder(
-        round,
-        [plain, 'plain'] as const,
-        [encrypted, 'encrypted'] as const,
-      )) {
-        await run(db, keep, into);
-      }
-      // Where the time goes: the core alone, and plain Knex on ciphertext.
-      const {
-        encryptMs: core,
-        decryptMs: coreRead,
-        sealed,
-      } = await coreAlone(envelope, rows, SECRETS, (c) => ({ field: `${table}.${c}` }));
-      await plain(table).truncate();
-      const cInsert = await timed(() => plain(table).insert(sealed));
-      const cSelect = await timed(() => plain(table).select('id', 'name', ...SECRETS));
-      if (keep) {
-        insert.core.push(core);
-        select.core.push(coreRead);
-        insert.ciphertext.push(cInsert);
-        select.ciphertext.push(cSelect);
-      }
-    }
+    phases = await insertSelectRounds(
+      {
+        plain,
+        encrypted,
+        rows,
+        envelope,
+        counter,
+        contextOf: (c) => ({ field: `${table}.${c}` }),
+        truncate: () => plain(table).truncate(),
+        insert: (db, data) => db(table).insert(data),
+        select: (db) => db(table).select('id', 'name', ...SECRET_COLUMNS),
+        valueOf: (row: Record<string, unknown>, c) => row[c],
+      },
+      RUNS,
+    );
   } finally {
     await plain.schema.dropTableIfExists(table);
     await plain.destroy();
@@ -105,7 +72,7 @@ async function main(): Promise<void> {
     'knex-pg',
     { rows: ROWS, 'secret columns': SECRETS.length, runs: RUNS },
     { before, after: loadAverage() },
-    [summarize('insert', insert), summarize('select', select)],
+    [summarize('insert', phases.insert), summarize('select', phases.select)],
     ['insert', 'select'],
   );
 }

@@ -171,3 +171,90 @@ export async function coreAlone<R extends Record<string, unknown>>(
   }
   return { encryptMs, decryptMs, sealed };
 }
+
+/** The secret columns of every ORM bench's table, beside a plain `name`. */
+export const SECRET_COLUMNS = ['access_token', 'refresh_token'] as const;
+
+/** One row of `secretRows`. */
+export type SecretRow = ReturnType<typeof secretRows>[number];
+
+/** What an insert-then-select bench needs of its ORM, for a side (`S`: a client or a model). */
+export interface InsertSelectBench<S, R> {
+  readonly plain: S;
+  readonly encrypted: S;
+  readonly rows: readonly SecretRow[];
+  readonly envelope: Envelope;
+  readonly counter: { take(): number };
+  /** The context the adapter binds a column's values to (for the core-alone baseline). */
+  contextOf(column: string): EncryptionContext;
+  /** Empties the side's table: each run writes it afresh. */
+  truncate(side: S): Promise<unknown>;
+  insert(side: S, rows: readonly Record<string, unknown>[]): Promise<unknown>;
+  select(side: S): Promise<readonly R[]>;
+  /** A column of a selected row. */
+  valueOf(row: R, column: string): unknown;
+}
+
+/**
+ * The rounds of an insert-then-select bench: a warm-up round, then `runs` rounds each running the
+ * plain and the encrypted side (in `roundOrder`), checking that the encrypted side reads back the
+ * plaintext, then the baselines (the core alone, and the plain side moving the ready-made tokens).
+ */
+export async function insertSelectRounds<S, R>(
+  bench: InsertSelectBench<S, R>,
+  runs: number,
+): Promise<{ insert: PhaseSamples; select: PhaseSamples }> {
+  const insert = emptySamples();
+  const select = emptySamples();
+  const { rows, counter } = bench;
+  const run = async (side: S, keep: boolean, into: 'plain' | 'encrypted') => {
+    await bench.truncate(side);
+    counter.take();
+    const i = await timed(() => bench.insert(side, rows));
+    const insertCalls = counter.take();
+    let selected: readonly R[] = [];
+    const s = await timed(async () => {
+      selected = await bench.select(side);
+    });
+    const selectCalls = counter.take();
+    if (selected.length !== rows.length) throw new Error('row count mismatch');
+    const first = selected.find((r) => bench.valueOf(r, 'name') === rows[0]!.name)!;
+    if (SECRET_COLUMNS.some((c) => bench.valueOf(first, c) !== rows[0]![c])) {
+      throw new Error(`${into}: not plaintext`);
+    }
+    if (!keep) return;
+    insert[into].push(i);
+    select[into].push(s);
+    if (into === 'encrypted') {
+      insert.kekCalls.push(insertCalls);
+      select.kekCalls.push(selectCalls);
+    }
+  };
+  for (let round = -1; round < runs; round++) {
+    const keep = round >= 0;
+    for (const [side, into] of roundOrder(
+      round,
+      [bench.plain, 'plain'] as const,
+      [bench.encrypted, 'encrypted'] as const,
+    )) {
+      await run(side, keep, into);
+    }
+    // Where the time goes: the core alone, and the plain ORM on ciphertext.
+    const { encryptMs, decryptMs, sealed } = await coreAlone(
+      bench.envelope,
+      rows,
+      SECRET_COLUMNS,
+      (c) => bench.contextOf(c),
+    );
+    await bench.truncate(bench.plain);
+    const cInsert = await timed(() => bench.insert(bench.plain, sealed));
+    const cSelect = await timed(() => bench.select(bench.plain));
+    if (keep) {
+      insert.core.push(encryptMs);
+      select.core.push(decryptMs);
+      insert.ciphertext.push(cInsert);
+      select.ciphertext.push(cSelect);
+    }
+  }
+  return { insert, select };
+}

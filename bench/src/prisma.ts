@@ -21,21 +21,20 @@ import { cmekExtension } from '@cmek/adapter-prisma';
 import { createEnvelope } from '@cmek/core';
 import { PrismaPg } from '@prisma/adapter-pg';
 import {
-  coreAlone,
-  emptySamples,
+  insertSelectRounds,
   kekCallCounter,
   loadAverage,
   memoryKek,
+  type PhaseSamples,
   printPhases,
-  roundOrder,
+  SECRET_COLUMNS,
   secretRows,
   summarize,
-  timed,
 } from './orm-support';
 
 const ROWS = 10_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
-const SECRETS = ['access_token', 'refresh_token'] as const;
+const SECRETS = SECRET_COLUMNS;
 const benchDir = resolve(import.meta.dirname, '..');
 
 const SCHEMA = `
@@ -114,55 +113,23 @@ async function main(): Promise<void> {
     `create table ${table} (id serial primary key, name text not null, access_token text, refresh_token text)`,
   );
 
-  const insert = emptySamples();
-  const read = emptySamples();
-  const run = async (db: BenchClient, keep: boolean, into: 'plain' | 'encrypted') => {
-    await plain.$executeRawUnsafe(`truncate ${table}`);
-    counter.take();
-    const i = await timed(() => db.integration.createMany({ data: rows }));
-    const insertCalls = counter.take();
-    let found: Row[] = [];
-    const s = await timed(async () => {
-      found = await db.integration.findMany({ select });
-    });
-    const readCalls = counter.take();
-    if (found.length !== ROWS) throw new Error('row count mismatch');
-    const first = found.find((r) => r.name === rows[0]!.name)!;
-    if (SECRETS.some((c) => first[c] !== rows[0]![c])) throw new Error(`${into}: not plaintext`);
-    if (!keep) return;
-    insert[into].push(i);
-    read[into].push(s);
-    if (into === 'encrypted') {
-      insert.kekCalls.push(insertCalls);
-      read.kekCalls.push(readCalls);
-    }
-  };
+  let phases: { insert: PhaseSamples; select: PhaseSamples };
   try {
-    for (let round = -1; round < RUNS; round++) {
-      const keep = round >= 0;
-      for (const [db, into] of roundOrder(
-        round,
-        [plain, 'plain'] as const,
-        [encrypted, 'encrypted'] as const,
-      )) {
-        await run(db, keep, into);
-      }
-      // Where the time goes: the core alone, and plain Prisma on ciphertext.
-      const {
-        encryptMs: core,
-        decryptMs: coreRead,
-        sealed,
-      } = await coreAlone(envelope, rows, SECRETS, (c) => ({ field: `Integration.${c}` }));
-      await plain.$executeRawUnsafe(`truncate ${table}`);
-      const cInsert = await timed(() => plain.integration.createMany({ data: sealed }));
-      const cRead = await timed(() => plain.integration.findMany({ select }));
-      if (keep) {
-        insert.core.push(core);
-        read.core.push(coreRead);
-        insert.ciphertext.push(cInsert);
-        read.ciphertext.push(cRead);
-      }
-    }
+    phases = await insertSelectRounds(
+      {
+        plain: plain as BenchClient,
+        encrypted,
+        rows,
+        envelope,
+        counter,
+        contextOf: (c) => ({ field: `Integration.${c}` }),
+        truncate: () => plain.$executeRawUnsafe(`truncate ${table}`),
+        insert: (db, data) => db.integration.createMany({ data: data as typeof rows }),
+        select: (db) => db.integration.findMany({ select }),
+        valueOf: (row: Row, c) => row[c as keyof Row],
+      },
+      RUNS,
+    );
   } finally {
     await plain.$executeRawUnsafe(`drop schema if exists ${schema} cascade`);
     await plain.$disconnect();
@@ -172,7 +139,7 @@ async function main(): Promise<void> {
     'prisma-pg',
     { rows: ROWS, 'secret fields': SECRETS.length, runs: RUNS },
     { before, after: loadAverage() },
-    [summarize('createMany', insert), summarize('findMany', read)],
+    [summarize('createMany', phases.insert), summarize('findMany', phases.select)],
     ['createMany', 'findMany'],
   );
 }

@@ -12,23 +12,22 @@
  */
 import { encryptFields } from '@cmek/adapter-sequelize';
 import { createEnvelope } from '@cmek/core';
-import { DataTypes, type ModelStatic, Sequelize, type Model as SequelizeModel } from 'sequelize';
+import { DataTypes, Sequelize, type Model as SequelizeModel } from 'sequelize';
 import {
-  coreAlone,
-  emptySamples,
+  insertSelectRounds,
   kekCallCounter,
   loadAverage,
   memoryKek,
+  type PhaseSamples,
   printPhases,
-  roundOrder,
+  SECRET_COLUMNS,
   secretRows,
   summarize,
-  timed,
 } from './orm-support';
 
 const ROWS = 10_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
-const SECRETS = ['access_token', 'refresh_token'] as const;
+const SECRETS = SECRET_COLUMNS;
 
 async function main(): Promise<void> {
   const url = process.env.CMEK_PG_URL;
@@ -54,60 +53,24 @@ async function main(): Promise<void> {
   await Encrypted.sync({ force: true });
   const rows = secretRows(ROWS);
 
-  const insert = emptySamples();
-  const select = emptySamples();
-  const run = async (
-    M: ModelStatic<SequelizeModel>,
-    keep: boolean,
-    into: 'plain' | 'encrypted',
-  ) => {
-    await M.truncate();
-    counter.take();
-    const i = await timed(() => M.bulkCreate(rows.map((r) => ({ ...r }))));
-    const insertCalls = counter.take();
-    let selected: SequelizeModel[] = [];
-    const s = await timed(async () => {
-      selected = await M.findAll();
-    });
-    const selectCalls = counter.take();
-    if (selected.length !== ROWS) throw new Error('row count mismatch');
-    const first = selected.find((r) => r.get('name') === rows[0]!.name)!;
-    if (SECRETS.some((c) => first.get(c) !== rows[0]![c]))
-      throw new Error(`${into}: not plaintext`);
-    if (!keep) return;
-    insert[into].push(i);
-    select[into].push(s);
-    if (into === 'encrypted') {
-      insert.kekCalls.push(insertCalls);
-      select.kekCalls.push(selectCalls);
-    }
-  };
+  let phases: { insert: PhaseSamples; select: PhaseSamples };
   try {
-    for (let round = -1; round < RUNS; round++) {
-      const keep = round >= 0;
-      for (const [M, into] of roundOrder(
-        round,
-        [Plain, 'plain'] as const,
-        [Encrypted, 'encrypted'] as const,
-      )) {
-        await run(M, keep, into);
-      }
-      // Where the time goes: the core alone, and plain Sequelize on ciphertext.
-      const {
-        encryptMs: core,
-        decryptMs: coreRead,
-        sealed,
-      } = await coreAlone(envelope, rows, SECRETS, (c) => ({ field: `BenchEncrypted.${c}` }));
-      await Plain.truncate();
-      const cInsert = await timed(() => Plain.bulkCreate(sealed));
-      const cSelect = await timed(() => Plain.findAll());
-      if (keep) {
-        insert.core.push(core);
-        select.core.push(coreRead);
-        insert.ciphertext.push(cInsert);
-        select.ciphertext.push(cSelect);
-      }
-    }
+    phases = await insertSelectRounds(
+      {
+        plain: Plain,
+        encrypted: Encrypted,
+        rows,
+        envelope,
+        counter,
+        contextOf: (c) => ({ field: `BenchEncrypted.${c}` }),
+        truncate: (M) => M.truncate(),
+        // bulkCreate writes into the objects it is given: a fresh copy each run
+        insert: (M, data) => M.bulkCreate(data.map((r) => ({ ...r }))),
+        select: (M) => M.findAll(),
+        valueOf: (row: SequelizeModel, c) => row.get(c),
+      },
+      RUNS,
+    );
   } finally {
     await Plain.drop().catch(() => undefined);
     await Encrypted.drop().catch(() => undefined);
@@ -118,7 +81,7 @@ async function main(): Promise<void> {
     'sequelize-pg',
     { rows: ROWS, 'secret columns': SECRETS.length, runs: RUNS },
     { before, after: loadAverage() },
-    [summarize('insert', insert), summarize('select', select)],
+    [summarize('insert', phases.insert), summarize('select', phases.select)],
     ['insert', 'select'],
   );
 }
